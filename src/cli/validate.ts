@@ -1,0 +1,45 @@
+// `podvisor validate PATH...`: every error and warning of the given files (or of the manifest
+// files in the given directories); exit 1 if any file has an error.
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errorMessage } from '../errors.js';
+import { isManifestName } from '../manifest/directory-source.js';
+import { defaultNodeName } from '../manifest/identity.js';
+import { loadManifestFile } from '../manifest/load-file.js';
+import { formatFinding } from '../manifest/validate.js';
+
+/** Expands directories to their manifest files; files named directly are taken as they are. */
+async function expand(paths: string[]): Promise<{ files: string[]; problems: string[] }> {
+  const files: string[] = [];
+  const problems: string[] = [];
+  for (const path of paths) {
+    try {
+      const info = await stat(path);
+      if (info.isDirectory()) {
+        const names = (await readdir(path)).filter(isManifestName).sort();
+        files.push(...names.map((name) => join(path, name)));
+      } else {
+        files.push(path);
+      }
+    } catch (error) {
+      problems.push(`${path}: ${errorMessage(error)}`);
+    }
+  }
+  return { files, problems };
+}
+
+/** Validates and prints; returns the exit status. */
+export async function validateCommand(paths: string[], options: { nodeName?: string | undefined }): Promise<number> {
+  const { files, problems } = await expand(paths);
+  for (const problem of problems) process.stdout.write(`${problem}\n`);
+  let failed = problems.length > 0;
+  let pods = 0;
+  for (const file of files) {
+    const result = await loadManifestFile(file, { nodeName: options.nodeName ?? defaultNodeName(), displayName: file });
+    for (const finding of result.findings) process.stdout.write(`${formatFinding(finding)}\n`);
+    failed ||= result.hasErrors;
+    pods += result.pods.length;
+  }
+  process.stderr.write(`${files.length} file(s), ${pods} valid pod(s)${failed ? ', with errors' : ''}\n`);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,157 @@
+// The manifest directory as a source of complete snapshots, as the kubelet's file source: watched
+// with chokidar for speed, rescanned in full on a period because watchers can miss events, and
+// read only once a file has stopped changing, so a half-written file is never acted on.
+import { readdir, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import { errorMessage } from '../errors.js';
+import { loadManifestFile, type FileResult } from './load-file.js';
+
+const MANIFEST_EXTENSIONS = ['.yaml', '.yml', '.json'];
+const LEFTOVER = /(~|\.swp|\.swx|\.tmp|\.bak|\.orig|\.rpmnew|\.rpmsave)$|\.dpkg-/;
+
+/** True for a file name podvisor reads as a manifest; editors' and package managers' leftovers are not. */
+export function isManifestName(name: string): boolean {
+  if (name.startsWith('.') || LEFTOVER.test(name)) return false;
+  return MANIFEST_EXTENSIONS.some((extension) => name.endsWith(extension) && name.length > extension.length);
+}
+
+export interface SourceSnapshot {
+  /** Every manifest file in the directory, as last read. */
+  files: FileResult[];
+  /** Files read anew for this snapshot (their findings are worth logging). */
+  changed: FileResult[];
+  /** Files gone since the last snapshot. */
+  removed: string[];
+}
+
+export interface DirectorySourceOptions {
+  dir: string;
+  nodeName: string;
+  /** Full rescan period; 0 turns it off. */
+  resyncIntervalMs: number;
+  /** Quiet time after a file's last event before it is read. */
+  settleMs?: number;
+  onSnapshot(snapshot: SourceSnapshot): void;
+  onError(message: string, cause?: unknown): void;
+}
+
+/** Watches a manifest directory and emits a complete snapshot whenever something in it changes. */
+export class DirectorySource {
+  readonly #options: DirectorySourceOptions;
+  readonly #dir: string;
+  readonly #settleMs: number;
+  readonly #files = new Map<string, FileResult>();
+  readonly #dirty = new Set<string>();
+  #watcher: FSWatcher | undefined;
+  #settleTimer: NodeJS.Timeout | undefined;
+  #resyncTimer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> = Promise.resolve();
+  #emittedOnce = false;
+  #closed = false;
+  #dirMissingReported = false;
+
+  constructor(options: DirectorySourceOptions) {
+    this.#options = options;
+    this.#dir = resolve(options.dir);
+    this.#settleMs = options.settleMs ?? 20;
+  }
+
+  /** Starts watching; resolves after the first full scan has been emitted (or failed). */
+  async start(): Promise<void> {
+    this.#watcher = watch(this.#dir, {
+      depth: 0,
+      ignoreInitial: true,
+      persistent: true,
+      ignored: (path) => path !== this.#dir && !isManifestName(basename(path)),
+    });
+    const onPath = (path: string) => this.#markDirty(resolve(path));
+    this.#watcher.on('add', onPath).on('change', onPath).on('unlink', onPath);
+    this.#watcher.on('error', (error) => this.#options.onError(`watching ${this.#dir}: ${errorMessage(error)}`, error));
+    await this.rescan();
+    if (this.#options.resyncIntervalMs > 0) {
+      this.#resyncTimer = setInterval(() => void this.rescan(), this.#options.resyncIntervalMs);
+      this.#resyncTimer.unref();
+    }
+  }
+
+  /** Reads the whole directory again; what changed since is re-read and emitted. */
+  async rescan(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.#dir);
+      this.#dirMissingReported = false;
+    } catch (error) {
+      // A missing or unreadable directory is not "no pods": nothing is emitted, nothing removed.
+      if (!this.#dirMissingReported) this.#options.onError(`cannot read manifest directory ${this.#dir}: ${errorMessage(error)}; keeping the current pods`, error);
+      this.#dirMissingReported = true;
+      return;
+    }
+    const present = new Set(names.filter(isManifestName).map((name) => join(this.#dir, name)));
+    for (const path of present) this.#dirty.add(path);
+    for (const path of this.#files.keys()) if (!present.has(path)) this.#dirty.add(path);
+    await this.#flush(true);
+  }
+
+  /** Stops watching and timers; in-flight reads finish. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#settleTimer);
+    clearInterval(this.#resyncTimer);
+    await this.#watcher?.close();
+    await this.#flushing;
+  }
+
+  #markDirty(path: string): void {
+    if (this.#closed || !isManifestName(basename(path))) return;
+    this.#dirty.add(path);
+    // Debounce: read once events for the file have been quiet for settleMs.
+    clearTimeout(this.#settleTimer);
+    this.#settleTimer = setTimeout(() => void this.#flush(false), this.#settleMs);
+  }
+
+  /** Re-reads the dirty files, one flush at a time, and emits a snapshot if anything changed. */
+  #flush(fullScan: boolean): Promise<void> {
+    this.#flushing = this.#flushing.then(() => this.#readDirty(fullScan));
+    return this.#flushing;
+  }
+
+  async #readDirty(fullScan: boolean): Promise<void> {
+    if (this.#closed) return;
+    const paths = [...this.#dirty];
+    this.#dirty.clear();
+    const changed: FileResult[] = [];
+    const removed: string[] = [];
+    await Promise.all(paths.map(async (path) => {
+      let info;
+      try {
+        info = await stat(path);
+      } catch {
+        if (this.#files.delete(path)) removed.push(path);
+        return;
+      }
+      if (!info.isFile()) {
+        if (this.#files.delete(path)) removed.push(path);
+        return;
+      }
+      const known = this.#files.get(path);
+      if (known && known.mtimeMs === info.mtimeMs && known.size === info.size) return;
+      if (Date.now() - info.mtimeMs < this.#settleMs) {
+        // Written moments ago: it may still be growing. Look again once it has settled.
+        this.#markDirty(path);
+        return;
+      }
+      const result = await loadManifestFile(path, { nodeName: this.#options.nodeName, displayName: path });
+      const after = await stat(path).catch(() => undefined);
+      if (!after || after.mtimeMs !== result.mtimeMs || after.size !== result.size) {
+        this.#markDirty(path); // changed while being read
+        return;
+      }
+      this.#files.set(path, result);
+      changed.push(result);
+    }));
+    if (changed.length === 0 && removed.length === 0 && (this.#emittedOnce || !fullScan)) return;
+    this.#emittedOnce = true;
+    this.#options.onSnapshot({ files: [...this.#files.values()], changed, removed });
+  }
+}

@@ -1,0 +1,90 @@
+// The identity the kubelet gives a static pod, reproduced: the pod is named
+// `<metadata.name>-<node name>`, carries a hash of its defaulted content (not of the file path,
+// the host name, comments or whitespace), a stable uid, and the config.* annotations.
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { applyDefaults } from './defaults.js';
+import type { PodManifest } from './pod-schema.js';
+
+export const CONFIG_HASH_ANNOTATION = 'kubernetes.io/config.hash';
+export const CONFIG_SOURCE_ANNOTATION = 'kubernetes.io/config.source';
+export const CONFIG_SEEN_ANNOTATION = 'kubernetes.io/config.seen';
+
+/** A pod as the files ask for it: defaulted, named for this node, hashed. */
+export interface DesiredPod {
+  /** `namespace/name`, the key every other part of podvisor uses. */
+  key: string;
+  /** The static pod's name: `<metadata.name>-<node name>`. */
+  name: string;
+  namespace: string;
+  uid: string;
+  hash: string;
+  /** The manifest file it came from. */
+  source: string;
+  /** The defaulted pod, with the static pod's name, node name and config annotations. */
+  pod: PodManifest;
+}
+
+/** The node name the kubelet would use by default: the host name, lower-cased. */
+export function defaultNodeName(): string {
+  return hostname().toLowerCase();
+}
+
+/** Sorts object keys recursively so that equal content always serialises the same way. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, child]) => child !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([key, child]) => [key, canonical(child)]),
+    );
+  }
+  return value;
+}
+
+/** The config hash of a pod's defaulted content. */
+export function configHash(defaulted: PodManifest): string {
+  return createHash('sha256').update(JSON.stringify(canonical(defaulted))).digest('hex').slice(0, 16);
+}
+
+/** A uid in UUID form, stable for the same content on the same node. */
+function stableUid(hash: string, nodeName: string, key: string): string {
+  const hex = createHash('sha256').update(`${hash}\0${nodeName}\0${key}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** Turns a validated manifest into the desired pod for this node. */
+export function toDesiredPod(manifest: PodManifest, source: string, nodeName: string, seen: Date = new Date()): DesiredPod {
+  const defaulted = applyDefaults(manifest);
+  const hash = configHash(defaulted);
+  const namespace = defaulted.metadata.namespace ?? 'default';
+  const name = `${manifest.metadata.name}-${nodeName}`;
+  const key = `${namespace}/${name}`;
+  const uid = stableUid(hash, nodeName, key);
+  return {
+    key,
+    name,
+    namespace,
+    uid,
+    hash,
+    source,
+    pod: {
+      ...defaulted,
+      metadata: {
+        ...defaulted.metadata,
+        name,
+        namespace,
+        uid,
+        annotations: {
+          ...defaulted.metadata.annotations,
+          [CONFIG_HASH_ANNOTATION]: hash,
+          [CONFIG_SEEN_ANNOTATION]: seen.toISOString(),
+          [CONFIG_SOURCE_ANNOTATION]: 'file',
+        },
+      },
+      spec: { ...defaulted.spec, nodeName },
+    },
+  };
+}
