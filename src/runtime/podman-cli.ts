@@ -1,0 +1,103 @@
+// The only code that starts podman processes. Every call goes through execa with a timeout and
+// the caller's AbortSignal, and a failure becomes a PodmanError that keeps podman's own words.
+import { execa } from 'execa';
+import { PodvisorError } from '../errors.js';
+
+export class PodmanError extends PodvisorError {
+  readonly args: readonly string[];
+  readonly exitCode: number | undefined;
+  readonly stderr: string;
+
+  constructor(message: string, details: { args: readonly string[]; exitCode?: number | undefined; stderr?: string; timedOut?: boolean; cause?: unknown }) {
+    super(details.timedOut ? 'E_PODMAN_TIMEOUT' : 'E_PODMAN', message, { cause: details.cause });
+    this.name = 'PodmanError';
+    this.args = details.args;
+    this.exitCode = details.exitCode;
+    this.stderr = details.stderr ?? '';
+  }
+}
+
+export interface PodmanCallOptions {
+  signal?: AbortSignal | undefined;
+  timeoutMs?: number;
+  /** Exit codes that are not failures (e.g. a container's own exit code for `podman run`). */
+  okExitCodes?: readonly number[];
+}
+
+export interface PodmanResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export interface PodmanCliOptions {
+  /** The podman binary (PODVISOR_PODMAN overrides; tests put a wrapper first on PATH). */
+  bin?: string;
+  defaultTimeoutMs?: number;
+  /** Called with every call's arguments and outcome (debug logs, benchmarks). */
+  onCall?: (args: readonly string[], result: { exitCode: number | undefined; durationMs: number }) => void;
+}
+
+export class PodmanCli {
+  readonly bin: string;
+  readonly #defaultTimeoutMs: number;
+  readonly #onCall: PodmanCliOptions['onCall'];
+
+  constructor(options: PodmanCliOptions = {}) {
+    this.bin = options.bin ?? process.env.PODVISOR_PODMAN ?? 'podman';
+    this.#defaultTimeoutMs = options.defaultTimeoutMs ?? 120_000;
+    this.#onCall = options.onCall;
+  }
+
+  /** Runs podman with `args`; rejects with a PodmanError unless it exits 0 (or an allowed code). */
+  async run(args: readonly string[], options: PodmanCallOptions = {}): Promise<PodmanResult> {
+    const started = performance.now();
+    const result = await execa(this.bin, args, {
+      reject: false,
+      stdin: 'ignore',
+      timeout: options.timeoutMs ?? this.#defaultTimeoutMs,
+      cancelSignal: options.signal,
+      // podman's own children (conmon) must outlive a killed podman client.
+      forceKillAfterDelay: 2000,
+      maxBuffer: 64 * 1024 * 1024,
+      stripFinalNewline: true,
+    });
+    this.#onCall?.(args, { exitCode: result.exitCode, durationMs: performance.now() - started });
+    const exitCode = result.exitCode;
+    if (exitCode === 0 || (exitCode !== undefined && options.okExitCodes?.includes(exitCode))) {
+      return { stdout: result.stdout, stderr: result.stderr, exitCode };
+    }
+    const command = `podman ${args.slice(0, 3).join(' ')}`;
+    if (result.isCanceled) {
+      throw new PodmanError(`${command}: cancelled`, { args, cause: result.cause });
+    }
+    if (result.timedOut) {
+      throw new PodmanError(`${command}: timed out`, { args, timedOut: true, cause: result.cause });
+    }
+    if (result.failed && exitCode === undefined) {
+      const missing = (result.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+      throw new PodmanError(missing ? `${this.bin} not found: install podman` : `${command}: ${result.shortMessage}`, { args, cause: result.cause });
+    }
+    const stderr = cleanStderr(result.stderr);
+    throw new PodmanError(`${command}: ${stderr || `exit code ${exitCode}`}`, { args, exitCode, stderr });
+  }
+
+  /** Runs podman and parses its standard output as JSON. */
+  async json<T>(args: readonly string[], options: PodmanCallOptions = {}): Promise<T> {
+    const { stdout } = await this.run(args, options);
+    try {
+      return JSON.parse(stdout === '' ? 'null' : stdout) as T;
+    } catch (error) {
+      throw new PodmanError(`podman ${args.slice(0, 2).join(' ')}: output is not JSON`, { args, cause: error });
+    }
+  }
+}
+
+/** podman's stderr without its log-line framing, as one line. */
+function cleanStderr(stderr: string): string {
+  return stderr
+    .split('\n')
+    .map((line) => line.replace(/^time="[^"]*" level=\w+ msg="(.*)"$/, '$1').replace(/^Error: /, ''))
+    .filter((line) => line.trim() !== '' && !line.includes('Error validating CNI config file'))
+    .join('; ');
+}

@@ -1,0 +1,231 @@
+// PodRuntime on podman: one listing (two podman calls, whatever the number of pods), and the
+// few podman processes a pod needs to start: `pod create`, then one `run` per container.
+import { networkInterfaces } from 'node:os';
+import { PodvisorError } from '../errors.js';
+import type { DesiredPod } from '../manifest/identity.js';
+import type { Container } from '../manifest/pod-schema.js';
+import { needsPodIP, type PodFacts } from './environment.js';
+import { LABEL, podmanPodName } from './labels.js';
+import { containerRunArgs, effectiveRunAsUser, podCreateArgs, requiresNonRoot } from './podman-args.js';
+import { PodmanCli, PodmanError } from './podman-cli.js';
+import type { ContainerState, Observation, ObservedContainer, ObservedPod, PodRuntime } from './types.js';
+import { prepareVolumes, removePodDirectory } from './volumes.js';
+
+/** `podman pod ps --format json`, as 4.3 through 5.x print it (fields podvisor reads). */
+interface PodPsEntry {
+  Id: string;
+  Name: string;
+  Status?: string;
+  InfraId?: string;
+  Labels?: Record<string, string> | null;
+  Containers?: { Id: string; Names?: string; Status?: string }[] | null;
+}
+
+/** `podman ps -a --format json`, as 4.3 through 5.x print it (fields podvisor reads). */
+interface PsEntry {
+  Id: string;
+  Image?: string;
+  State?: string;
+  Exited?: boolean;
+  ExitCode?: number;
+  ExitedAt?: number;
+  StartedAt?: number;
+  Labels?: Record<string, string> | null;
+  Pod?: string;
+}
+
+const STATES: readonly ContainerState[] = ['created', 'running', 'exited', 'paused'];
+
+/** A unix time from podman, or undefined for its "zero time" (negative) and 0. */
+function unixTime(seconds: number | undefined): Date | undefined {
+  return seconds !== undefined && seconds > 0 ? new Date(seconds * 1000) : undefined;
+}
+
+/** podman 4 says "stopped" for some exited containers and 5 "stopping" on the way; fold them. */
+function containerState(state: string | undefined): ContainerState {
+  const lower = (state ?? '').toLowerCase();
+  if (lower === 'stopped' || lower === 'stopping') return 'exited';
+  if (lower === 'configured' || lower === 'initialized') return 'created';
+  return STATES.includes(lower as ContainerState) ? (lower as ContainerState) : 'unknown';
+}
+
+/** Turns the two listings into podvisor's pods, keeping only those of `nodeName`. */
+export function parseListing(pods: PodPsEntry[] | null, containers: PsEntry[] | null, nodeName: string): Observation {
+  const byPod = new Map<string, ObservedContainer[]>();
+  for (const entry of containers ?? []) {
+    const labels = entry.Labels ?? {};
+    if (!entry.Pod || labels[LABEL.CONTAINER] === undefined) continue;
+    const list = byPod.get(entry.Pod) ?? [];
+    list.push({
+      id: entry.Id,
+      name: labels[LABEL.CONTAINER] ?? '',
+      kind: labels[LABEL.CONTAINER_KIND] === 'init' ? 'init' : 'app',
+      state: containerState(entry.State),
+      exitCode: entry.ExitCode,
+      startedAt: unixTime(entry.StartedAt),
+      finishedAt: unixTime(entry.ExitedAt),
+      image: entry.Image ?? '',
+    });
+    byPod.set(entry.Pod, list);
+  }
+  const observed: ObservedPod[] = [];
+  let foreignPods = 0;
+  for (const entry of pods ?? []) {
+    const labels = entry.Labels ?? {};
+    if (labels[LABEL.MANAGED] !== 'true') continue;
+    if (labels[LABEL.NODE] !== nodeName) {
+      foreignPods++;
+      continue;
+    }
+    const infra = (entry.Containers ?? []).find((container) => container.Id === entry.InfraId);
+    const namespace = labels[LABEL.NAMESPACE] ?? 'default';
+    const name = labels[LABEL.NAME] ?? entry.Name;
+    observed.push({
+      id: entry.Id,
+      podmanName: entry.Name,
+      key: `${namespace}/${name}`,
+      name,
+      namespace,
+      uid: labels[LABEL.UID] ?? '',
+      hash: labels[LABEL.HASH] ?? '',
+      source: labels[LABEL.SOURCE] ?? '',
+      gracePeriodSeconds: Number(labels[LABEL.GRACE] ?? 30) || 0,
+      infraRunning: (infra?.Status ?? '').toLowerCase() === 'running',
+      containers: byPod.get(entry.Id) ?? [],
+    });
+  }
+  return { pods: observed, foreignPods };
+}
+
+/** The node's first non-loopback IPv4 address, for status.hostIP. */
+export function detectHostIP(): string {
+  for (const addresses of Object.values(networkInterfaces())) {
+    const found = addresses?.find((address) => address.family === 'IPv4' && !address.internal);
+    if (found) return found.address;
+  }
+  return '127.0.0.1';
+}
+
+export interface PodmanRuntimeOptions {
+  cli: PodmanCli;
+  nodeName: string;
+  stateDir: string;
+  hostIP?: string;
+}
+
+export class PodmanRuntime implements PodRuntime {
+  readonly #cli: PodmanCli;
+  readonly #nodeName: string;
+  readonly #stateDir: string;
+  readonly #hostIP: string;
+
+  constructor(options: PodmanRuntimeOptions) {
+    this.#cli = options.cli;
+    this.#nodeName = options.nodeName;
+    this.#stateDir = options.stateDir;
+    this.#hostIP = options.hostIP ?? detectHostIP();
+  }
+
+  async list(signal?: AbortSignal): Promise<Observation> {
+    const filter = ['--filter', `label=${LABEL.MANAGED}=true`, '--format', 'json'];
+    const [pods, containers] = await Promise.all([
+      this.#cli.json<PodPsEntry[] | null>(['pod', 'ps', ...filter], { signal, timeoutMs: 60_000 }),
+      this.#cli.json<PsEntry[] | null>(['ps', '--all', ...filter], { signal, timeoutMs: 60_000 }),
+    ]);
+    return parseListing(pods, containers, this.#nodeName);
+  }
+
+  async createPod(pod: DesiredPod, signal?: AbortSignal): Promise<void> {
+    await this.#checkRunAsNonRoot(pod, signal);
+    const facts: PodFacts = { hostIP: this.#hostIP, podIP: pod.pod.spec.hostNetwork ? this.#hostIP : '' };
+    const volumes = await prepareVolumes(pod, this.#stateDir, facts);
+    const podmanName = podmanPodName(pod.namespace, pod.name);
+    await this.#cli.run([...podCreateArgs(pod, this.#nodeName), '--infra-name', `${podmanName}-infra`], { signal });
+    if (!pod.pod.spec.hostNetwork && needsPodIP(pod)) facts.podIP = await this.#startInfra(podmanName, signal);
+    await this.#runContainers(pod, [], volumes, facts, signal);
+  }
+
+  async createContainers(observed: ObservedPod, pod: DesiredPod, names: string[], signal?: AbortSignal): Promise<void> {
+    const facts: PodFacts = { hostIP: this.#hostIP, podIP: pod.pod.spec.hostNetwork ? this.#hostIP : '' };
+    const volumes = await prepareVolumes(pod, this.#stateDir, facts);
+    if (!pod.pod.spec.hostNetwork && needsPodIP(pod)) facts.podIP = await this.#startInfra(observed.podmanName, signal);
+    const present = observed.containers.filter((container) => !names.includes(container.name));
+    await this.#runContainers(pod, present, volumes, facts, signal);
+  }
+
+  async killPod(observed: ObservedPod, gracePeriodSeconds: number, signal?: AbortSignal): Promise<void> {
+    // Stop first, then remove: podman's `pod rm -f` is several times slower than the two calls.
+    const timeoutMs = (gracePeriodSeconds + 60) * 1000;
+    await this.#ignoreMissing(this.#cli.run(['pod', 'stop', '--time', String(gracePeriodSeconds), observed.id], { signal, timeoutMs }));
+    await this.#ignoreMissing(this.#cli.run(['pod', 'rm', '--force', observed.id], { signal, timeoutMs: 60_000 }));
+    await removePodDirectory(this.#stateDir, observed.uid);
+  }
+
+  async startContainer(_observed: ObservedPod, containerId: string, signal?: AbortSignal): Promise<void> {
+    await this.#cli.run(['start', containerId], { signal });
+  }
+
+  /** Runs init containers to completion in order, then starts the app containers not yet present. */
+  async #runContainers(pod: DesiredPod, present: ObservedContainer[], volumes: Awaited<ReturnType<typeof prepareVolumes>>, facts: PodFacts, signal?: AbortSignal): Promise<void> {
+    const spec = pod.pod.spec;
+    const find = (name: string) => present.find((container) => container.name === name);
+    for (const container of spec.initContainers ?? []) {
+      const existing = find(container.name);
+      if (existing?.state === 'exited' && existing.exitCode === 0) continue;
+      const args = existing ? ['start', '--attach', existing.id] : containerRunArgs({ pod, container, kind: 'init', nodeName: this.#nodeName, volumes, facts });
+      // A foreground run returns the container's own exit code, which is not podman failing.
+      const result = await this.#cli.run(args, { signal, okExitCodes: range(1, 255), timeoutMs: 24 * 3600_000 });
+      if (result.exitCode !== 0) {
+        throw new PodvisorError('E_PODMAN', `init container "${container.name}" exited with code ${result.exitCode}`);
+      }
+    }
+    for (const container of spec.containers) {
+      if (find(container.name)) continue;
+      await this.#cli.run(containerRunArgs({ pod, container, kind: 'app', nodeName: this.#nodeName, volumes, facts }), { signal });
+    }
+  }
+
+  /** Starts the pod's infra container and returns the pod's IP on podman's network. */
+  async #startInfra(podmanName: string, signal?: AbortSignal): Promise<string> {
+    await this.#cli.run(['pod', 'start', podmanName], { signal });
+    const { stdout } = await this.#cli.run(['container', 'inspect', '--format', '{{.NetworkSettings.IPAddress}}', `${podmanName}-infra`], { signal });
+    return stdout.trim();
+  }
+
+  /** Refuses a container that must not run as root but would (CreateContainerConfigError). */
+  async #checkRunAsNonRoot(pod: DesiredPod, signal?: AbortSignal): Promise<void> {
+    const containers: Container[] = [...(pod.pod.spec.initContainers ?? []), ...pod.pod.spec.containers];
+    for (const container of containers) {
+      if (!requiresNonRoot(pod, container)) continue;
+      let user = effectiveRunAsUser(pod, container)?.toString();
+      if (user === undefined) {
+        if (container.imagePullPolicy !== 'Never') {
+          await this.#cli.run(['image', 'exists', container.image], { signal, okExitCodes: [1] }).then(async (found) => {
+            if (found.exitCode !== 0) await this.#cli.run(['pull', '--quiet', container.image], { signal, timeoutMs: 30 * 60_000 });
+          });
+        }
+        const { stdout } = await this.#cli.run(['image', 'inspect', '--format', '{{.Config.User}}', container.image], { signal });
+        user = stdout.trim().split(':')[0] ?? '';
+      }
+      if (user === '' || user === '0' || user === 'root') {
+        throw new PodvisorError('E_PODMAN', `container "${container.name}" has runAsNonRoot and its image will run as root (CreateContainerConfigError)`);
+      }
+      if (!/^\d+$/.test(user)) {
+        throw new PodvisorError('E_PODMAN', `container "${container.name}" has runAsNonRoot and a non-numeric image user "${user}", which cannot be verified (CreateContainerConfigError)`);
+      }
+    }
+  }
+
+  async #ignoreMissing(call: Promise<unknown>): Promise<void> {
+    try {
+      await call;
+    } catch (error) {
+      if (error instanceof PodmanError && /no such pod|no pod with name or ID/i.test(error.stderr)) return;
+      throw error;
+    }
+  }
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, index) => from + index);
+}

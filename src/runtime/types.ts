@@ -1,0 +1,54 @@
+// The seam between podvisor's planning and podman: what it observes of its pods, and the
+// operations it asks for. The planner depends on these types only, never on podman itself.
+import type { DesiredPod } from '../manifest/identity.js';
+
+export type ContainerState = 'created' | 'running' | 'exited' | 'paused' | 'unknown';
+
+export interface ObservedContainer {
+  id: string;
+  /** The container's name in the manifest. */
+  name: string;
+  kind: 'init' | 'app';
+  state: ContainerState;
+  exitCode: number | undefined;
+  startedAt: Date | undefined;
+  finishedAt: Date | undefined;
+  image: string;
+}
+
+export interface ObservedPod {
+  /** podman's pod id. */
+  id: string;
+  podmanName: string;
+  key: string;
+  name: string;
+  namespace: string;
+  uid: string;
+  hash: string;
+  source: string;
+  gracePeriodSeconds: number;
+  /** True when the pod's infra container runs (its namespaces exist). */
+  infraRunning: boolean;
+  containers: ObservedContainer[];
+}
+
+/** What a listing found: podvisor's pods on this node, and how many it left alone. */
+export interface Observation {
+  pods: ObservedPod[];
+  /** podvisor-labelled pods of another node name, which this agent leaves alone. */
+  foreignPods: number;
+}
+
+/** Everything podvisor asks of a container runtime. */
+export interface PodRuntime {
+  /** One listing of podvisor's pods and containers (a fixed number of podman calls). */
+  list(signal?: AbortSignal): Promise<Observation>;
+  /** Creates and starts a pod and its containers. */
+  createPod(pod: DesiredPod, signal?: AbortSignal): Promise<void>;
+  /** Creates the named containers of an existing pod (ones removed behind podvisor's back). */
+  createContainers(observed: ObservedPod, pod: DesiredPod, names: string[], signal?: AbortSignal): Promise<void>;
+  /** Stops a pod (stop signal, then SIGKILL after the grace period), removes it and its volumes. */
+  killPod(observed: ObservedPod, gracePeriodSeconds: number, signal?: AbortSignal): Promise<void>;
+  /** Starts an exited or never-started container again. */
+  startContainer(observed: ObservedPod, containerId: string, signal?: AbortSignal): Promise<void>;
+}
