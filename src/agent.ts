@@ -1,0 +1,75 @@
+// Wires the agent together, data flowing one way: the directory source's snapshots become the
+// desired state, the reconciler plans against podman's pods and its workers act.
+import { mkdir } from 'node:fs/promises';
+import type { AgentConfig } from './config/agent-config.js';
+import type { Logger } from './log/logger.js';
+import { mergeFiles, type LastGood } from './manifest/desired-state.js';
+import { DirectorySource, type SourceSnapshot } from './manifest/directory-source.js';
+import { formatFinding } from './manifest/validate.js';
+import { Reconciler } from './pods/reconciler.js';
+import { PodmanCli } from './runtime/podman-cli.js';
+import { PodmanRuntime } from './runtime/podman-runtime.js';
+
+export interface Agent {
+  /** Stops watching, finishes work in flight within `deadlineMs`; pods keep running. */
+  stop(deadlineMs: number): Promise<void>;
+  /** Cancels work in flight at once. */
+  abort(): void;
+}
+
+/** Starts the agent: returns once the manifest directory has been scanned once. */
+export async function startAgent(config: AgentConfig, logger: Logger): Promise<Agent> {
+  await mkdir(config.stateDir, { recursive: true });
+  const cli = new PodmanCli({
+    onCall: (args, result) => logger.debug('podman', { args: args.slice(0, 3).join(' '), exitCode: result.exitCode, ms: Math.round(result.durationMs) }),
+  });
+  const runtime = new PodmanRuntime({ cli, nodeName: config.nodeName, stateDir: config.stateDir });
+  const reconciler = new Reconciler({
+    runtime,
+    logger,
+    relistIntervalMs: config.relistIntervalSeconds * 1000,
+    restartDelayMs: config.backoffInitialSeconds * 1000,
+  });
+  let lastGood: LastGood = new Map();
+  const reportedConflicts = new Set<string>();
+
+  const onSnapshot = (snapshot: SourceSnapshot) => {
+    for (const file of snapshot.changed) {
+      for (const finding of file.findings) {
+        if (finding.severity === 'error') logger.error(formatFinding(finding), { source: file.path });
+        else logger.warn(formatFinding(finding), { source: file.path });
+      }
+      if (file.hasErrors) logger.error('manifest has errors: its pods keep their last good spec', { source: file.path });
+    }
+    for (const path of snapshot.removed) logger.info('manifest removed', { source: path });
+    const merged = mergeFiles(snapshot.files, lastGood);
+    lastGood = merged.lastGood;
+    for (const conflict of merged.state.conflicts) {
+      const id = `${conflict.key}\0${conflict.loser}`;
+      if (reportedConflicts.has(id)) continue;
+      reportedConflicts.add(id);
+      logger.error(`pod ${conflict.key} is defined by ${conflict.winner} already; ignoring it in ${conflict.loser}`, { pod: conflict.key, source: conflict.loser });
+    }
+    logger.debug('desired state', { pods: merged.state.pods.size, files: snapshot.files.length });
+    reconciler.setDesired(merged.state);
+  };
+
+  const source = new DirectorySource({
+    dir: config.manifestDir,
+    nodeName: config.nodeName,
+    resyncIntervalMs: config.resyncIntervalSeconds * 1000,
+    onSnapshot,
+    onError: (message) => logger.error(message),
+  });
+  reconciler.start();
+  await source.start();
+  logger.info('podvisor running', { manifestDir: config.manifestDir, node: config.nodeName, stateDir: config.stateDir });
+
+  return {
+    async stop(deadlineMs) {
+      await source.close();
+      await reconciler.stop(deadlineMs);
+    },
+    abort: () => reconciler.abort(),
+  };
+}

@@ -1,0 +1,125 @@
+// Planning, separate from acting (the kubelet's computePodActions): from what the files ask for
+// and what podman has, a plain list of what to do for each pod. Pure, so every rule is tested
+// without a runtime.
+import type { DesiredPod } from '../manifest/identity.js';
+import type { ObservedContainer, ObservedPod } from '../runtime/types.js';
+
+export type PodAction =
+  | { kind: 'create'; key: string; desired: DesiredPod; reason: string }
+  | { kind: 'replace'; key: string; observed: ObservedPod; desired: DesiredPod; reason: string }
+  | { kind: 'kill'; key: string; observed: ObservedPod; reason: string }
+  | { kind: 'createContainers'; key: string; observed: ObservedPod; desired: DesiredPod; names: string[]; reason: string }
+  | { kind: 'startContainers'; key: string; observed: ObservedPod; containers: ObservedContainer[]; reason: string };
+
+export interface PlanInput {
+  desired: ReadonlyMap<string, DesiredPod>;
+  observed: readonly ObservedPod[];
+  /** Files with errors: their running pods are kept even when no valid manifest names them. */
+  erroredSources: ReadonlySet<string>;
+  /** Keys whose worker is busy: not planned this pass (their state is changing). */
+  busy: ReadonlySet<string>;
+  now: number;
+  /** How long an exited container waits before it is started again. */
+  restartDelayMs: number;
+}
+
+export interface Plan {
+  actions: PodAction[];
+  /** Pods kept although no valid manifest asks for them, because their file has errors. */
+  kept: ObservedPod[];
+  /** The earliest time a pending restart becomes due, to plan again then. */
+  wakeAt: number | undefined;
+}
+
+/** Whether a container that exited with `exitCode` is started again under `policy`. */
+export function shouldRestart(policy: string | undefined, exitCode: number | undefined): boolean {
+  if (policy === 'Never') return false;
+  if (policy === 'OnFailure') return exitCode !== 0;
+  return true;
+}
+
+/** Computes the actions that bring podman's pods to the desired set. */
+export function planPods(input: PlanInput): Plan {
+  const actions: PodAction[] = [];
+  const kept: ObservedPod[] = [];
+  let wakeAt: number | undefined;
+  const byKey = new Map<string, ObservedPod[]>();
+  for (const pod of input.observed) byKey.set(pod.key, [...(byKey.get(pod.key) ?? []), pod]);
+
+  for (const [key, pods] of byKey) {
+    if (input.busy.has(key)) continue;
+    const desired = input.desired.get(key);
+    // Never two pods for one key: keep the one that matches the desired hash, kill the rest.
+    const keep = pods.find((pod) => pod.hash === desired?.hash) ?? pods[0];
+    for (const pod of pods) {
+      if (pod !== keep) actions.push({ kind: 'kill', key, observed: pod, reason: 'duplicate pod for the same manifest' });
+    }
+    if (!keep) continue;
+    if (!desired) {
+      if (input.erroredSources.has(keep.source)) kept.push(keep);
+      else actions.push({ kind: 'kill', key, observed: keep, reason: 'no manifest asks for it' });
+      continue;
+    }
+    if (keep.hash !== desired.hash) {
+      actions.push({ kind: 'replace', key, observed: keep, desired, reason: `config hash changed from ${keep.hash} to ${desired.hash}` });
+      continue;
+    }
+    const step = planRunningPod(keep, desired, input);
+    if (step.action) actions.push(step.action);
+    if (step.wakeAt !== undefined) wakeAt = Math.min(wakeAt ?? Infinity, step.wakeAt);
+  }
+
+  for (const [key, desired] of input.desired) {
+    if (!byKey.has(key) && !input.busy.has(key)) actions.push({ kind: 'create', key, desired, reason: 'new manifest' });
+  }
+  return { actions, kept, wakeAt };
+}
+
+/** What a pod that runs the desired spec needs: missing containers made, exited ones restarted. */
+function planRunningPod(observed: ObservedPod, desired: DesiredPod, input: PlanInput): { action?: PodAction; wakeAt?: number } {
+  const key = desired.key;
+  const policy = desired.pod.spec.restartPolicy;
+  const found = (name: string) => observed.containers.find((container) => container.name === name);
+  const inits = desired.pod.spec.initContainers ?? [];
+  const failedInit = inits.map((container) => found(container.name)).find((container) => container?.state === 'exited' && container.exitCode !== 0);
+  const missing = desired.pod.spec.containers.map((container) => container.name).filter((name) => !found(name));
+
+  if (!observed.infraRunning && observed.containers.some((container) => container.state === 'running')) {
+    return {}; // podman is between states; look again next pass
+  }
+  if (!observed.infraRunning && !allFinished(observed, desired)) {
+    return { action: { kind: 'replace', key, observed, desired, reason: 'the pod\'s infra container is not running' } };
+  }
+  const due = (container: ObservedContainer) => (container.finishedAt?.getTime() ?? 0) + input.restartDelayMs;
+
+  if (missing.length > 0) {
+    // An init container that failed is retried per restartPolicy, after the restart delay.
+    if (failedInit) {
+      if (policy === 'Never') return {};
+      if (due(failedInit) > input.now) return { wakeAt: due(failedInit) };
+    }
+    return { action: { kind: 'createContainers', key, observed, desired, names: missing, reason: failedInit ? `init container ${failedInit.name} failed; retrying` : `containers missing: ${missing.join(', ')}` } };
+  }
+
+  const restartable = observed.containers.filter((container) =>
+    container.kind === 'app' &&
+    (container.state === 'created' || (container.state === 'exited' && shouldRestart(policy, container.exitCode))));
+  const ready = restartable.filter((container) => container.state === 'created' || due(container) <= input.now);
+  const waiting = restartable.filter((container) => !ready.includes(container));
+  const wakeAt = waiting.length > 0 ? Math.min(...waiting.map(due)) : undefined;
+  if (ready.length === 0) return wakeAt === undefined ? {} : { wakeAt };
+  const names = ready.map((container) => `${container.name} (exit code ${container.exitCode ?? 'none'})`).join(', ');
+  return {
+    action: { kind: 'startContainers', key, observed, containers: ready, reason: `restartPolicy ${policy ?? 'Always'}: restarting ${names}` },
+    ...(wakeAt === undefined ? {} : { wakeAt }),
+  };
+}
+
+/** True when every app container has exited for good under the pod's restartPolicy. */
+function allFinished(observed: ObservedPod, desired: DesiredPod): boolean {
+  const policy = desired.pod.spec.restartPolicy;
+  return desired.pod.spec.containers.every((spec) => {
+    const container = observed.containers.find((candidate) => candidate.name === spec.name);
+    return container?.state === 'exited' && !shouldRestart(policy, container.exitCode);
+  });
+}

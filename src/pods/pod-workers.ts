@@ -1,0 +1,125 @@
+// Carries out plans: one worker per pod, so each pod's operations happen in order while pods
+// proceed concurrently. A pod whose worker is busy is left out of planning until it is done;
+// the reconciler then plans it again from a fresh listing (the newest desired state wins).
+import type { Logger } from '../log/logger.js';
+import { errorMessage } from '../errors.js';
+import type { PodRuntime } from '../runtime/types.js';
+import type { PodAction } from './plan.js';
+
+export interface PodWorkersOptions {
+  runtime: PodRuntime;
+  logger: Logger;
+  /** How many pods may be starting at once: podman's start path gains little beyond 2 or 3. */
+  maxConcurrentStarts?: number;
+  /** Called whenever a worker finishes, so the pod is planned again. */
+  onIdle(key: string, error?: unknown): void;
+}
+
+/** A counting semaphore for the expensive start path. */
+class Semaphore {
+  #available: number;
+  readonly #waiting: (() => void)[] = [];
+  constructor(count: number) { this.#available = count; }
+  async acquire(): Promise<() => void> {
+    if (this.#available > 0) this.#available--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    return () => {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#available++;
+    };
+  }
+}
+
+export class PodWorkers {
+  readonly #options: PodWorkersOptions;
+  readonly #inFlight = new Map<string, { promise: Promise<void>; controller: AbortController }>();
+  readonly #starts: Semaphore;
+
+  constructor(options: PodWorkersOptions) {
+    this.#options = options;
+    this.#starts = new Semaphore(options.maxConcurrentStarts ?? 2);
+  }
+
+  /** Keys whose worker is busy. */
+  busyKeys(): ReadonlySet<string> {
+    return new Set(this.#inFlight.keys());
+  }
+
+  /** Starts the action on its pod's worker; returns false if that worker is busy. */
+  dispatch(action: PodAction): boolean {
+    if (this.#inFlight.has(action.key)) return false;
+    const controller = new AbortController();
+    const promise = this.#run(action, controller.signal)
+      .then(() => undefined, (error: unknown) => error)
+      .then((error) => {
+        this.#inFlight.delete(action.key);
+        this.#options.onIdle(action.key, error);
+      });
+    this.#inFlight.set(action.key, { promise, controller });
+    return true;
+  }
+
+  /** Waits for the work in flight; after `deadlineMs` it is cancelled. */
+  async drain(deadlineMs: number): Promise<void> {
+    const all = Promise.all([...this.#inFlight.values()].map((work) => work.promise));
+    const timer = setTimeout(() => this.abortAll(), deadlineMs);
+    try {
+      await all;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Cancels all work in flight (its podman calls are killed). */
+  abortAll(): void {
+    for (const work of this.#inFlight.values()) work.controller.abort(new Error('podvisor is shutting down'));
+  }
+
+  async #run(action: PodAction, signal: AbortSignal): Promise<void> {
+    const { runtime, logger } = this.#options;
+    const log = (message: string) => logger.info(message, { pod: action.key, reason: action.reason });
+    try {
+      switch (action.kind) {
+        case 'create':
+          log('creating pod');
+          await this.#withStartSlot(() => runtime.createPod(action.desired, signal));
+          logger.info('pod started', { pod: action.key, hash: action.desired.hash });
+          return;
+        case 'replace':
+          log('replacing pod');
+          await runtime.killPod(action.observed, action.observed.gracePeriodSeconds, signal);
+          await this.#withStartSlot(() => runtime.createPod(action.desired, signal));
+          logger.info('pod started', { pod: action.key, hash: action.desired.hash });
+          return;
+        case 'kill':
+          log(`stopping pod (grace period ${action.observed.gracePeriodSeconds}s)`);
+          await runtime.killPod(action.observed, action.observed.gracePeriodSeconds, signal);
+          logger.info('pod removed', { pod: action.key });
+          return;
+        case 'createContainers':
+          log(`creating containers ${action.names.join(', ')}`);
+          await this.#withStartSlot(() => runtime.createContainers(action.observed, action.desired, action.names, signal));
+          return;
+        case 'startContainers':
+          for (const container of action.containers) {
+            logger.info('restarting container', { pod: action.key, container: container.name, reason: action.reason });
+            await runtime.startContainer(action.observed, container.id, signal);
+          }
+          return;
+      }
+    } catch (error) {
+      logger.error(`${action.kind} failed: ${errorMessage(error)}`, { pod: action.key });
+      throw error;
+    }
+  }
+
+  async #withStartSlot<T>(work: () => Promise<T>): Promise<T> {
+    const release = await this.#starts.acquire();
+    try {
+      return await work();
+    } finally {
+      release();
+    }
+  }
+}
