@@ -136,8 +136,8 @@ export class DirectorySource {
       }
       const known = this.#files.get(path);
       if (known && known.mtimeMs === info.mtimeMs && known.size === info.size) return;
-      if (Date.now() - info.mtimeMs < this.#settleMs) {
-        // Written moments ago: it may still be growing. Look again once it has settled.
+      if (fullScan && Date.now() - info.mtimeMs < this.#settleMs) {
+        // A rescan found it being written: leave it to the debounced read once it settles.
         this.#markDirty(path);
         return;
       }

@@ -2,11 +2,15 @@
 // hands each pod's action to its worker. Passes are triggered by new snapshots, by the relist
 // timer (podman can change behind podvisor's back), by workers finishing and by due restarts,
 // and are coalesced: at most one runs, and at most one more is queued behind it.
+// A changed manifest is acted on at once against the last listing (no podman call before the
+// first one for the pod), as long as that listing is newer than anything done to the pod since;
+// the full pass that follows confirms it.
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { DesiredState } from '../manifest/desired-state.js';
 import type { PodRuntime } from '../runtime/types.js';
-import { planPods } from './plan.js';
+import type { ObservedPod } from '../runtime/types.js';
+import { planPods, type PodAction } from './plan.js';
 import { PodWorkers } from './pod-workers.js';
 
 export interface ReconcilerOptions {
@@ -26,6 +30,10 @@ export class Reconciler {
   readonly #retryAt = new Map<string, number>();
   readonly #keptReported = new Set<string>();
   #desired: DesiredState | undefined;
+  /** The last listing, and when it was started. */
+  #observation: { pods: ObservedPod[]; startedAt: number } | undefined;
+  /** When each pod was last acted on: a listing older than that is stale for the pod. */
+  readonly #touchedAt = new Map<string, number>();
   #running: Promise<void> | undefined;
   #queued = false;
   #stopped = false;
@@ -42,6 +50,7 @@ export class Reconciler {
       logger: options.logger,
       ...(options.maxConcurrentStarts === undefined ? {} : { maxConcurrentStarts: options.maxConcurrentStarts }),
       onIdle: (key, error) => {
+        this.#touchedAt.set(key, this.#now());
         if (error !== undefined) this.#retryAt.set(key, this.#now() + options.restartDelayMs);
         else this.#retryAt.delete(key);
         this.trigger();
@@ -57,8 +66,44 @@ export class Reconciler {
 
   /** Takes a new desired state (from the manifest source) and plans against it. */
   setDesired(state: DesiredState): void {
+    const previous = this.#desired;
     this.#desired = state;
+    if (previous) this.#actOnChanges(previous, state);
     this.trigger();
+  }
+
+  /** Plans the pods whose manifest changed against the last listing, and acts on them now. */
+  #actOnChanges(previous: DesiredState, next: DesiredState): void {
+    const observation = this.#observation;
+    if (!observation || this.#stopped) return;
+    const changed = new Set<string>();
+    for (const [key, pod] of next.pods) if (previous.pods.get(key)?.hash !== pod.hash) changed.add(key);
+    for (const key of previous.pods.keys()) if (!next.pods.has(key)) changed.add(key);
+    const fresh = [...changed].filter((key) => (this.#touchedAt.get(key) ?? -Infinity) < observation.startedAt);
+    if (fresh.length === 0) return;
+    const keys = new Set(fresh);
+    const plan = planPods({
+      desired: new Map([...next.pods].filter(([key]) => keys.has(key))),
+      observed: observation.pods.filter((pod) => keys.has(pod.key)),
+      erroredSources: next.erroredSources,
+      busy: this.#busy(this.#now()),
+      now: this.#now(),
+      restartDelayMs: this.#options.restartDelayMs,
+    });
+    for (const action of plan.actions) this.#dispatch(action);
+  }
+
+  /** Keys not to plan now: their worker is busy, or their last action failed recently. */
+  #busy(now: number): Set<string> {
+    const busy = new Set(this.#workers.busyKeys());
+    for (const [key, at] of this.#retryAt) if (at > now) busy.add(key);
+    return busy;
+  }
+
+  #dispatch(action: PodAction): void {
+    if (this.#stopped) return;
+    this.#keptReported.delete(action.key);
+    if (this.#workers.dispatch(action)) this.#touchedAt.set(action.key, this.#now());
   }
 
   /** Asks for a pass; coalesced with any pass already running or queued. */
@@ -97,29 +142,32 @@ export class Reconciler {
     const { logger } = this.#options;
     this.passes++;
     let observation;
+    const startedAt = this.#now();
     try {
       observation = await this.#options.runtime.list();
     } catch (error) {
       logger.error(`listing pods failed: ${errorMessage(error)}`);
       return;
     }
+    this.#observation = { pods: observation.pods, startedAt };
     if (observation.foreignPods > 0 && !this.#foreignReported) {
       logger.warn(`${observation.foreignPods} podvisor pod(s) of another node name are left alone`);
       this.#foreignReported = true;
     }
     const now = this.#now();
-    const busy = new Set(this.#workers.busyKeys());
-    for (const [key, at] of this.#retryAt) if (at > now) busy.add(key);
-    const plan = planPods({ desired: desired.pods, observed: observation.pods, erroredSources: desired.erroredSources, busy, now, restartDelayMs: this.#options.restartDelayMs });
+    // A pod acted on after this listing started is judged by the next listing, not this one.
+    const busy = this.#busy(now);
+    for (const [key, at] of this.#touchedAt) if (at >= startedAt) busy.add(key);
+    // The desired state may have changed while podman was listing: plan against the newest.
+    const latest = this.#desired ?? desired;
+    const plan = planPods({ desired: latest.pods, observed: observation.pods, erroredSources: latest.erroredSources, busy, now, restartDelayMs: this.#options.restartDelayMs });
     for (const pod of plan.kept) {
       if (this.#keptReported.has(pod.key)) continue;
       logger.warn('keeping pod: its manifest has errors', { pod: pod.key, source: pod.source });
       this.#keptReported.add(pod.key);
     }
-    for (const action of plan.actions) {
-      this.#keptReported.delete(action.key);
-      if (!this.#stopped) this.#workers.dispatch(action);
-    }
+    // Pods skipped here are planned again by the pass their worker triggers when it finishes.
+    for (const action of plan.actions) this.#dispatch(action);
     const retries = [...this.#retryAt.values()].filter((at) => at > now);
     const wakeAt = Math.min(plan.wakeAt ?? Infinity, ...retries);
     clearTimeout(this.#wakeTimer);

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Shared set-up for `npm start` and `npm test`: dependencies, build, podman and the local image.
+# Idempotent and quick when everything is already in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Dependencies: install when node_modules is missing or older than the lock file.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "prepare: installing dependencies (npm ci)" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+echo "prepare: building (tsc)" >&2
+npx tsc -p tsconfig.json
+chmod +x dist/cli.js
+
+bash scripts/setup-host.sh

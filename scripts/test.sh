@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: set-up (dependencies, build, podman, local image),
+# a type-check of sources and tests, then every test with tap. Extra arguments go to tap
+# (e.g. `npm test -- test/manifest`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/prepare.sh
+echo "test: type-checking sources and tests" >&2
+npx tsc -p tsconfig.test.json
+if [ "$#" -gt 0 ]; then
+  exec npx tap "$@"
+fi
+exec npx tap
