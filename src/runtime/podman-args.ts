@@ -70,12 +70,11 @@ export interface ContainerRunInput {
   facts: PodFacts;
 }
 
-/** `podman run` arguments for one container (detached for app containers). */
+/** `podman run --detach` arguments for one container. */
 export function containerRunArgs(input: ContainerRunInput): string[] {
   const { pod, container, kind } = input;
   const spec = pod.pod.spec;
-  const args = ['run'];
-  if (kind === 'app') args.push('--detach');
+  const args = ['run', '--detach'];
   args.push('--pod', podmanPodName(pod.namespace, pod.name));
   args.push('--name', podmanContainerName(pod.namespace, pod.name, container.name));
   args.push(...labelArgs({ ...podLabels(pod, input.nodeName), [LABEL.CONTAINER]: container.name, [LABEL.CONTAINER_KIND]: kind }));

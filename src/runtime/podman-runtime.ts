@@ -34,6 +34,9 @@ interface PsEntry {
   Pod?: string;
 }
 
+/** `podman run` may pull the image first: allow for a slow link. */
+const RUN_TIMEOUT_MS = 15 * 60_000;
+
 const STATES: readonly ContainerState[] = ['created', 'running', 'exited', 'paused'];
 
 /** A unix time from podman, or undefined for its "zero time" (negative) and 0. */
@@ -172,16 +175,19 @@ export class PodmanRuntime implements PodRuntime {
     for (const container of spec.initContainers ?? []) {
       const existing = find(container.name);
       if (existing?.state === 'exited' && existing.exitCode === 0) continue;
-      const args = existing ? ['start', '--attach', existing.id] : containerRunArgs({ pod, container, kind: 'init', nodeName: this.#nodeName, volumes, facts });
-      // A foreground run returns the container's own exit code, which is not podman failing.
-      const result = await this.#cli.run(args, { signal, okExitCodes: range(1, 255), timeoutMs: 24 * 3600_000 });
-      if (result.exitCode !== 0) {
-        throw new PodvisorError('E_PODMAN', `init container "${container.name}" exited with code ${result.exitCode}`);
+      // Detached, then waited for: the container's output goes to its log, not through podvisor.
+      let id = existing?.id;
+      if (id) await this.#cli.run(['start', id], { signal });
+      else id = (await this.#cli.run(containerRunArgs({ pod, container, kind: 'init', nodeName: this.#nodeName, volumes, facts }), { signal, timeoutMs: RUN_TIMEOUT_MS })).stdout.trim();
+      const { stdout } = await this.#cli.run(['wait', id], { signal, timeoutMs: 24 * 3600_000 });
+      const exitCode = Number(stdout.trim().split('\n').pop());
+      if (exitCode !== 0) {
+        throw new PodvisorError('E_PODMAN', `init container "${container.name}" exited with code ${Number.isNaN(exitCode) ? stdout : exitCode}`);
       }
     }
     for (const container of spec.containers) {
       if (find(container.name)) continue;
-      await this.#cli.run(containerRunArgs({ pod, container, kind: 'app', nodeName: this.#nodeName, volumes, facts }), { signal });
+      await this.#cli.run(containerRunArgs({ pod, container, kind: 'app', nodeName: this.#nodeName, volumes, facts }), { signal, timeoutMs: RUN_TIMEOUT_MS });
     }
   }
 
@@ -226,6 +232,3 @@ export class PodmanRuntime implements PodRuntime {
   }
 }
 
-function range(from: number, to: number): number[] {
-  return Array.from({ length: to - from + 1 }, (_, index) => from + index);
-}
