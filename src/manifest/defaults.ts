@@ -2,12 +2,13 @@
 // a manifest that spells a default out and one that leaves it implicit are the same pod.
 import type { Container, PodManifest, Probe } from './pod-schema.js';
 
-/** The kubelet's rule: `:latest` or no tag (and no digest) means Always, otherwise IfNotPresent. */
+/** The API server's rule: tag `latest`, or neither tag nor digest, means Always; otherwise IfNotPresent. */
 export function defaultPullPolicy(image: string): 'Always' | 'IfNotPresent' {
-  if (image.includes('@')) return 'IfNotPresent';
-  const lastPart = image.slice(image.lastIndexOf('/') + 1);
+  const [name = '', digest] = image.split('@');
+  const lastPart = name.slice(name.lastIndexOf('/') + 1);
   const tag = lastPart.includes(':') ? lastPart.slice(lastPart.lastIndexOf(':') + 1) : '';
-  return tag === '' || tag === 'latest' ? 'Always' : 'IfNotPresent';
+  if (tag === 'latest') return 'Always';
+  return tag === '' && digest === undefined ? 'Always' : 'IfNotPresent';
 }
 
 function defaultProbe(probe: Probe | undefined): Probe | undefined {

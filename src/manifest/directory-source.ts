@@ -68,6 +68,9 @@ export class DirectorySource {
     const onPath = (path: string) => this.#markDirty(resolve(path));
     this.#watcher.on('add', onPath).on('change', onPath).on('unlink', onPath);
     this.#watcher.on('error', (error) => this.#options.onError(`watching ${this.#dir}: ${errorMessage(error)}`, error));
+    // Until chokidar is ready, a file created now would be taken for an initial one and not reported.
+    const watcher = this.#watcher;
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
     await this.rescan();
     if (this.#options.resyncIntervalMs > 0) {
       this.#resyncTimer = setInterval(() => void this.rescan(), this.#options.resyncIntervalMs);
@@ -136,7 +139,8 @@ export class DirectorySource {
       }
       const known = this.#files.get(path);
       if (known && known.mtimeMs === info.mtimeMs && known.size === info.size) return;
-      if (fullScan && Date.now() - info.mtimeMs < this.#settleMs) {
+      // The first scan reads everything: a snapshot without a settling file would stop its pods.
+      if (fullScan && this.#emittedOnce && Date.now() - info.mtimeMs < this.#settleMs) {
         // A rescan found it being written: leave it to the debounced read once it settles.
         this.#markDirty(path);
         return;

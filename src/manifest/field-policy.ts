@@ -95,6 +95,20 @@ const REFUSED_VOLUME: Record<string, string> = {
 
 const ALL_KEYS_OF_VOLUME_SOURCES = ['hostPath', 'emptyDir', 'downwardAPI'];
 
+/** Values of ignored fields that ask for nothing podvisor leaves undone: no warning for them. */
+const HARMLESS: Record<string, readonly unknown[]> = {
+  hostIPC: [false],
+  enableServiceLinks: [true, false],
+  automountServiceAccountToken: [false],
+  dnsPolicy: ['ClusterFirst', 'ClusterFirstWithHostNet', 'Default'],
+  hostUsers: [true],
+  setHostnameAsFQDN: [false],
+  stdin: [false],
+  stdinOnce: [false],
+  terminationMessagePath: ['/dev/termination-log'],
+  terminationMessagePolicy: ['File'],
+};
+
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
 const present = (object: Json, key: string) => object[key] !== undefined && object[key] !== null;
@@ -103,7 +117,7 @@ const present = (object: Json, key: string) => object[key] !== undefined && obje
 function applyTable(object: unknown, at: Path, table: Record<string, string>, severity: PolicyFinding['severity']): PolicyFinding[] {
   if (!isObject(object)) return [];
   return Object.entries(table)
-    .filter(([key]) => present(object, key))
+    .filter(([key]) => present(object, key) && !(HARMLESS[key] ?? []).includes(object[key]))
     .map(([key, message]) => ({ path: [...at, key], severity, message }));
 }
 

@@ -1,7 +1,7 @@
 // Reads a manifest file's text into documents that remember where each of their fields stands,
 // so every finding can name its line and column. JSON files go through the same YAML parser
 // (JSON is YAML 1.2), which gives them positions too.
-import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, Scalar, visit, type Document, type Node } from 'yaml';
 import type { Path } from './field-policy.js';
 
 export interface Position {
@@ -48,6 +48,7 @@ function toParsed(document: Document.Parsed, index: number, at: (offset: number)
   for (const warning of document.warnings) {
     syntaxWarnings.push({ message: warning.message.split('\n')[0] ?? warning.message, position: at(warning.pos[0]) });
   }
+  if (syntaxErrors.length === 0 && syntaxWarnings.length > 0) unescapeSingleQuotes(document);
   const value: unknown = syntaxErrors.length > 0 ? undefined : document.toJS({ maxAliasCount: 100 });
   const start = document.contents?.range?.[0] ?? 0;
   return {
@@ -79,4 +80,15 @@ function offsetOf(root: unknown, path: Path): number | undefined {
     }
   }
   return offset;
+}
+
+/** Decodes \' in double-quoted scalars to ', as Go's YAML parser does (this one keeps the backslash). */
+function unescapeSingleQuotes(document: Document.Parsed): void {
+  visit(document, {
+    Scalar(_key, node) {
+      if (node.type === Scalar.QUOTE_DOUBLE && typeof node.value === 'string') {
+        node.value = node.value.replace(/\\'/g, "'");
+      }
+    },
+  });
 }

@@ -96,6 +96,8 @@ export function validateDocument(file: string, document: ParsedDocument): Docume
   }
   if (parsed.success) for (const [path, message, severity] of semanticFindings(parsed.data)) add(severity ?? 'error', path, message);
 
+  // In file order, as a person reads them (sort is stable for findings at one position).
+  findings.sort((a, b) => a.line - b.line || a.column - b.column);
   const failed = findings.some((finding) => finding.severity === 'error');
   return failed || !parsed.success ? { index: document.index, findings } : { index: document.index, pod: parsed.data, findings };
 }
