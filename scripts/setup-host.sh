@@ -13,7 +13,8 @@ need_pkgs=()
 command -v podman >/dev/null 2>&1 || need_pkgs+=(podman)
 # netavark needs iptables for port publishing and the bridge; a --no-install-recommends podman lacks it
 command -v iptables >/dev/null 2>&1 || need_pkgs+=(iptables)
-[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || need_pkgs+=(busybox-static)
+# (grep without -q: an early exit would SIGPIPE busybox and fail the pipeline under pipefail)
+[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -x httpd >/dev/null || need_pkgs+=(busybox-static)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then log "need root to install: ${need_pkgs[*]}"; exit 1; fi
   log "installing ${need_pkgs[*]}"
@@ -46,6 +47,18 @@ if [ -f "$unified" ] && grep -q . "$unified"; then
     mountpoint -q "/sys/fs/cgroup/$ctl" || mount -t cgroup -o "$ctl" cgroup "/sys/fs/cgroup/$ctl"
   done
   if grep -q . "$unified"; then log "cgroup2 still holds: $(cat "$unified")"; exit 1; fi
+fi
+# ...and, on such a hybrid host, a v1 controller that is enabled but mounted nowhere (its
+# mount was lost) makes podman fail to remove pods: mount it again.
+if [ -d /sys/fs/cgroup/unified ]; then
+  while read -r ctl hierarchy _ enabled; do
+    case "$ctl" in '#'*) continue ;; esac
+    [ "$enabled" = 1 ] && [ "$hierarchy" != 0 ] || continue
+    awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup") print $NF; break } }' /proc/self/mountinfo | tr ',' '\n' | grep -qx "$ctl" && continue
+    log "cgroup v1 controller '$ctl' is enabled but not mounted: mounting it"
+    mkdir -p "/sys/fs/cgroup/$ctl"
+    mount -t cgroup -o "$ctl" cgroup "/sys/fs/cgroup/$ctl"
+  done </proc/cgroups
 fi
 
 # The local image: busybox-static in an empty root, imported (no registry is reachable).

@@ -81,7 +81,10 @@ function planRunningPod(observed: ObservedPod, desired: DesiredPod, input: PlanI
   const policy = desired.pod.spec.restartPolicy;
   const found = (name: string) => observed.containers.find((container) => container.name === name);
   const inits = desired.pod.spec.initContainers ?? [];
-  const failedInit = inits.map((container) => found(container.name)).find((container) => container?.state === 'exited' && container.exitCode !== 0);
+  const failedInit = inits
+    .filter((container) => container.restartPolicy !== 'Always')
+    .map((container) => found(container.name))
+    .find((container) => container?.state === 'exited' && container.exitCode !== 0);
   const missing = desired.pod.spec.containers.map((container) => container.name).filter((name) => !found(name));
 
   if (!observed.infraRunning && observed.containers.some((container) => container.state === 'running')) {
@@ -101,9 +104,13 @@ function planRunningPod(observed: ObservedPod, desired: DesiredPod, input: PlanI
     return { action: { kind: 'createContainers', key, observed, desired, names: missing, reason: failedInit ? `init container ${failedInit.name} failed; retrying` : `containers missing: ${missing.join(', ')}` } };
   }
 
-  const restartable = observed.containers.filter((container) =>
-    container.kind === 'app' &&
-    (container.state === 'created' || (container.state === 'exited' && shouldRestart(policy, container.exitCode))));
+  // Sidecars (init containers with restartPolicy Always) are restarted whatever the pod's policy.
+  const sidecars = new Set(inits.filter((container) => container.restartPolicy === 'Always').map((container) => container.name));
+  const restartable = observed.containers.filter((container) => {
+    const isSidecar = container.kind === 'init' && sidecars.has(container.name);
+    if (container.kind !== 'app' && !isSidecar) return false;
+    return container.state === 'created' || (container.state === 'exited' && shouldRestart(isSidecar ? 'Always' : policy, container.exitCode));
+  });
   const ready = restartable.filter((container) => container.state === 'created' || due(container) <= input.now);
   const waiting = restartable.filter((container) => !ready.includes(container));
   const wakeAt = waiting.length > 0 ? Math.min(...waiting.map(due)) : undefined;

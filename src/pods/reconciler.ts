@@ -30,10 +30,12 @@ export class Reconciler {
   readonly #retryAt = new Map<string, number>();
   readonly #keptReported = new Set<string>();
   #desired: DesiredState | undefined;
-  /** The last listing, and when it was started. */
+  /** The last listing, and the sequence number of its start. */
   #observation: { pods: ObservedPod[]; startedAt: number } | undefined;
-  /** When each pod was last acted on: a listing older than that is stale for the pod. */
+  /** When each pod was last acted on, as a sequence number: a listing started before is stale for it. */
   readonly #touchedAt = new Map<string, number>();
+  /** Orders listings and actions; a clock could give both the same millisecond. */
+  #sequence = 0;
   #running: Promise<void> | undefined;
   #queued = false;
   #stopped = false;
@@ -50,7 +52,7 @@ export class Reconciler {
       logger: options.logger,
       ...(options.maxConcurrentStarts === undefined ? {} : { maxConcurrentStarts: options.maxConcurrentStarts }),
       onIdle: (key, error) => {
-        this.#touchedAt.set(key, this.#now());
+        this.#touchedAt.set(key, ++this.#sequence);
         if (error !== undefined) this.#retryAt.set(key, this.#now() + options.restartDelayMs);
         else this.#retryAt.delete(key);
         this.trigger();
@@ -103,7 +105,7 @@ export class Reconciler {
   #dispatch(action: PodAction): void {
     if (this.#stopped) return;
     this.#keptReported.delete(action.key);
-    if (this.#workers.dispatch(action)) this.#touchedAt.set(action.key, this.#now());
+    if (this.#workers.dispatch(action)) this.#touchedAt.set(action.key, ++this.#sequence);
   }
 
   /** Asks for a pass; coalesced with any pass already running or queued. */
@@ -142,7 +144,7 @@ export class Reconciler {
     const { logger } = this.#options;
     this.passes++;
     let observation;
-    const startedAt = this.#now();
+    const startedAt = ++this.#sequence;
     try {
       observation = await this.#options.runtime.list();
     } catch (error) {

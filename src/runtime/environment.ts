@@ -67,7 +67,8 @@ export function resourceFieldValue(resource: string, divisor: string | number | 
   const divide = parseQuantity(divisor ?? 1) || 1;
   // Without a limit the kubelet reports the node's allocatable; podvisor reports 0 (no limit).
   const value = raw === undefined ? 0 : parseQuantity(raw) ?? 0;
-  return String(Math.ceil(value / divide));
+  // Rounded to a millionth first, so that 1001m / 1m is 1001 and not 1002 from float error.
+  return String(Math.ceil(Math.round((value / divide) * 1e6) / 1e6));
 }
 
 /** The container's environment, in order, fully resolved. */

@@ -118,8 +118,8 @@ function securityArgs(pod: DesiredPod, container: Container): string[] {
   const args: string[] = [];
   const user = context.runAsUser ?? podContext.runAsUser;
   const group = context.runAsGroup ?? podContext.runAsGroup;
-  if (user !== undefined) args.push('--user', group !== undefined ? `${user}:${group}` : String(user));
-  else if (group !== undefined) args.push('--group-add', String(group));
+  // `--user :GID` keeps the image's user and makes GID its primary group, as runAsGroup does.
+  if (user !== undefined || group !== undefined) args.push('--user', `${user ?? ''}${group !== undefined ? `:${group}` : ''}`);
   for (const supplemental of podContext.supplementalGroups ?? []) args.push('--group-add', String(supplemental));
   if (context.privileged) args.push('--privileged');
   for (const capability of context.capabilities?.add ?? []) args.push('--cap-add', capability);

@@ -9,7 +9,7 @@ import { LABEL, podmanPodName } from './labels.js';
 import { containerRunArgs, effectiveRunAsUser, podCreateArgs, requiresNonRoot } from './podman-args.js';
 import { PodmanCli, PodmanError } from './podman-cli.js';
 import type { ContainerState, Observation, ObservedContainer, ObservedPod, PodRuntime } from './types.js';
-import { prepareVolumes, removePodDirectory } from './volumes.js';
+import { prepareVolumes, removePodDirectory, type HostVolume } from './volumes.js';
 
 /** `podman pod ps --format json`, as 4.3 through 5.x print it (fields podvisor reads). */
 interface PodPsEntry {
@@ -64,7 +64,8 @@ export function parseListing(pods: PodPsEntry[] | null, containers: PsEntry[] | 
       name: labels[LABEL.CONTAINER] ?? '',
       kind: labels[LABEL.CONTAINER_KIND] === 'init' ? 'init' : 'app',
       state: containerState(entry.State),
-      exitCode: entry.ExitCode,
+      // podman reports ExitCode 0 for containers that have not exited: that is no exit code.
+      exitCode: entry.Exited === true || containerState(entry.State) === 'exited' ? entry.ExitCode : undefined,
       startedAt: unixTime(entry.StartedAt),
       finishedAt: unixTime(entry.ExitedAt),
       image: entry.Image ?? '',
@@ -141,9 +142,19 @@ export class PodmanRuntime implements PodRuntime {
   async createPod(pod: DesiredPod, signal?: AbortSignal): Promise<void> {
     await this.#checkRunAsNonRoot(pod, signal);
     const facts: PodFacts = { hostIP: this.#hostIP, podIP: pod.pod.spec.hostNetwork ? this.#hostIP : '' };
-    const volumes = await prepareVolumes(pod, this.#stateDir, facts);
     const podmanName = podmanPodName(pod.namespace, pod.name);
-    await this.#cli.run([...podCreateArgs(pod, this.#nodeName), '--infra-name', `${podmanName}-infra`], { signal });
+    try {
+      const volumes = await prepareVolumes(pod, this.#stateDir, facts);
+      await this.#cli.run([...podCreateArgs(pod, this.#nodeName), '--infra-name', `${podmanName}-infra`], { signal });
+      return await this.#startPod(pod, podmanName, volumes, facts, signal);
+    } catch (error) {
+      // Without a pod, nothing would ever clean up the volumes prepared for it.
+      if (!(await this.#podExists(podmanName).catch(() => true))) await removePodDirectory(this.#stateDir, pod.uid);
+      throw error;
+    }
+  }
+
+  async #startPod(pod: DesiredPod, podmanName: string, volumes: Map<string, HostVolume>, facts: PodFacts, signal?: AbortSignal): Promise<void> {
     if (!pod.pod.spec.hostNetwork && needsPodIP(pod)) facts.podIP = await this.#startInfra(podmanName, signal);
     await this.#runContainers(pod, [], volumes, facts, signal);
   }
@@ -160,7 +171,12 @@ export class PodmanRuntime implements PodRuntime {
     // Stop first, then remove: podman's `pod rm -f` is several times slower than the two calls.
     const timeoutMs = (gracePeriodSeconds + 60) * 1000;
     await this.#ignoreMissing(this.#cli.run(['pod', 'stop', '--time', String(gracePeriodSeconds), observed.id], { signal, timeoutMs }));
-    await this.#ignoreMissing(this.#cli.run(['pod', 'rm', '--force', observed.id], { signal, timeoutMs: 60_000 }));
+    try {
+      await this.#ignoreMissing(this.#cli.run(['pod', 'rm', '--force', observed.id], { signal, timeoutMs: 60_000 }));
+    } catch (error) {
+      // podman can report a failure for a pod it did remove (e.g. a cgroup it could not delete).
+      if (await this.#podExists(observed.id)) throw error;
+    }
     await removePodDirectory(this.#stateDir, observed.uid);
   }
 
@@ -169,16 +185,19 @@ export class PodmanRuntime implements PodRuntime {
   }
 
   /** Runs init containers to completion in order, then starts the app containers not yet present. */
-  async #runContainers(pod: DesiredPod, present: ObservedContainer[], volumes: Awaited<ReturnType<typeof prepareVolumes>>, facts: PodFacts, signal?: AbortSignal): Promise<void> {
+  async #runContainers(pod: DesiredPod, present: ObservedContainer[], volumes: Map<string, HostVolume>, facts: PodFacts, signal?: AbortSignal): Promise<void> {
     const spec = pod.pod.spec;
     const find = (name: string) => present.find((container) => container.name === name);
     for (const container of spec.initContainers ?? []) {
       const existing = find(container.name);
       if (existing?.state === 'exited' && existing.exitCode === 0) continue;
+      if (existing?.state === 'running' && container.restartPolicy === 'Always') continue;
       // Detached, then waited for: the container's output goes to its log, not through podvisor.
       let id = existing?.id;
       if (id) await this.#cli.run(['start', id], { signal });
       else id = (await this.#cli.run(containerRunArgs({ pod, container, kind: 'init', nodeName: this.#nodeName, volumes, facts }), { signal, timeoutMs: RUN_TIMEOUT_MS })).stdout.trim();
+      // A sidecar (restartPolicy: Always) keeps running beside the app containers: not waited for.
+      if (container.restartPolicy === 'Always') continue;
       const { stdout } = await this.#cli.run(['wait', id], { signal, timeoutMs: 24 * 3600_000 });
       const exitCode = Number(stdout.trim().split('\n').pop());
       if (exitCode !== 0) {
@@ -220,6 +239,11 @@ export class PodmanRuntime implements PodRuntime {
         throw new PodvisorError('E_PODMAN', `container "${container.name}" has runAsNonRoot and a non-numeric image user "${user}", which cannot be verified (CreateContainerConfigError)`);
       }
     }
+  }
+
+  async #podExists(nameOrId: string): Promise<boolean> {
+    const { exitCode } = await this.#cli.run(['pod', 'exists', nameOrId], { okExitCodes: [1] });
+    return exitCode === 0;
   }
 
   async #ignoreMissing(call: Promise<unknown>): Promise<void> {

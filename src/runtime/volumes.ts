@@ -55,10 +55,12 @@ async function isMountPoint(path: string): Promise<boolean> {
 export async function prepareVolumes(pod: DesiredPod, stateDir: string, facts: PodFacts): Promise<Map<string, HostVolume>> {
   const result = new Map<string, HostVolume>();
   const volumes = pod.pod.spec.volumes ?? [];
+  // hostPaths first: a missing one should fail the pod before anything is made for it.
   for (const [index, volume] of volumes.entries()) {
-    const field = `spec.volumes[${index}]`;
+    if (volume.hostPath) await checkHostPath(volume.hostPath.path, volume.hostPath.type, `spec.volumes[${index}].hostPath`);
+  }
+  for (const volume of volumes) {
     if (volume.hostPath) {
-      await checkHostPath(volume.hostPath.path, volume.hostPath.type, `${field}.hostPath`);
       result.set(volume.name, { path: volume.hostPath.path, readOnly: false });
       continue;
     }

@@ -1,0 +1,349 @@
+// The reconciler's wiring of planner and pod workers, against a hand-written fake runtime (the
+// kubelet's fake_runtime): it records every call and holds podman's state as plain data, so
+// these tests see how passes are triggered and coalesced, retried and drained. The real runtime
+// is tested for real in test/runtime/podman-runtime.test.ts.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Writable } from 'node:stream';
+import t, { type Test } from 'tap';
+import winston from 'winston';
+import type { Logger } from '../../src/log/logger.js';
+import type { DesiredState } from '../../src/manifest/desired-state.js';
+import { toDesiredPod, type DesiredPod } from '../../src/manifest/identity.js';
+import type { PodSpec } from '../../src/manifest/pod-schema.js';
+import { Reconciler, type ReconcilerOptions } from '../../src/pods/reconciler.js';
+import type { Observation, ObservedPod, PodRuntime } from '../../src/runtime/types.js';
+
+/** A promise with its resolve at hand, to hold a fake call until the test lets it go. */
+class Gate {
+  readonly promise: Promise<void>;
+  open!: () => void;
+  constructor() {
+    this.promise = new Promise<void>((resolve) => { this.open = resolve; });
+  }
+}
+
+interface Call {
+  op: 'list' | 'createPod' | 'createContainers' | 'killPod' | 'startContainer';
+  key?: string;
+  at: number;
+}
+
+/** A fake PodRuntime: pods as plain data, every call recorded, each operation's behaviour set by the test. */
+class FakeRuntime implements PodRuntime {
+  pods: ObservedPod[] = [];
+  readonly calls: Call[] = [];
+  /** Held open by a test to keep list() in flight. */
+  listGate: Gate | undefined;
+  /** Rejects this many createPod calls before succeeding. */
+  createFailures = 0;
+  /** How long killPod takes (it honours the signal). */
+  killDelayMs = 0;
+  /** Held open by a test to keep killPod in flight. */
+  killGate: Gate | undefined;
+  createDelayMs = 0;
+  concurrentCreates = 0;
+  maxConcurrentCreates = 0;
+  readonly failedAt: number[] = [];
+  readonly finished: string[] = [];
+
+  count(op: Call['op']): number {
+    return this.calls.filter((call) => call.op === op).length;
+  }
+
+  async list(): Promise<Observation> {
+    this.calls.push({ op: 'list', at: Date.now() });
+    if (this.listGate) await this.listGate.promise;
+    return { pods: this.pods.map((pod) => ({ ...pod })), foreignPods: 0 };
+  }
+
+  async createPod(pod: DesiredPod, signal?: AbortSignal): Promise<void> {
+    this.calls.push({ op: 'createPod', key: pod.key, at: Date.now() });
+    this.concurrentCreates++;
+    this.maxConcurrentCreates = Math.max(this.maxConcurrentCreates, this.concurrentCreates);
+    try {
+      if (this.createDelayMs > 0) await sleep(this.createDelayMs, undefined, { signal });
+      if (this.createFailures > 0) {
+        this.createFailures--;
+        this.failedAt.push(Date.now());
+        throw new Error('fake: create failed');
+      }
+      this.pods.push(observedOf(pod));
+      this.finished.push(`createPod ${pod.key}`);
+    } finally {
+      this.concurrentCreates--;
+    }
+  }
+
+  async createContainers(observed: ObservedPod, _pod: DesiredPod, names: string[]): Promise<void> {
+    this.calls.push({ op: 'createContainers', key: `${observed.key} ${names.join(',')}`, at: Date.now() });
+  }
+
+  async killPod(observed: ObservedPod, _grace: number, signal?: AbortSignal): Promise<void> {
+    this.calls.push({ op: 'killPod', key: observed.key, at: Date.now() });
+    if (this.killGate) await this.killGate.promise;
+    if (this.killDelayMs > 0) await sleep(this.killDelayMs, undefined, { signal });
+    this.pods = this.pods.filter((pod) => pod.id !== observed.id);
+    this.finished.push(`killPod ${observed.key}`);
+  }
+
+  async startContainer(observed: ObservedPod, containerId: string): Promise<void> {
+    this.calls.push({ op: 'startContainer', key: `${observed.key} ${containerId}`, at: Date.now() });
+  }
+}
+
+const NODE = 'node1';
+
+function desiredPod(name: string, spec: Partial<PodSpec> = {}): DesiredPod {
+  return toDesiredPod(
+    { apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { containers: [{ name: 'app', image: 'localhost/busybox:podvisor' }], ...spec } },
+    `/m/${name}.yaml`,
+    NODE,
+    new Date(0),
+  );
+}
+
+/** What podman would list for a pod the fake created: infra and every container running. */
+function observedOf(pod: DesiredPod): ObservedPod {
+  return {
+    id: `pod-${pod.name}`,
+    podmanName: `${pod.namespace}_${pod.name}`,
+    key: pod.key,
+    name: pod.name,
+    namespace: pod.namespace,
+    uid: pod.uid,
+    hash: pod.hash,
+    source: pod.source,
+    gracePeriodSeconds: 30,
+    infraRunning: true,
+    containers: pod.pod.spec.containers.map((container) => ({
+      id: `ctr-${pod.name}-${container.name}`,
+      name: container.name,
+      kind: 'app' as const,
+      state: 'running' as const,
+      exitCode: undefined,
+      startedAt: new Date(0),
+      finishedAt: undefined,
+      image: container.image,
+    })),
+  };
+}
+
+function state(pods: DesiredPod[], erroredSources: string[] = []): DesiredState {
+  return { pods: new Map(pods.map((pod) => [pod.key, pod])), erroredSources: new Set(erroredSources), conflicts: [] };
+}
+
+/** A logger that keeps its lines for the test instead of printing them. */
+function recordingLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    objectMode: true,
+    write(info: { level: string; message: string }, _encoding, done) {
+      lines.push(`${info.level}: ${info.message}`);
+      done();
+    },
+  });
+  return { logger: winston.createLogger({ level: 'debug', transports: [new winston.transports.Stream({ stream })] }), lines };
+}
+
+/** Waits until `check` holds, failing after `timeoutMs`. */
+async function until(check: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+function reconciler(t: Test, runtime: FakeRuntime, options: Partial<ReconcilerOptions> = {}): { reconciler: Reconciler; lines: string[] } {
+  const { logger, lines } = recordingLogger();
+  const made = new Reconciler({ runtime, logger, relistIntervalMs: 3_600_000, restartDelayMs: 10_000, ...options });
+  t.teardown(async () => {
+    made.abort();
+    await made.stop(0);
+  });
+  return { reconciler: made, lines };
+}
+
+t.test('nothing is listed or planned before the first desired state', async (t) => {
+  const runtime = new FakeRuntime();
+  runtime.pods = [observedOf(desiredPod('orphan'))];
+  const { reconciler: rec } = reconciler(t, runtime, { relistIntervalMs: 10 });
+  rec.start();
+  rec.trigger();
+  await sleep(80);
+  t.equal(rec.passes, 0, 'no pass');
+  t.strictSame(runtime.calls, [], 'no runtime call, so nothing was killed');
+
+  rec.setDesired(state([]));
+  await until(() => runtime.count('killPod') === 1, 'the orphan to be killed');
+  t.ok(rec.passes >= 1);
+  t.equal(runtime.calls[0]?.op, 'list', 'the first call is a listing');
+  t.equal(runtime.calls.find((call) => call.op === 'killPod')?.key, 'default/orphan-node1');
+});
+
+t.test('passes are coalesced: many triggers while one runs make at most one more', async (t) => {
+  const runtime = new FakeRuntime();
+  const gate = new Gate();
+  runtime.listGate = gate;
+  const { reconciler: rec } = reconciler(t, runtime);
+  rec.setDesired(state([]));
+  await until(() => runtime.count('list') === 1, 'the first listing');
+  for (let index = 0; index < 20; index++) rec.trigger();
+  rec.setDesired(state([]));
+  t.equal(runtime.count('list'), 1, 'still one listing in flight');
+  runtime.listGate = undefined;
+  gate.open();
+  await until(() => runtime.count('list') === 2, 'the queued pass');
+  await sleep(100);
+  t.equal(runtime.count('list'), 2, 'exactly one more pass ran');
+  t.equal(rec.passes, 2);
+});
+
+t.test('a desired state that arrives while podman lists is the one that pass plans', async (t) => {
+  const runtime = new FakeRuntime();
+  const gate = new Gate();
+  runtime.listGate = gate;
+  const { reconciler: rec } = reconciler(t, runtime);
+  rec.setDesired(state([desiredPod('a')]));
+  await until(() => runtime.count('list') === 1, 'the first listing');
+  rec.setDesired(state([desiredPod('b')]));
+  runtime.listGate = undefined;
+  gate.open();
+  await until(() => runtime.finished.length === 1, 'a create');
+  await sleep(80);
+  t.strictSame(runtime.calls.filter((call) => call.op !== 'list').map((call) => `${call.op} ${call.key}`), ['createPod default/b-node1'], 'only b, the newest, was ever created');
+  t.strictSame(runtime.pods.map((pod) => pod.key), ['default/b-node1']);
+});
+
+t.test('a changed manifest is acted on at once, against the last listing', async (t) => {
+  const runtime = new FakeRuntime();
+  const v1 = desiredPod('web');
+  runtime.pods = [observedOf(v1)];
+  const { reconciler: rec } = reconciler(t, runtime);
+  rec.setDesired(state([v1]));
+  await until(() => rec.passes === 1 && runtime.count('list') === 1, 'the first pass');
+  await sleep(20);
+  const before = runtime.calls.length;
+  const v2 = desiredPod('web', { terminationGracePeriodSeconds: 5 });
+  t.not(v2.hash, v1.hash);
+  rec.setDesired(state([v2]));
+  t.strictSame(runtime.calls.slice(before).map((call) => call.op), ['killPod', 'list'], 'the replace starts before any new listing');
+  await until(() => runtime.finished.includes('createPod default/web-node1'), 'the new pod');
+  await sleep(50);
+  t.equal(runtime.count('killPod'), 1, 'replaced once, not again by the pass that followed');
+  t.equal(runtime.count('createPod'), 1);
+  t.strictSame(runtime.pods.map((pod) => pod.hash), [v2.hash]);
+});
+
+t.test('a manifest changed while its pod is busy is acted on when the worker finishes, without a relist', async (t) => {
+  const runtime = new FakeRuntime();
+  runtime.createDelayMs = 100;
+  const v1 = desiredPod('web');
+  const { reconciler: rec } = reconciler(t, runtime);
+  rec.setDesired(state([v1]));
+  await until(() => runtime.count('createPod') === 1, 'the first create');
+  await sleep(20);
+  const v2 = desiredPod('web', { terminationGracePeriodSeconds: 5 });
+  rec.setDesired(state([v2]));
+  await until(() => runtime.finished.includes('createPod default/web-node1'), 'the first create to finish');
+  // No relist timer runs (interval one hour): only the pass the worker triggers when it goes idle
+  // can see that the pod now runs the old spec.
+  await until(() => runtime.count('killPod') === 1, 'the old pod to be replaced', 1500).catch((error: unknown) => t.fail(String(error)));
+  t.strictSame(runtime.calls.filter((call) => call.op !== 'list').map((call) => call.op), ['createPod', 'killPod', 'createPod']);
+});
+
+t.test('a pod whose create fails is not retried before restartDelayMs, then is', async (t) => {
+  const runtime = new FakeRuntime();
+  runtime.createFailures = 1;
+  const delay = 300;
+  const { reconciler: rec, lines } = reconciler(t, runtime, { relistIntervalMs: 20, restartDelayMs: delay });
+  rec.start();
+  rec.setDesired(state([desiredPod('web')]));
+  await until(() => runtime.count('createPod') === 2, 'the retry', 3000);
+  const creates = runtime.calls.filter((call) => call.op === 'createPod');
+  const failedAt = runtime.failedAt[0] ?? 0;
+  const retriedAt = creates[1]?.at ?? 0;
+  t.ok(retriedAt - failedAt >= delay, `retried ${retriedAt - failedAt} ms after the failure (at least ${delay})`);
+  t.ok(retriedAt - failedAt < delay + 1500, `retried ${retriedAt - failedAt} ms after the failure (soon after ${delay})`);
+  const listsBetween = runtime.calls.filter((call) => call.op === 'list' && call.at > failedAt && call.at < retriedAt).length;
+  t.ok(listsBetween >= 3, `passes ran in between (${listsBetween}) without creating`);
+  t.ok(lines.includes('error: create failed: fake: create failed'), 'the failure is logged');
+  await sleep(150);
+  t.equal(runtime.count('createPod'), 2, 'no create after the one that worked');
+  t.strictSame(runtime.pods.map((pod) => pod.key), ['default/web-node1']);
+});
+
+t.test('the retry comes from the wake timer even without relisting', async (t) => {
+  const runtime = new FakeRuntime();
+  runtime.createFailures = 1;
+  const { reconciler: rec } = reconciler(t, runtime, { restartDelayMs: 150 });
+  rec.setDesired(state([desiredPod('web')]));
+  await until(() => runtime.count('createPod') === 2, 'the retry', 2000);
+  t.ok((runtime.calls.filter((call) => call.op === 'createPod')[1]?.at ?? 0) - (runtime.failedAt[0] ?? 0) >= 150);
+});
+
+t.test('a busy pod (slow kill) is not planned twice', async (t) => {
+  const runtime = new FakeRuntime();
+  runtime.pods = [observedOf(desiredPod('orphan'))];
+  const gate = new Gate();
+  runtime.killGate = gate;
+  const { reconciler: rec } = reconciler(t, runtime, { relistIntervalMs: 10 });
+  rec.start();
+  rec.setDesired(state([]));
+  await until(() => runtime.count('killPod') === 1, 'the kill');
+  const listsBefore = runtime.count('list');
+  await until(() => runtime.count('list') >= listsBefore + 5, 'more passes while the kill runs');
+  for (let index = 0; index < 5; index++) rec.trigger();
+  await sleep(30);
+  t.equal(runtime.count('killPod'), 1, 'one kill while the worker is busy');
+  gate.open();
+  await until(() => runtime.finished.includes('killPod default/orphan-node1'), 'the kill to finish');
+  await sleep(60);
+  t.equal(runtime.count('killPod'), 1, 'and none after it, the pod being gone');
+  t.strictSame(runtime.pods, []);
+});
+
+t.test('at most maxConcurrentStarts pods start at once', async (t) => {
+  const runtime = new FakeRuntime();
+  runtime.createDelayMs = 60;
+  const { reconciler: rec } = reconciler(t, runtime, { maxConcurrentStarts: 2 });
+  rec.setDesired(state(['a', 'b', 'c', 'd', 'e'].map((name) => desiredPod(name))));
+  await until(() => runtime.finished.length === 5, 'all five creates');
+  t.equal(runtime.maxConcurrentCreates, 2);
+  t.equal(runtime.count('createPod'), 5);
+});
+
+t.test('stop(deadline) waits for work in flight', async (t) => {
+  const runtime = new FakeRuntime();
+  runtime.pods = [observedOf(desiredPod('orphan'))];
+  runtime.killDelayMs = 200;
+  const { reconciler: rec } = reconciler(t, runtime);
+  rec.setDesired(state([]));
+  await until(() => runtime.count('killPod') === 1, 'the kill');
+  const started = Date.now();
+  await rec.stop(5000);
+  const took = Date.now() - started;
+  t.strictSame(runtime.finished, ['killPod default/orphan-node1'], 'the kill finished before stop returned');
+  t.ok(took >= 150 && took < 2000, `stop took ${took} ms`);
+  const passes = rec.passes;
+  rec.trigger();
+  rec.setDesired(state([desiredPod('late')]));
+  await sleep(50);
+  t.equal(rec.passes, passes, 'no pass after stop');
+  t.equal(runtime.count('createPod'), 0);
+});
+
+t.test('stop(deadline) cancels work that outlives the deadline', async (t) => {
+  const runtime = new FakeRuntime();
+  runtime.pods = [observedOf(desiredPod('orphan'))];
+  runtime.killDelayMs = 10_000;
+  const { reconciler: rec, lines } = reconciler(t, runtime);
+  rec.setDesired(state([]));
+  await until(() => runtime.count('killPod') === 1, 'the kill');
+  const started = Date.now();
+  await rec.stop(100);
+  const took = Date.now() - started;
+  t.ok(took >= 90 && took < 1000, `stop took ${took} ms`);
+  t.strictSame(runtime.finished, [], 'the kill was cancelled, not finished');
+  t.ok(lines.some((line) => line.startsWith('error: kill failed:')), 'the cancelled kill is logged');
+});
