@@ -23,7 +23,12 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
   const cli = new PodmanCli({
     onCall: (args, result) => logger.debug('podman', { args: args.slice(0, 3).join(' '), exitCode: result.exitCode, ms: Math.round(result.durationMs) }),
   });
-  const runtime = new PodmanRuntime({ cli, nodeName: config.nodeName, stateDir: config.stateDir });
+  const runtime = new PodmanRuntime({
+    cli,
+    nodeName: config.nodeName,
+    stateDir: config.stateDir,
+    onOrphan: (uid) => logger.info('removing the volumes of a pod that no longer exists', { uid }),
+  });
   const reconciler = new Reconciler({
     runtime,
     logger,

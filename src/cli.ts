@@ -64,7 +64,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (error: unknown) => {
-    process.stderr.write(`podvisor: ${errorMessage(error)}\n`);
+    const message = errorMessage(error);
+    process.stderr.write(`${message.startsWith('podvisor') ? message : `podvisor: ${message}`}\n`);
     process.exitCode = error instanceof UsageError ? 2 : 1;
   },
 );

@@ -57,7 +57,8 @@ export function validateManifestText(text: string, path: string, options: LoadOp
   const pods: DesiredPod[] = [];
   const documents = parseManifestText(text);
   if (documents.length === 0) {
-    findings.push({ file: display, line: 1, column: 1, field: '', severity: 'warning', message: 'the file holds no documents' });
+    // An empty file is most often one caught mid-save: its pods keep their last good spec.
+    findings.push({ file: display, line: 1, column: 1, field: '', severity: 'error', message: 'the file holds no Pod documents (delete the file to remove its pods)' });
   }
   for (const document of documents) {
     const result = validateDocument(display, document);

@@ -42,6 +42,8 @@ export class Reconciler {
   #relistTimer: NodeJS.Timeout | undefined;
   #wakeTimer: NodeJS.Timeout | undefined;
   #foreignReported = false;
+  /** Cancels the listing in flight when the agent stops. */
+  readonly #stopController = new AbortController();
   passes = 0;
 
   constructor(options: ReconcilerOptions) {
@@ -129,6 +131,7 @@ export class Reconciler {
     this.#stopped = true;
     clearInterval(this.#relistTimer);
     clearTimeout(this.#wakeTimer);
+    this.#stopController.abort(new Error('podvisor is stopping'));
     await this.#running;
     await this.#workers.drain(deadlineMs);
   }
@@ -146,9 +149,9 @@ export class Reconciler {
     let observation;
     const startedAt = ++this.#sequence;
     try {
-      observation = await this.#options.runtime.list();
+      observation = await this.#options.runtime.list(this.#stopController.signal);
     } catch (error) {
-      logger.error(`listing pods failed: ${errorMessage(error)}`);
+      if (!this.#stopped) logger.error(`listing pods failed: ${errorMessage(error)}`);
       return;
     }
     this.#observation = { pods: observation.pods, startedAt };
@@ -170,6 +173,10 @@ export class Reconciler {
     }
     // Pods skipped here are planned again by the pass their worker triggers when it finishes.
     for (const action of plan.actions) this.#dispatch(action);
+    // Volume directories of pods that no longer exist (a removal podman half-failed, a crash
+    // mid-create): anything neither listed nor desired is garbage, as the kubelet judges it.
+    const keep = new Set([...observation.pods.map((pod) => pod.uid), ...[...latest.pods.values()].map((pod) => pod.uid)]);
+    await this.#options.runtime.removeOrphanVolumes(keep).catch((error: unknown) => logger.warn(`removing orphaned pod volumes failed: ${errorMessage(error)}`));
     const retries = [...this.#retryAt.values()].filter((at) => at > now);
     const wakeAt = Math.min(plan.wakeAt ?? Infinity, ...retries);
     clearTimeout(this.#wakeTimer);

@@ -1,6 +1,8 @@
 // PodRuntime on podman: one listing (two podman calls, whatever the number of pods), and the
 // few podman processes a pod needs to start: `pod create`, then one `run` per container.
+import { readdir } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
 import { PodvisorError } from '../errors.js';
 import type { DesiredPod } from '../manifest/identity.js';
 import type { Container } from '../manifest/pod-schema.js';
@@ -115,6 +117,8 @@ export interface PodmanRuntimeOptions {
   nodeName: string;
   stateDir: string;
   hostIP?: string;
+  /** Told of each orphaned pod directory before it is removed (for the log). */
+  onOrphan?: (uid: string) => void;
 }
 
 export class PodmanRuntime implements PodRuntime {
@@ -122,12 +126,14 @@ export class PodmanRuntime implements PodRuntime {
   readonly #nodeName: string;
   readonly #stateDir: string;
   readonly #hostIP: string;
+  readonly #onOrphan: ((uid: string) => void) | undefined;
 
   constructor(options: PodmanRuntimeOptions) {
     this.#cli = options.cli;
     this.#nodeName = options.nodeName;
     this.#stateDir = options.stateDir;
     this.#hostIP = options.hostIP ?? detectHostIP();
+    this.#onOrphan = options.onOrphan;
   }
 
   async list(signal?: AbortSignal): Promise<Observation> {
@@ -178,6 +184,15 @@ export class PodmanRuntime implements PodRuntime {
       if (await this.#podExists(observed.id)) throw error;
     }
     await removePodDirectory(this.#stateDir, observed.uid);
+  }
+
+  async removeOrphanVolumes(keep: ReadonlySet<string>): Promise<void> {
+    const uids = await readdir(join(this.#stateDir, 'pods')).catch(() => [] as string[]);
+    for (const uid of uids) {
+      if (keep.has(uid)) continue;
+      this.#onOrphan?.(uid);
+      await removePodDirectory(this.#stateDir, uid);
+    }
   }
 
   async startContainer(_observed: ObservedPod, containerId: string, signal?: AbortSignal): Promise<void> {

@@ -49,6 +49,8 @@ export interface PodRuntime {
   createContainers(observed: ObservedPod, pod: DesiredPod, names: string[], signal?: AbortSignal): Promise<void>;
   /** Stops a pod (stop signal, then SIGKILL after the grace period), removes it and its volumes. */
   killPod(observed: ObservedPod, gracePeriodSeconds: number, signal?: AbortSignal): Promise<void>;
+  /** Removes the volume directories of pods whose uid is not in `keep`. */
+  removeOrphanVolumes(keep: ReadonlySet<string>): Promise<void>;
   /** Starts an exited or never-started container again. */
   startContainer(observed: ObservedPod, containerId: string, signal?: AbortSignal): Promise<void>;
 }

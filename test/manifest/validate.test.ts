@@ -507,10 +507,11 @@ t.test("\\' inside double quotes is a warning, as the kubelet's parser accepts i
   t.same(pod?.pod.spec.containers[0]?.command, ['sh', '-c', "echo 'hi'"], 'the value is what the kubelet would run');
 });
 
-t.test('an empty file holds no documents: a warning', async (t) => {
-  t.same(check('').lines, ['web.yaml:1:1: warning: the file holds no documents']);
-  t.same(check('# nothing yet\n').lines, ['web.yaml:1:1: warning: the file holds no documents']);
-  t.equal(check('').hasErrors, false);
+t.test('an empty file is an error, so its pods keep their last good spec', async (t) => {
+  const message = 'web.yaml:1:1: the file holds no Pod documents (delete the file to remove its pods)';
+  t.same(check('').lines, [message]);
+  t.same(check('# nothing yet\n').lines, [message]);
+  t.equal(check('').hasErrors, true);
 });
 
 t.test('formatPath prints paths as Kubernetes does', async (t) => {

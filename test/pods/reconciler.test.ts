@@ -56,6 +56,13 @@ class FakeRuntime implements PodRuntime {
     return { pods: this.pods.map((pod) => ({ ...pod })), foreignPods: 0 };
   }
 
+  /** The uids each pass asked to keep when removing orphaned volumes. */
+  readonly keptUids: string[][] = [];
+
+  async removeOrphanVolumes(keep: ReadonlySet<string>): Promise<void> {
+    this.keptUids.push([...keep].sort());
+  }
+
   async createPod(pod: DesiredPod, signal?: AbortSignal): Promise<void> {
     this.calls.push({ op: 'createPod', key: pod.key, at: Date.now() });
     this.concurrentCreates++;
@@ -346,4 +353,34 @@ t.test('stop(deadline) cancels work that outlives the deadline', async (t) => {
   t.ok(took >= 90 && took < 1000, `stop took ${took} ms`);
   t.strictSame(runtime.finished, [], 'the kill was cancelled, not finished');
   t.ok(lines.some((line) => line.startsWith('error: kill failed:')), 'the cancelled kill is logged');
+});
+
+t.test('each pass keeps the volumes of every listed and every desired pod, and only those', async (t) => {
+  const runtime = new FakeRuntime();
+  const listed = desiredPod('listed');
+  const wanted = desiredPod('wanted');
+  runtime.pods = [observedOf(listed)];
+  runtime.createDelayMs = 200; // `wanted` is still being created during the first pass
+  const { reconciler: rec } = reconciler(t, runtime);
+  rec.setDesired(state([listed, wanted]));
+  await until(() => runtime.keptUids.length >= 1, 'a pass to finish');
+  t.strictSame(runtime.keptUids[0], [listed.uid, wanted.uid].sort(), 'a pod being created keeps its volumes');
+  rec.setDesired(state([wanted]));
+  await until(() => runtime.count('killPod') === 1 && runtime.keptUids.length >= 3, 'the removal pass and the one after it');
+  t.strictSame(runtime.keptUids.at(-1), [wanted.uid], 'a removed pod keeps nothing');
+});
+
+t.test('stop() cancels a listing in flight', async (t) => {
+  const runtime = new FakeRuntime();
+  let aborted = false;
+  runtime.list = async (signal?: AbortSignal) => {
+    runtime.calls.push({ op: 'list', at: Date.now() });
+    await new Promise<void>((resolve) => signal?.addEventListener('abort', () => { aborted = true; resolve(); }));
+    throw new Error('fake: listing cancelled');
+  };
+  const { reconciler: rec } = reconciler(t, runtime);
+  rec.setDesired(state([]));
+  await until(() => runtime.count('list') === 1, 'the listing');
+  await rec.stop(1000);
+  t.equal(aborted, true, 'the listing saw the stop');
 });

@@ -1,0 +1,357 @@
+// The end-to-end harness: starts the built agent (dist/cli.js) as a child process on temporary
+// directories, reads its JSON log lines, and looks at podman directly. Every test gets its own
+// node name, so its pods (labelled io.podvisor.node=<node>) never meet another test's, and one
+// teardown kills its agents, then removes its pods and directories, in that order. Waits poll
+// with a deadline; nothing rests on a fixed sleep.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import type { Test } from 'tap';
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = join(REPO, 'dist', 'cli.js');
+export const IMAGE = process.env.PODVISOR_TEST_IMAGE ?? 'localhost/busybox:podvisor';
+
+/** One JSON log line of the agent (winston's json format). */
+export interface LogLine {
+  level: string;
+  message: string;
+  timestamp: string;
+  [field: string]: unknown;
+}
+
+export interface WaitOptions {
+  timeoutMs?: number;
+  intervalMs?: number;
+}
+
+/** Polls `probe` until it returns something other than undefined/false, or throws after the deadline. */
+export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, options: WaitOptions = {}): Promise<T> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const intervalMs = options.intervalMs ?? 200;
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
+    }
+    await new Promise((resolveDelay) => setTimeout(resolveDelay, intervalMs));
+  }
+}
+
+/** Resolves as `promise` does, or rejects once `timeoutMs` has passed (the timer is cleared). */
+export async function within<T>(what: string, timeoutMs: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs podman; rejects with its stderr unless it exits 0. */
+export async function podman(...args: string[]): Promise<string> {
+  const result = await execa('podman', args, { reject: false, stdin: 'ignore', timeout: 120_000 });
+  if (result.exitCode !== 0) throw new Error(`podman ${args.join(' ')}: exit ${String(result.exitCode)}: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** Runs podman and returns its exit code only. */
+export async function podmanStatus(...args: string[]): Promise<number> {
+  const result = await execa('podman', args, { reject: false, stdin: 'ignore', timeout: 120_000 });
+  return result.exitCode ?? -1;
+}
+
+/** `podman pod ps` as podman 4.3 prints it (the fields the tests read). */
+export interface PodEntry {
+  Id: string;
+  Name: string;
+  Status: string;
+  InfraId: string;
+  Labels: Record<string, string> | null;
+  Containers: { Id: string; Names: string; Status: string }[] | null;
+}
+
+/** `podman ps -a` as podman 4.3 prints it (the fields the tests read). */
+export interface ContainerEntry {
+  Id: string;
+  Names: string[];
+  State: string;
+  ExitCode: number;
+  StartedAt: number;
+  Labels: Record<string, string> | null;
+  Pod: string;
+}
+
+/** The pods labelled with `node`. */
+export async function podsOf(node: string): Promise<PodEntry[]> {
+  const out = await podman('pod', 'ps', '--filter', `label=io.podvisor.node=${node}`, '--format', 'json');
+  return (JSON.parse(out || '[]') as PodEntry[] | null) ?? [];
+}
+
+/** The manifest containers (not infra) of the pods labelled with `node`, sorted by name. */
+export async function containersOf(node: string): Promise<ContainerEntry[]> {
+  const out = await podman('ps', '--all', '--filter', `label=io.podvisor.node=${node}`, '--format', 'json');
+  const all = (JSON.parse(out || '[]') as ContainerEntry[] | null) ?? [];
+  return all
+    .filter((entry) => entry.Labels?.['io.podvisor.container'] !== undefined)
+    .sort((a, b) => (a.Names[0] ?? '').localeCompare(b.Names[0] ?? ''));
+}
+
+/** Name → id of the manifest containers of `node`'s pods. */
+export async function containerIds(node: string): Promise<Record<string, string>> {
+  return Object.fromEntries((await containersOf(node)).map((entry) => [entry.Names[0] ?? '', entry.Id]));
+}
+
+/** podman's own record of when a container last started (inspect .State.StartedAt). */
+export async function startedAt(container: string): Promise<string> {
+  return (await podman('inspect', '--type', 'container', '--format', '{{.State.StartedAt}}', container)).trim();
+}
+
+/** Runs a command in a container and returns its standard output without the final newline. */
+export async function exec(container: string, ...command: string[]): Promise<string> {
+  return (await podman('exec', container, ...command)).replace(/\n$/, '');
+}
+
+/** True when podman still has a pod with this name or id. */
+export async function podExists(nameOrId: string): Promise<boolean> {
+  return (await podmanStatus('pod', 'exists', nameOrId)) === 0;
+}
+
+/** A free TCP port on 127.0.0.1 (free now; the test publishes it moments later). */
+export async function freePort(): Promise<number> {
+  return await new Promise<number>((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** A node name unique to this run of this test file, e.g. e2e-add-3f9a1c. */
+export function uniqueNode(file: string): string {
+  return `e2e-${file}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Writes a manifest the way a deployment tool does: a temporary name, then an atomic rename. */
+export async function putManifest(dir: string, name: string, text: string): Promise<string> {
+  const path = join(dir, name);
+  const temporary = join(dir, `.${name}.${randomBytes(3).toString('hex')}.tmp`);
+  await writeFile(temporary, text);
+  await rename(temporary, path);
+  return path;
+}
+
+/** The agent as a child process, with its log lines as they arrive. */
+export class AgentProcess {
+  readonly lines: LogLine[] = [];
+  /** Lines that were not JSON (a crash, a stack trace): kept for the failure report. */
+  readonly rawLines: string[] = [];
+  readonly child: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exitCode: number | null | undefined;
+
+  constructor(args: string[]) {
+    this.child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let buffered = '';
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      let newline;
+      while ((newline = buffered.indexOf('\n')) !== -1) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        this.#take(line);
+      }
+    };
+    this.child.stdout?.on('data', onData);
+    this.child.stderr?.on('data', onData);
+    this.exited = new Promise((resolveExit) => {
+      this.child.on('exit', (code, signal) => {
+        this.exitCode = code;
+        if (buffered) this.#take(buffered);
+        resolveExit({ code, signal });
+      });
+    });
+  }
+
+  #take(line: string): void {
+    if (line.trim() === '') return;
+    try {
+      const parsed = JSON.parse(line) as LogLine;
+      if (typeof parsed === 'object' && parsed !== null && typeof parsed.message === 'string') {
+        this.lines.push(parsed);
+        return;
+      }
+    } catch {
+      // not JSON: kept as raw
+    }
+    this.rawLines.push(line);
+  }
+
+  get running(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  /** Log lines whose message equals `message` (or matches it), optionally about one pod. */
+  find(message: string | RegExp, pod?: string): LogLine[] {
+    return this.lines.filter((line) =>
+      (typeof message === 'string' ? line.message === message : message.test(line.message)) &&
+      (pod === undefined || line.pod === pod));
+  }
+
+  /** Waits for a log line matching `message` (and `pod`) and returns the first one. */
+  async waitForLog(message: string | RegExp, options: WaitOptions & { pod?: string } = {}): Promise<LogLine> {
+    return await waitFor(`log line ${String(message)}${options.pod ? ` for ${options.pod}` : ''}`, () => {
+      if (!this.running && this.find(message, options.pod).length === 0) throw new Error(`the agent exited (${String(this.exitCode)})`);
+      return this.find(message, options.pod)[0];
+    }, { intervalMs: 50, ...options });
+  }
+
+  /** Waits until at least `count` log lines match `message` (and `pod`). */
+  async waitForCount(message: string | RegExp, count: number, options: WaitOptions & { pod?: string } = {}): Promise<LogLine[]> {
+    return await waitFor(`${count} log lines ${String(message)}${options.pod ? ` for ${options.pod}` : ''}`, () => {
+      const found = this.find(message, options.pod);
+      if (!this.running && found.length < count) throw new Error(`the agent exited (${String(this.exitCode)})`);
+      return found.length >= count ? found : undefined;
+    }, { intervalMs: 50, ...options });
+  }
+
+  /** How many listings of podman's pods (reconciler passes) the agent has made so far. */
+  relists(): number {
+    return this.lines.filter((line) => line.message === 'podman' && typeof line.args === 'string' && line.args.startsWith('pod ps')).length;
+  }
+
+  /** Waits until the agent has listed podman's pods `count` more times (each a full pass). */
+  async waitForRelists(count: number, options: WaitOptions = {}): Promise<void> {
+    const target = this.relists() + count;
+    await waitFor(`${count} more relists`, () => {
+      if (!this.running) throw new Error(`the agent exited (${String(this.exitCode)})`);
+      return this.relists() >= target;
+    }, { intervalMs: 50, timeoutMs: 30_000, ...options });
+  }
+
+  /** Sends a signal and waits for the process to exit. */
+  async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.running) this.child.kill(signal);
+    return await this.exited;
+  }
+
+  /** The log, for a failure report. */
+  dump(): string {
+    return [...this.lines.map((line) => JSON.stringify(line)), ...this.rawLines].join('\n');
+  }
+}
+
+/** One test's world: a node name, a manifest directory, a state directory, and its agents. */
+export interface E2E {
+  node: string;
+  root: string;
+  manifestDir: string;
+  stateDir: string;
+  /** Starts an agent on this world's directories (extra flags are appended). */
+  startAgent(extraArgs?: string[]): Promise<AgentProcess>;
+  /** Pods and containers made outside podvisor, removed at teardown. */
+  ownPodmanObjects: string[];
+}
+
+/** Makes a test's world and registers its teardown: agents killed, pods and directories removed. */
+export async function setup(t: Test, file: string): Promise<E2E> {
+  const node = uniqueNode(file);
+  const root = await mkdtemp(join(tmpdir(), `podvisor-${node}-`));
+  const manifestDir = join(root, 'manifests');
+  const stateDir = join(root, 'state');
+  await mkdir(manifestDir);
+  await mkdir(stateDir);
+  const agents: AgentProcess[] = [];
+  const world: E2E = {
+    node,
+    root,
+    manifestDir,
+    stateDir,
+    ownPodmanObjects: [],
+    async startAgent(extraArgs = []) {
+      const agent = new AgentProcess([
+        'run',
+        '--manifest-dir', manifestDir,
+        '--state-dir', stateDir,
+        '--node-name', node,
+        '--log-format', 'json',
+        '--log-level', 'debug',
+        '--relist-interval', '1',
+        '--resync-interval', '2',
+        '--backoff-initial', '1',
+        ...extraArgs,
+      ]);
+      agents.push(agent);
+      await agent.waitForLog('podvisor running', { timeoutMs: 30_000 });
+      return agent;
+    },
+  };
+  t.teardown(async () => {
+    if (!t.passing()) {
+      for (const [index, agent] of agents.entries()) t.comment(`agent ${index} log:\n${agent.dump()}`);
+    }
+    for (const agent of agents) await agent.stop('SIGKILL');
+    const ids = (await podsOf(node).catch(() => [])).map((pod) => pod.Id);
+    const mine = [...ids, ...world.ownPodmanObjects];
+    // --ignore: one pod already gone must not keep the others from being removed.
+    if (mine.length > 0) await execa('podman', ['pod', 'rm', '--ignore', '--force', '--time', '0', ...mine], { reject: false, stdin: 'ignore' });
+    await rm(root, { recursive: true, force: true });
+  });
+  return world;
+}
+
+/** A pod manifest's text from parts, so each test writes only what it is about. */
+export function podYaml(options: {
+  name: string;
+  namespace?: string;
+  grace?: number;
+  restartPolicy?: string;
+  extraSpec?: string;
+  containers: string;
+}): string {
+  return [
+    'apiVersion: v1',
+    'kind: Pod',
+    'metadata:',
+    `  name: ${options.name}`,
+    ...(options.namespace ? [`  namespace: ${options.namespace}`] : []),
+    'spec:',
+    `  terminationGracePeriodSeconds: ${options.grace ?? 2}`,
+    ...(options.restartPolicy ? [`  restartPolicy: ${options.restartPolicy}`] : []),
+    ...(options.extraSpec ? [options.extraSpec.replace(/\n$/, '')] : []),
+    '  containers:',
+    options.containers.replace(/\n$/, ''),
+    '',
+  ].join('\n');
+}
+
+/** A container that sleeps and exits promptly on SIGTERM (YAML list item, 4-space indent). */
+export function sleeper(name: string, env: Record<string, string> = {}): string {
+  const envLines = Object.entries(env).map(([key, value]) => `        - { name: ${key}, value: "${value}" }`);
+  return [
+    `    - name: ${name}`,
+    `      image: ${IMAGE}`,
+    `      command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]`,
+    ...(envLines.length > 0 ? ['      env:', ...envLines] : []),
+    '',
+  ].join('\n');
+}
