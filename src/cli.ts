@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
+// (--max-semi-space-size=1: a small young generation keeps the idle agent's RSS near its
+// steady state instead of peaking after a burst of work; see bench/RESULTS.md.)
 // podvisor's command line: dispatches to one command, each imported only when it is used so
 // `podvisor version` does not load the agent.
 import { errorMessage, UsageError } from './errors.js';

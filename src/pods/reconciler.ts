@@ -13,6 +13,9 @@ import type { ObservedPod } from '../runtime/types.js';
 import { planPods, type PodAction } from './plan.js';
 import { PodWorkers } from './pod-workers.js';
 
+/** How often passes run while a burst of pod work is in flight. */
+const BURST_PASS_INTERVAL_MS = 1000;
+
 export interface ReconcilerOptions {
   runtime: PodRuntime;
   logger: Logger;
@@ -41,6 +44,7 @@ export class Reconciler {
   #stopped = false;
   #relistTimer: NodeJS.Timeout | undefined;
   #wakeTimer: NodeJS.Timeout | undefined;
+  #burstTimer: NodeJS.Timeout | undefined;
   #foreignReported = false;
   /** Cancels the listing in flight when the agent stops. */
   readonly #stopController = new AbortController();
@@ -57,7 +61,7 @@ export class Reconciler {
         this.#touchedAt.set(key, ++this.#sequence);
         if (error !== undefined) this.#retryAt.set(key, this.#now() + options.restartDelayMs);
         else this.#retryAt.delete(key);
-        this.trigger();
+        this.#triggerAfterWork();
       },
     });
   }
@@ -72,19 +76,21 @@ export class Reconciler {
   setDesired(state: DesiredState): void {
     const previous = this.#desired;
     this.#desired = state;
-    if (previous) this.#actOnChanges(previous, state);
+    // When every change could be acted on at once, the workers' own passes confirm it; a pass
+    // now would only put two podman listings in front of the first pod create.
+    if (previous && this.#actOnChanges(previous, state)) return;
     this.trigger();
   }
 
-  /** Plans the pods whose manifest changed against the last listing, and acts on them now. */
-  #actOnChanges(previous: DesiredState, next: DesiredState): void {
+  /** Plans the pods whose manifest changed against the last listing and acts on them now; true if that covered every change. */
+  #actOnChanges(previous: DesiredState, next: DesiredState): boolean {
     const observation = this.#observation;
-    if (!observation || this.#stopped) return;
+    if (!observation || this.#stopped) return false;
     const changed = new Set<string>();
     for (const [key, pod] of next.pods) if (previous.pods.get(key)?.hash !== pod.hash) changed.add(key);
     for (const key of previous.pods.keys()) if (!next.pods.has(key)) changed.add(key);
     const fresh = [...changed].filter((key) => (this.#touchedAt.get(key) ?? -Infinity) < observation.startedAt);
-    if (fresh.length === 0) return;
+    if (fresh.length === 0) return changed.size === 0;
     const keys = new Set(fresh);
     const plan = planPods({
       desired: new Map([...next.pods].filter(([key]) => keys.has(key))),
@@ -94,7 +100,10 @@ export class Reconciler {
       now: this.#now(),
       restartDelayMs: this.#options.restartDelayMs,
     });
-    for (const action of plan.actions) this.#dispatch(action);
+    let dispatched = 0;
+    for (const action of plan.actions) if (this.#dispatch(action)) dispatched++;
+    // Covered: every changed pod was fresh, and each got an action now (whose worker will ask for a pass).
+    return fresh.length === changed.size && dispatched === plan.actions.length && new Set(plan.actions.map((action) => action.key)).size === keys.size;
   }
 
   /** Keys not to plan now: their worker is busy, or their last action failed recently. */
@@ -104,10 +113,29 @@ export class Reconciler {
     return busy;
   }
 
-  #dispatch(action: PodAction): void {
-    if (this.#stopped) return;
+  #dispatch(action: PodAction): boolean {
+    if (this.#stopped) return false;
     this.#keptReported.delete(action.key);
-    if (this.#workers.dispatch(action)) this.#touchedAt.set(action.key, ++this.#sequence);
+    if (!this.#workers.dispatch(action)) return false;
+    this.#touchedAt.set(action.key, ++this.#sequence);
+    return true;
+  }
+
+  /**
+   * Asks for a pass once a worker is done. While other workers are still busy (a burst of new
+   * pods), a pass would skip them all and only cost podman listings: one a second is enough.
+   */
+  #triggerAfterWork(): void {
+    if (this.#workers.busyKeys().size === 0) {
+      clearTimeout(this.#burstTimer);
+      this.#burstTimer = undefined;
+      this.trigger();
+      return;
+    }
+    this.#burstTimer ??= setTimeout(() => {
+      this.#burstTimer = undefined;
+      this.trigger();
+    }, BURST_PASS_INTERVAL_MS);
   }
 
   /** Asks for a pass; coalesced with any pass already running or queued. */
@@ -131,6 +159,7 @@ export class Reconciler {
     this.#stopped = true;
     clearInterval(this.#relistTimer);
     clearTimeout(this.#wakeTimer);
+    clearTimeout(this.#burstTimer);
     this.#stopController.abort(new Error('podvisor is stopping'));
     await this.#running;
     await this.#workers.drain(deadlineMs);
