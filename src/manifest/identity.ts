@@ -10,17 +10,22 @@ export const CONFIG_HASH_ANNOTATION = 'kubernetes.io/config.hash';
 export const CONFIG_SOURCE_ANNOTATION = 'kubernetes.io/config.source';
 export const CONFIG_SEEN_ANNOTATION = 'kubernetes.io/config.seen';
 
-/** A pod as the files ask for it: defaulted, named for this node, hashed. */
-export interface DesiredPod {
+/** Who a static pod is: shared by the pod the files ask for and the pod podman runs. */
+export interface PodIdentity {
   /** `namespace/name`, the key every other part of podvisor uses. */
   key: string;
   /** The static pod's name: `<metadata.name>-<node name>`. */
   name: string;
   namespace: string;
   uid: string;
+  /** The config hash of the content it was made from. */
   hash: string;
   /** The manifest file it came from. */
   source: string;
+}
+
+/** A pod as the files ask for it: defaulted, named for this node, hashed. */
+export interface DesiredPod extends PodIdentity {
   /** The defaulted pod, with the static pod's name, node name and config annotations. */
   pod: PodManifest;
 }

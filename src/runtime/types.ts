@@ -1,6 +1,6 @@
 // The seam between podvisor's planning and podman: what it observes of its pods, and the
 // operations it asks for. The planner depends on these types only, never on podman itself.
-import type { DesiredPod } from '../manifest/identity.js';
+import type { DesiredPod, PodIdentity } from '../manifest/identity.js';
 
 export type ContainerState = 'created' | 'running' | 'exited' | 'paused' | 'unknown';
 
@@ -16,16 +16,11 @@ export interface ObservedContainer {
   image: string;
 }
 
-export interface ObservedPod {
+/** A pod podman runs for podvisor, its identity read back from its labels. */
+export interface ObservedPod extends PodIdentity {
   /** podman's pod id. */
   id: string;
   podmanName: string;
-  key: string;
-  name: string;
-  namespace: string;
-  uid: string;
-  hash: string;
-  source: string;
   gracePeriodSeconds: number;
   /** True when the pod's infra container runs (its namespaces exist). */
   infraRunning: boolean;
