@@ -34,6 +34,7 @@ interface PsEntry {
   StartedAt?: number;
   Labels?: Record<string, string> | null;
   Pod?: string;
+  Pid?: number;
 }
 
 /** `podman run` may pull the image first: allow for a slow link. */
@@ -71,6 +72,7 @@ export function parseListing(pods: PodPsEntry[] | null, containers: PsEntry[] | 
       startedAt: unixTime(entry.StartedAt),
       finishedAt: unixTime(entry.ExitedAt),
       image: entry.Image ?? '',
+      pid: entry.Pid !== undefined && entry.Pid > 0 ? entry.Pid : undefined,
     });
     byPod.set(entry.Pod, list);
   }

@@ -33,6 +33,7 @@ function container(name: string, fields: Partial<ObservedContainer> = {}): Obser
     startedAt: new Date(T0 - 60_000),
     finishedAt: undefined,
     image: 'localhost/busybox:podvisor',
+    pid: undefined,
     ...fields,
   };
 }
