@@ -9,6 +9,7 @@ import { formatFinding } from './manifest/validate.js';
 import { Reconciler } from './pods/reconciler.js';
 import { PodmanCli } from './runtime/podman-cli.js';
 import { PodmanRuntime } from './runtime/podman-runtime.js';
+import { SupervisionState } from './state/supervision-state.js';
 
 export interface Agent {
   /** Stops watching, finishes work in flight within `deadlineMs`; pods keep running. */
@@ -29,9 +30,11 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
     stateDir: config.stateDir,
     onOrphan: (uid) => logger.info('removing the volumes of a pod that no longer exists', { uid }),
   });
+  const supervision = await SupervisionState.load(config.stateDir, { initialMs: config.backoffInitialSeconds * 1000, maxMs: config.backoffMaxSeconds * 1000 }, logger);
   const reconciler = new Reconciler({
     runtime,
     logger,
+    supervision,
     relistIntervalMs: config.relistIntervalSeconds * 1000,
     restartDelayMs: config.backoffInitialSeconds * 1000,
   });
@@ -74,6 +77,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
     async stop(deadlineMs) {
       await source.close();
       await reconciler.stop(deadlineMs);
+      await supervision.flush();
     },
     abort: () => reconciler.abort(),
   };

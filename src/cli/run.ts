@@ -18,7 +18,8 @@ Flags:
   --state-dir DIR             where podvisor keeps pod volumes and state (default /var/lib/podvisor)
   --resync-interval SECONDS   full rescan of the manifest directory (default 20)
   --relist-interval SECONDS   full listing of podman's pods (default 10)
-  --backoff-initial SECONDS   delay before an exited container is restarted (default 10)
+  --backoff-initial SECONDS   first crash-loop back-off delay; it doubles per restart (default 10)
+  --backoff-max SECONDS       longest crash-loop back-off delay (default 300)
   --log-level LEVEL           error, warn, info or debug (default info)
   --log-format text|json      default: text on a terminal, json otherwise
   -h, --help                  this help
@@ -33,6 +34,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     'resync-interval': { type: 'string' },
     'relist-interval': { type: 'string' },
     'backoff-initial': { type: 'string' },
+    'backoff-max': { type: 'string' },
     'log-level': { type: 'string' },
     'log-format': { type: 'string' },
   }, false);
@@ -47,6 +49,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     resyncIntervalSeconds: values['resync-interval'] ?? 20,
     relistIntervalSeconds: values['relist-interval'] ?? 10,
     backoffInitialSeconds: values['backoff-initial'] ?? 10,
+    backoffMaxSeconds: values['backoff-max'] ?? 300,
     logLevel: values['log-level'] ?? 'info',
     logFormat: values['log-format'],
   });

@@ -8,7 +8,8 @@ import { isDns1123Subdomain } from '../manifest/pod-schema.js';
 const seconds = (flag: string, min: number) =>
   z.coerce.number({ message: `${flag} must be a number of seconds` }).finite(`${flag} must be a number of seconds`).min(min, `${flag} must be at least ${min}`);
 
-export const agentConfigSchema = z.object({
+export const agentConfigSchema = z
+  .object({
   manifestDir: z.string().min(1, '--manifest-dir must not be empty'),
   nodeName: z
     .string()
@@ -18,9 +19,11 @@ export const agentConfigSchema = z.object({
   resyncIntervalSeconds: seconds('--resync-interval', 1),
   relistIntervalSeconds: seconds('--relist-interval', 1),
   backoffInitialSeconds: seconds('--backoff-initial', 0),
+  backoffMaxSeconds: seconds('--backoff-max', 0),
   logLevel: z.enum(LOG_LEVELS as [string, ...string[]], { message: `--log-level must be one of ${LOG_LEVELS.join(', ')}` }),
   logFormat: z.enum(['text', 'json'], { message: '--log-format must be text or json' }).optional(),
-});
+  })
+  .refine((config) => config.backoffMaxSeconds >= config.backoffInitialSeconds, { message: '--backoff-max must be at least --backoff-initial' });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
 

@@ -3,6 +3,12 @@
 // without a runtime.
 import type { DesiredPod } from '../manifest/identity.js';
 import type { ObservedContainer, ObservedPod } from '../runtime/types.js';
+import { backoffKey, type BackoffVerdict } from './backoff.js';
+
+/** What the planner asks of the crash-loop back-off (see backoff.ts). */
+export interface BackoffView {
+  verdict(key: string, finishedAt: number | undefined, now: number): BackoffVerdict;
+}
 
 export type PodAction =
   | { kind: 'create'; key: string; desired: DesiredPod; reason: string }
@@ -19,8 +25,8 @@ export interface PlanInput {
   /** Keys whose worker is busy: not planned this pass (their state is changing). */
   busy: ReadonlySet<string>;
   now: number;
-  /** How long an exited container waits before it is started again. */
-  restartDelayMs: number;
+  /** The crash-loop back-off: how long an exited container waits before it is started again. */
+  backoff: BackoffView;
 }
 
 export interface Plan {
@@ -93,13 +99,14 @@ function planRunningPod(observed: ObservedPod, desired: DesiredPod, input: PlanI
   if (!observed.infraRunning && !allFinished(observed, desired)) {
     return { action: { kind: 'replace', key, observed, desired, reason: 'the pod\'s infra container is not running' } };
   }
-  const due = (container: ObservedContainer) => (container.finishedAt?.getTime() ?? 0) + input.restartDelayMs;
+  const verdict = (container: ObservedContainer) => input.backoff.verdict(backoffKey(desired.uid, container.name), container.finishedAt?.getTime(), input.now);
 
   if (missing.length > 0) {
-    // An init container that failed is retried per restartPolicy, after the restart delay.
+    // An init container that failed is retried per restartPolicy, with the crash-loop back-off.
     if (failedInit) {
       if (policy === 'Never') return {};
-      if (due(failedInit) > input.now) return { wakeAt: due(failedInit) };
+      const wait = verdict(failedInit);
+      if (wait.waiting) return { wakeAt: wait.until };
     }
     return { action: { kind: 'createContainers', key, observed, desired, names: missing, reason: failedInit ? `init container ${failedInit.name} failed; retrying` : `containers missing: ${missing.join(', ')}` } };
   }
@@ -111,9 +118,10 @@ function planRunningPod(observed: ObservedPod, desired: DesiredPod, input: PlanI
     if (container.kind !== 'app' && !isSidecar) return false;
     return container.state === 'created' || (container.state === 'exited' && shouldRestart(isSidecar ? 'Always' : policy, container.exitCode));
   });
-  const ready = restartable.filter((container) => container.state === 'created' || due(container) <= input.now);
+  const verdicts = new Map(restartable.map((container) => [container, verdict(container)]));
+  const ready = restartable.filter((container) => !verdicts.get(container)?.waiting);
   const waiting = restartable.filter((container) => !ready.includes(container));
-  const wakeAt = waiting.length > 0 ? Math.min(...waiting.map(due)) : undefined;
+  const wakeAt = waiting.length > 0 ? Math.min(...waiting.map((container) => verdicts.get(container)?.until ?? input.now)) : undefined;
   if (ready.length === 0) return wakeAt === undefined ? {} : { wakeAt };
   const names = ready.map((container) => `${container.name} (exit code ${container.exitCode ?? 'none'})`).join(', ');
   return {

@@ -4,13 +4,18 @@
 import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../errors.js';
 import type { PodRuntime } from '../runtime/types.js';
+import { backoffKey } from './backoff.js';
 import type { PodAction } from './plan.js';
+import type { Supervision } from './supervision.js';
 
 export interface PodWorkersOptions {
   runtime: PodRuntime;
   logger: Logger;
   /** How many pods may be starting at once: podman's start path gains little beyond 2 or 3. */
   maxConcurrentStarts?: number;
+  /** Where restarts and failed starts are recorded (restart counts, back-off). */
+  supervision: Supervision;
+  now: () => number;
   /** Called whenever a worker finishes, so the pod is planned again. */
   onIdle(key: string, error?: unknown): void;
 }
@@ -99,12 +104,25 @@ export class PodWorkers {
           return;
         case 'createContainers':
           log(`creating containers ${action.names.join(', ')}`);
+          // Re-running an init container that failed is a restart of it.
+          for (const container of action.observed.containers) {
+            if (container.kind === 'init' && container.state === 'exited' && container.exitCode !== 0) {
+              this.#options.supervision.recordRestart(backoffKey(action.observed.uid, container.name), container.finishedAt?.getTime() ?? this.#options.now());
+            }
+          }
           await this.#withStartSlot(() => runtime.createContainers(action.observed, action.desired, action.names, signal));
           return;
         case 'startContainers':
           for (const container of action.containers) {
+            const key = backoffKey(action.observed.uid, container.name);
             logger.info('restarting container', { pod: action.key, container: container.name, reason: action.reason });
-            await runtime.startContainer(action.observed, container.id, signal);
+            if (container.state === 'exited') this.#options.supervision.recordRestart(key, container.finishedAt?.getTime() ?? this.#options.now());
+            try {
+              await runtime.startContainer(action.observed, container.id, signal);
+            } catch (error) {
+              this.#options.supervision.recordFailure(key, this.#options.now());
+              throw error;
+            }
           }
           return;
       }

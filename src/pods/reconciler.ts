@@ -12,6 +12,7 @@ import type { PodRuntime } from '../runtime/types.js';
 import type { ObservedPod } from '../runtime/types.js';
 import { planPods, type PodAction } from './plan.js';
 import { PodWorkers } from './pod-workers.js';
+import { inMemorySupervision, type Supervision } from './supervision.js';
 
 /** How often passes run while a burst of pod work is in flight. */
 const BURST_PASS_INTERVAL_MS = 1000;
@@ -20,7 +21,10 @@ export interface ReconcilerOptions {
   runtime: PodRuntime;
   logger: Logger;
   relistIntervalMs: number;
+  /** How long a pod whose action failed is left alone before it is planned again. */
   restartDelayMs: number;
+  /** Back-off and restart counts; in memory (back-off from restartDelayMs) unless given. */
+  supervision?: Supervision;
   maxConcurrentStarts?: number;
   now?: () => number;
 }
@@ -29,6 +33,7 @@ export class Reconciler {
   readonly #options: ReconcilerOptions;
   readonly #workers: PodWorkers;
   readonly #now: () => number;
+  readonly #supervision: Supervision;
   /** Pods whose last action failed: left alone until the retry time, so failures cannot spin. */
   readonly #retryAt = new Map<string, number>();
   readonly #keptReported = new Set<string>();
@@ -53,9 +58,12 @@ export class Reconciler {
   constructor(options: ReconcilerOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#supervision = options.supervision ?? inMemorySupervision({ initialMs: options.restartDelayMs, maxMs: 300_000 });
     this.#workers = new PodWorkers({
       runtime: options.runtime,
       logger: options.logger,
+      supervision: this.#supervision,
+      now: this.#now,
       ...(options.maxConcurrentStarts === undefined ? {} : { maxConcurrentStarts: options.maxConcurrentStarts }),
       onIdle: (key, error) => {
         this.#touchedAt.set(key, ++this.#sequence);
@@ -98,7 +106,7 @@ export class Reconciler {
       erroredSources: next.erroredSources,
       busy: this.#busy(this.#now()),
       now: this.#now(),
-      restartDelayMs: this.#options.restartDelayMs,
+      backoff: this.#supervision.backoff,
     });
     let dispatched = 0;
     for (const action of plan.actions) if (this.#dispatch(action)) dispatched++;
@@ -194,7 +202,7 @@ export class Reconciler {
     for (const [key, at] of this.#touchedAt) if (at >= startedAt) busy.add(key);
     // The desired state may have changed while podman was listing: plan against the newest.
     const latest = this.#desired ?? desired;
-    const plan = planPods({ desired: latest.pods, observed: observation.pods, erroredSources: latest.erroredSources, busy, now, restartDelayMs: this.#options.restartDelayMs });
+    const plan = planPods({ desired: latest.pods, observed: observation.pods, erroredSources: latest.erroredSources, busy, now, backoff: this.#supervision.backoff });
     for (const pod of plan.kept) {
       if (this.#keptReported.has(pod.key)) continue;
       logger.warn('keeping pod: its manifest has errors', { pod: pod.key, source: pod.source });
@@ -205,6 +213,7 @@ export class Reconciler {
     // Volume directories of pods that no longer exist (a removal podman half-failed, a crash
     // mid-create): anything neither listed nor desired is garbage, as the kubelet judges it.
     const keep = new Set([...observation.pods.map((pod) => pod.uid), ...[...latest.pods.values()].map((pod) => pod.uid)]);
+    this.#supervision.retainPods(keep);
     await this.#options.runtime.removeOrphanVolumes(keep).catch((error: unknown) => logger.warn(`removing orphaned pod volumes failed: ${errorMessage(error)}`));
     const retries = [...this.#retryAt.values()].filter((at) => at > now);
     const wakeAt = Math.min(plan.wakeAt ?? Infinity, ...retries);

@@ -3,12 +3,22 @@
 import t from 'tap';
 import { toDesiredPod, type DesiredPod } from '../../src/manifest/identity.js';
 import type { PodManifest, PodSpec } from '../../src/manifest/pod-schema.js';
-import { planPods, shouldRestart, type PlanInput, type PodAction } from '../../src/pods/plan.js';
+import { Backoff, backoffKey } from '../../src/pods/backoff.js';
+import { planPods, shouldRestart, type BackoffView, type PlanInput, type PodAction } from '../../src/pods/plan.js';
 import type { ObservedContainer, ObservedPod } from '../../src/runtime/types.js';
 
 const NODE = 'node1';
 const SOURCE = '/etc/podvisor/manifests.d/web.yaml';
 const DELAY = 10_000;
+
+/**
+ * A fake back-off with one fixed delay for every container, as for containers that have all
+ * crashed before (the real doubling back-off is tested in backoff.test.ts and below).
+ */
+const FIXED_BACKOFF: BackoffView = {
+  verdict: (_key, finishedAt, now) =>
+    finishedAt === undefined ? { waiting: false, until: now, delayMs: 0 } : { waiting: now < finishedAt + DELAY, until: finishedAt + DELAY, delayMs: DELAY },
+};
 const T0 = 1_700_000_000_000;
 
 /** A desired pod from a small manifest: `web` with one `app` container unless `spec` says more. */
@@ -313,7 +323,7 @@ t.test('planPods', async (t) => {
       erroredSources: new Set(row.erroredSources ?? []),
       busy: new Set(row.busy ?? []),
       now: row.now ?? T0,
-      restartDelayMs: DELAY,
+      backoff: FIXED_BACKOFF,
     };
     const plan = planPods(input);
     t.strictSame(plan.actions.map(summary), row.actions, `${row.name}: actions`);
@@ -330,7 +340,7 @@ t.test('the earliest wake time wins across pods', async (t) => {
     erroredSources: new Set(),
     busy: new Set(),
     now: T0,
-    restartDelayMs: DELAY,
+    backoff: FIXED_BACKOFF,
   });
   t.strictSame(plan.actions, []);
   t.equal(plan.wakeAt, T0 - 900 + DELAY);
@@ -343,7 +353,7 @@ t.test('actions carry a reason a person can read', async (t) => {
     erroredSources: new Set(),
     busy: new Set(),
     now: T0,
-    restartDelayMs: DELAY,
+    backoff: FIXED_BACKOFF,
   });
   t.equal(plan.actions[0]?.reason, `config hash changed from ${web.hash} to ${webChanged.hash}`);
   const restart = planPods({
@@ -352,7 +362,7 @@ t.test('actions carry a reason a person can read', async (t) => {
     erroredSources: new Set(),
     busy: new Set(),
     now: T0,
-    restartDelayMs: DELAY,
+    backoff: FIXED_BACKOFF,
   });
   t.equal(restart.actions[0]?.reason, 'restartPolicy OnFailure: restarting app (exit code 3)');
 });
@@ -383,7 +393,7 @@ t.test('a sidecar is restarted whatever the pod restartPolicy; it never counts a
     erroredSources: new Set(),
     busy: new Set(),
     now,
-    restartDelayMs: DELAY,
+    backoff: FIXED_BACKOFF,
   });
   const sidecarExited = exited('proxy', 1, T0, 'init');
   const due = plan([sidecarExited, container('app')], T0 + DELAY);
@@ -394,4 +404,22 @@ t.test('a sidecar is restarted whatever the pod restartPolicy; it never counts a
   // With the app container missing, the exited sidecar is no failed init: the app is created.
   const missing = plan([sidecarExited], T0 + 1);
   t.strictSame(missing.actions.map(summary), [{ kind: 'createContainers', key: desired.key, pod: `pod-${desired.name}`, names: ['app'] }]);
+});
+
+t.test('with the real back-off, the first restart is immediate and the next waits the delay', async (t) => {
+  const backoff = new Backoff({ initialMs: DELAY, maxMs: 300_000 });
+  const plan = (finishedAt: number, now: number) => planPods({
+    desired: new Map([[always.key, always]]),
+    observed: [observedPod(always, [exited('app', 1, finishedAt)])],
+    erroredSources: new Set(),
+    busy: new Set(),
+    now,
+    backoff,
+  });
+  t.strictSame(plan(T0, T0 + 1).actions.map((action) => action.kind), ['startContainers'], 'first exit: restarted at once');
+  backoff.next(backoffKey(always.uid, 'app'), T0); // what the worker records when it restarts it
+  const second = plan(T0 + 5000, T0 + 5001);
+  t.strictSame(second.actions, [], 'second exit: waits');
+  t.equal(second.wakeAt, T0 + 5000 + DELAY);
+  t.strictSame(plan(T0 + 5000, T0 + 5000 + DELAY).actions.map((action) => action.kind), ['startContainers']);
 });

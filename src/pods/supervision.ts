@@ -1,0 +1,36 @@
+// What the reconciler and its workers need of supervision state: the back-off to plan with,
+// and where to record restarts and failed attempts. SupervisionState (src/state/) keeps it on
+// disk; inMemorySupervision serves embedders and tests that need no persistence.
+import { Backoff, type BackoffOptions } from './backoff.js';
+import type { BackoffView } from './plan.js';
+
+export interface Supervision {
+  readonly backoff: BackoffView;
+  restartCount(key: string): number;
+  /** A container (key from backoffKey) that exited at `finishedAt` is being started again. */
+  recordRestart(key: string, finishedAt: number): void;
+  /** An attempt to start a container failed at `at`: the next attempt backs off. */
+  recordFailure(key: string, at: number): void;
+  /** Forgets everything about pods whose uid is not in `uids`. */
+  retainPods(uids: ReadonlySet<string>): void;
+}
+
+/** Supervision state kept in memory only. */
+export function inMemorySupervision(options: BackoffOptions): Supervision {
+  const backoff = new Backoff(options);
+  const counts = new Map<string, number>();
+  return {
+    backoff,
+    restartCount: (key) => counts.get(key) ?? 0,
+    recordRestart(key, finishedAt) {
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+      backoff.next(key, finishedAt);
+    },
+    recordFailure: (key, at) => backoff.next(key, at),
+    retainPods(uids) {
+      const known = (key: string) => uids.has(key.slice(0, key.indexOf('/')));
+      backoff.retain(known);
+      for (const key of counts.keys()) if (!known(key)) counts.delete(key);
+    },
+  };
+}

@@ -1,0 +1,125 @@
+// What supervision must remember across an agent restart: each container's restart count and
+// back-off, and when each pod started. Kept in memory, saved to <state-dir>/supervision.json
+// (atomically, at most once a second) whenever it changes.
+import { join } from 'node:path';
+import { z } from 'zod';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { Backoff, type BackoffOptions } from '../pods/backoff.js';
+import type { Supervision } from '../pods/supervision.js';
+import { readJson, writeJsonAtomic } from './state-file.js';
+
+const fileSchema = z.object({
+  version: z.literal(1),
+  restartCounts: z.record(z.string(), z.number().int().min(0)),
+  backoff: z.array(z.tuple([z.string(), z.object({ delayMs: z.number().min(0), lastUpdate: z.number() })])),
+  podStartTimes: z.record(z.string(), z.string()),
+});
+
+const SAVE_INTERVAL_MS = 1000;
+
+export class SupervisionState implements Supervision {
+  readonly backoff: Backoff;
+  readonly #restartCounts: Map<string, number>;
+  readonly #podStartTimes: Map<string, string>;
+  readonly #path: string;
+  readonly #logger: Logger;
+  #saveTimer: NodeJS.Timeout | undefined;
+  #saving: Promise<void> = Promise.resolve();
+
+  private constructor(path: string, logger: Logger, backoff: Backoff, restartCounts: Map<string, number>, podStartTimes: Map<string, string>) {
+    this.#path = path;
+    this.#logger = logger;
+    this.backoff = backoff;
+    this.#restartCounts = restartCounts;
+    this.#podStartTimes = podStartTimes;
+  }
+
+  /** Loads the saved state (a missing or unreadable file starts empty, with a warning). */
+  static async load(stateDir: string, options: BackoffOptions, logger: Logger): Promise<SupervisionState> {
+    const path = join(stateDir, 'supervision.json');
+    let saved: z.infer<typeof fileSchema> | undefined;
+    try {
+      const raw = await readJson(path);
+      if (raw !== undefined) {
+        const parsed = fileSchema.safeParse(raw);
+        if (parsed.success) saved = parsed.data;
+        else logger.warn(`${path}: not a podvisor state file; starting with empty restart counts`);
+      }
+    } catch (error) {
+      logger.warn(`${errorMessage(error)}; starting with empty restart counts`);
+    }
+    return new SupervisionState(
+      path,
+      logger,
+      new Backoff(options, saved?.backoff ?? []),
+      new Map(Object.entries(saved?.restartCounts ?? {})),
+      new Map(Object.entries(saved?.podStartTimes ?? {})),
+    );
+  }
+
+  restartCount(key: string): number {
+    return this.#restartCounts.get(key) ?? 0;
+  }
+
+  /** Records a restart of a container that exited at `finishedAt`. */
+  recordRestart(key: string, finishedAt: number): void {
+    this.#restartCounts.set(key, this.restartCount(key) + 1);
+    this.backoff.next(key, finishedAt);
+    this.#scheduleSave();
+  }
+
+  /** Records a failed attempt (an image pull, a start) so the next one backs off. */
+  recordFailure(key: string, at: number): void {
+    this.backoff.next(key, at);
+    this.#scheduleSave();
+  }
+
+  podStartTime(uid: string): string | undefined {
+    return this.#podStartTimes.get(uid);
+  }
+
+  setPodStartTime(uid: string, time: string): void {
+    if (this.#podStartTimes.has(uid)) return;
+    this.#podStartTimes.set(uid, time);
+    this.#scheduleSave();
+  }
+
+  /** Forgets pods whose uid is not in `uids` (removed, or replaced by new content). */
+  retainPods(uids: ReadonlySet<string>): void {
+    const known = (key: string) => uids.has(key.slice(0, key.indexOf('/')));
+    let changed = false;
+    for (const key of this.#restartCounts.keys()) if (!known(key)) { this.#restartCounts.delete(key); changed = true; }
+    for (const uid of this.#podStartTimes.keys()) if (!uids.has(uid)) { this.#podStartTimes.delete(uid); changed = true; }
+    const before = this.backoff.entries().length;
+    this.backoff.retain(known);
+    if (changed || this.backoff.entries().length !== before) this.#scheduleSave();
+  }
+
+  /** Writes now (at shutdown), waiting for any write in flight. */
+  async flush(): Promise<void> {
+    clearTimeout(this.#saveTimer);
+    this.#saveTimer = undefined;
+    await this.#save();
+  }
+
+  #scheduleSave(): void {
+    this.#saveTimer ??= setTimeout(() => {
+      this.#saveTimer = undefined;
+      void this.#save();
+    }, SAVE_INTERVAL_MS);
+  }
+
+  #save(): Promise<void> {
+    const snapshot: z.infer<typeof fileSchema> = {
+      version: 1,
+      restartCounts: Object.fromEntries(this.#restartCounts),
+      backoff: this.backoff.entries(),
+      podStartTimes: Object.fromEntries(this.#podStartTimes),
+    };
+    this.#saving = this.#saving.then(() => writeJsonAtomic(this.#path, snapshot)).catch((error: unknown) => {
+      this.#logger.error(`saving supervision state failed: ${errorMessage(error)}`);
+    });
+    return this.#saving;
+  }
+}
