@@ -8,7 +8,8 @@ import { DirectorySource, type SourceSnapshot } from './manifest/directory-sourc
 import { formatFinding } from './manifest/validate.js';
 import { Reconciler } from './pods/reconciler.js';
 import { PodmanCli } from './runtime/podman-cli.js';
-import { PodmanRuntime } from './runtime/podman-runtime.js';
+import { detectHostIP, PodmanRuntime } from './runtime/podman-runtime.js';
+import { StatusManager } from './status/status-manager.js';
 import { SupervisionState } from './state/supervision-state.js';
 
 export interface Agent {
@@ -31,10 +32,14 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
     onOrphan: (uid) => logger.info('removing the volumes of a pod that no longer exists', { uid }),
   });
   const supervision = await SupervisionState.load(config.stateDir, { initialMs: config.backoffInitialSeconds * 1000, maxMs: config.backoffMaxSeconds * 1000 }, logger);
+  const status = new StatusManager({ stateDir: config.stateDir, logger, supervision, hostIP: detectHostIP() });
+  await status.load();
+  status.start();
   const reconciler = new Reconciler({
     runtime,
     logger,
     supervision,
+    status,
     relistIntervalMs: config.relistIntervalSeconds * 1000,
     restartDelayMs: config.backoffInitialSeconds * 1000,
   });
@@ -58,6 +63,13 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
       reportedConflicts.add(id);
       logger.error(`pod ${conflict.key} is defined by ${conflict.winner} already; ignoring it in ${conflict.loser}`, { pod: conflict.key, source: conflict.loser });
     }
+    // podvisor's own event on each pod of a file that turned bad: it runs on its last good spec.
+    for (const file of snapshot.changed.filter((one) => one.hasErrors)) {
+      const first = file.findings.find((finding) => finding.severity === 'error');
+      for (const pod of merged.lastGood.get(file.path)?.values() ?? []) {
+        if (first) status.event(pod, 'Warning', 'ManifestInvalid', `${formatFinding(first)}; running the last good spec`);
+      }
+    }
     logger.debug('desired state', { pods: merged.state.pods.size, files: snapshot.files.length });
     reconciler.setDesired(merged.state);
   };
@@ -78,6 +90,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
       await source.close();
       await reconciler.stop(deadlineMs);
       await supervision.flush();
+      await status.stop();
     },
     abort: () => reconciler.abort(),
   };

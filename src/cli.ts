@@ -12,6 +12,8 @@ podvisor runs Kubernetes Pod manifests from a directory as supervised podman pod
 Commands:
   run                 run the agent in the foreground
   validate PATH...    check manifest files (or directories of them); exit 1 on any error
+  status              list the pods and their status, as the running agent reports them
+  describe POD        show one pod's containers, conditions and events
   version             print podvisor's version
 
 Run 'podvisor <command> --help' for a command's flags.
@@ -21,6 +23,18 @@ const VALIDATE_HELP = `Usage: podvisor validate [--node-name NAME] PATH...
 
 Prints every error and warning of the given manifest files, or of the manifest files in the
 given directories, as file:line:column: field: message. Exits 1 if any file has an error.
+`;
+
+const STATUS_HELP = `Usage: podvisor status [--state-dir DIR] [-o json]
+
+Lists the pods as the running agent last wrote them (NAMESPACE, NAME, READY, STATUS, RESTARTS,
+AGE); -o json prints a v1 PodList. --state-dir as for 'podvisor run' (default /var/lib/podvisor).
+`;
+
+const DESCRIBE_HELP = `Usage: podvisor describe [--state-dir DIR] [-n NAMESPACE] POD
+
+Shows one pod: its containers' states, conditions, volumes and recent events. POD is the pod's
+name (<name>-<node>), its manifest name, or NAMESPACE/NAME.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -40,6 +54,28 @@ async function main(argv: string[]): Promise<number> {
       if (positionals.length === 0) throw new UsageError('podvisor validate: no PATH given (see podvisor validate --help)');
       const { validateCommand } = await import('./cli/validate.js');
       return validateCommand(positionals, { nodeName: values['node-name'] });
+    }
+    case 'status': {
+      const { parseCommandArgs } = await import('./cli/args.js');
+      const { values } = parseCommandArgs('status', rest, { 'state-dir': { type: 'string' }, output: { type: 'string', short: 'o' } }, false);
+      if (values.help) {
+        process.stdout.write(STATUS_HELP);
+        return 0;
+      }
+      if (values.output !== undefined && values.output !== 'json' && values.output !== 'wide') throw new UsageError(`podvisor status: -o must be json, got '${values.output}'`);
+      const { statusCommand } = await import('./cli/status.js');
+      return statusCommand({ stateDir: values['state-dir'] ?? '/var/lib/podvisor', output: values.output });
+    }
+    case 'describe': {
+      const { parseCommandArgs } = await import('./cli/args.js');
+      const { values, positionals } = parseCommandArgs('describe', rest, { 'state-dir': { type: 'string' }, namespace: { type: 'string', short: 'n' } }, true);
+      if (values.help) {
+        process.stdout.write(DESCRIBE_HELP);
+        return 0;
+      }
+      if (positionals.length !== 1) throw new UsageError('podvisor describe: give exactly one POD (see podvisor describe --help)');
+      const { describeCommand } = await import('./cli/describe.js');
+      return describeCommand(positionals[0] ?? '', { stateDir: values['state-dir'] ?? '/var/lib/podvisor', namespace: values.namespace });
     }
     case 'version': {
       const { parseCommandArgs } = await import('./cli/args.js');

@@ -96,9 +96,8 @@ function planRunningPod(observed: ObservedPod, desired: DesiredPod, input: PlanI
   if (!observed.infraRunning && observed.containers.some((container) => container.state === 'running')) {
     return {}; // podman is between states; look again next pass
   }
-  if (!observed.infraRunning && !allFinished(observed, desired)) {
-    return { action: { kind: 'replace', key, observed, desired, reason: 'the pod\'s infra container is not running' } };
-  }
+  // An infra container that is not running is started again by podman with the next container
+  // started in the pod: the pod (and its volumes) are kept, as the kubelet keeps a sandbox.
   const verdict = (container: ObservedContainer) => input.backoff.verdict(backoffKey(desired.uid, container.name), container.finishedAt?.getTime(), input.now);
 
   if (missing.length > 0) {
@@ -108,6 +107,9 @@ function planRunningPod(observed: ObservedPod, desired: DesiredPod, input: PlanI
       const wait = verdict(failedInit);
       if (wait.waiting) return { wakeAt: wait.until };
     }
+    // A container that failed to be created (an image pull, a bad config) backs off too.
+    const waits = missing.map((name) => input.backoff.verdict(backoffKey(desired.uid, name), undefined, input.now)).filter((wait) => wait.waiting);
+    if (!failedInit && waits.length > 0) return { wakeAt: Math.min(...waits.map((wait) => wait.until)) };
     return { action: { kind: 'createContainers', key, observed, desired, names: missing, reason: failedInit ? `init container ${failedInit.name} failed; retrying` : `containers missing: ${missing.join(', ')}` } };
   }
 
@@ -128,13 +130,4 @@ function planRunningPod(observed: ObservedPod, desired: DesiredPod, input: PlanI
     action: { kind: 'startContainers', key, observed, containers: ready, reason: `restartPolicy ${policy ?? 'Always'}: restarting ${names}` },
     ...(wakeAt === undefined ? {} : { wakeAt }),
   };
-}
-
-/** True when every app container has exited for good under the pod's restartPolicy. */
-function allFinished(observed: ObservedPod, desired: DesiredPod): boolean {
-  const policy = desired.pod.spec.restartPolicy;
-  return desired.pod.spec.containers.every((spec) => {
-    const container = observed.containers.find((candidate) => candidate.name === spec.name);
-    return container?.state === 'exited' && !shouldRestart(policy, container.exitCode);
-  });
 }

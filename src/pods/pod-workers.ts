@@ -4,6 +4,10 @@
 import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../errors.js';
 import type { PodRuntime } from '../runtime/types.js';
+import type { DesiredPod, PodIdentity } from '../manifest/identity.js';
+import { ContainerStartError } from '../runtime/container-errors.js';
+import type { ObservedPod } from '../runtime/types.js';
+import type { StatusSink } from '../status/status-manager.js';
 import { backoffKey } from './backoff.js';
 import type { PodAction } from './plan.js';
 import type { Supervision } from './supervision.js';
@@ -16,6 +20,8 @@ export interface PodWorkersOptions {
   /** Where restarts and failed starts are recorded (restart counts, back-off). */
   supervision: Supervision;
   now: () => number;
+  /** The status owner, told of starts, failures and events. */
+  status?: StatusSink;
   /** Called whenever a worker finishes, so the pod is planned again. */
   onIdle(key: string, error?: unknown): void;
 }
@@ -89,29 +95,35 @@ export class PodWorkers {
         case 'create':
           log('creating pod');
           await this.#withStartSlot(() => runtime.createPod(action.desired, signal));
+          this.#started(action.desired, allContainers(action.desired));
           logger.info('pod started', { pod: action.key, hash: action.desired.hash });
           return;
         case 'replace':
           log('replacing pod');
+          this.#killing(action.observed);
           await runtime.killPod(action.observed, action.observed.gracePeriodSeconds, signal);
           await this.#withStartSlot(() => runtime.createPod(action.desired, signal));
+          this.#started(action.desired, allContainers(action.desired));
           logger.info('pod started', { pod: action.key, hash: action.desired.hash });
           return;
         case 'kill':
           log(`stopping pod (grace period ${action.observed.gracePeriodSeconds}s)`);
+          this.#killing(action.observed);
           await runtime.killPod(action.observed, action.observed.gracePeriodSeconds, signal);
           logger.info('pod removed', { pod: action.key });
           return;
-        case 'createContainers':
+        case 'createContainers': {
           log(`creating containers ${action.names.join(', ')}`);
           // Re-running an init container that failed is a restart of it.
-          for (const container of action.observed.containers) {
-            if (container.kind === 'init' && container.state === 'exited' && container.exitCode !== 0) {
-              this.#options.supervision.recordRestart(backoffKey(action.observed.uid, container.name), container.finishedAt?.getTime() ?? this.#options.now());
-            }
+          const retried = action.observed.containers.filter((container) => container.kind === 'init' && container.state === 'exited' && container.exitCode !== 0);
+          for (const container of retried) {
+            this.#options.supervision.recordRestart(backoffKey(action.observed.uid, container.name), container.finishedAt?.getTime() ?? this.#options.now());
           }
           await this.#withStartSlot(() => runtime.createContainers(action.observed, action.desired, action.names, signal));
+          const names = new Set([...action.names, ...retried.map((container) => container.name)]);
+          this.#started(action.desired, allContainers(action.desired).filter((container) => names.has(container.name)));
           return;
+        }
         case 'startContainers':
           for (const container of action.containers) {
             const key = backoffKey(action.observed.uid, container.name);
@@ -121,15 +133,46 @@ export class PodWorkers {
               await runtime.startContainer(action.observed, container.id, signal);
             } catch (error) {
               this.#options.supervision.recordFailure(key, this.#options.now());
-              throw error;
+              throw new ContainerStartError(container.name, 'RunContainerError', errorMessage(error), { cause: error });
             }
+            this.#started(action.observed, [{ name: container.name, kind: container.kind }]);
           }
           return;
       }
     } catch (error) {
       logger.error(`${action.kind} failed: ${errorMessage(error)}`, { pod: action.key });
+      this.#failed(action, error);
       throw error;
     }
+  }
+
+  /** Tells the status owner that containers started: Started events, failures cleared. */
+  #started(pod: PodIdentity, containers: { name: string; kind: 'init' | 'app' }[]): void {
+    const status = this.#options.status;
+    if (!status) return;
+    for (const container of containers) {
+      status.containerStarted(pod, container.name);
+      status.event(pod, 'Normal', 'Started', `Started container ${container.name}`, container);
+    }
+  }
+
+  #killing(pod: ObservedPod): void {
+    for (const container of pod.containers.filter((one) => one.state === 'running')) {
+      this.#options.status?.event(pod, 'Normal', 'Killing', `Stopping container ${container.name}`, { name: container.name, kind: container.kind });
+    }
+  }
+
+  /** Records why an action failed: the container's waiting reason, its back-off, a Failed event. */
+  #failed(action: PodAction, error: unknown): void {
+    const pod: PodIdentity = 'desired' in action ? action.desired : action.observed;
+    if (error instanceof ContainerStartError) {
+      this.#options.supervision.recordFailure(backoffKey(pod.uid, error.containerName), this.#options.now());
+      const kind = 'desired' in action && (action.desired.pod.spec.initContainers ?? []).some((one) => one.name === error.containerName) ? 'init' : 'app';
+      this.#options.status?.containerFailed(pod, error.containerName, { reason: error.reason, message: error.message.replace(/^container "[^"]*": [A-Za-z]+: /, '') });
+      this.#options.status?.event(pod, 'Warning', 'Failed', `Error: ${error.reason}`, { name: error.containerName, kind });
+      return;
+    }
+    this.#options.status?.event(pod, 'Warning', 'FailedSync', errorMessage(error));
   }
 
   async #withStartSlot<T>(work: () => Promise<T>): Promise<T> {
@@ -140,4 +183,12 @@ export class PodWorkers {
       release();
     }
   }
+}
+
+/** Every container of a pod, init containers first. */
+function allContainers(pod: DesiredPod): { name: string; kind: 'init' | 'app' }[] {
+  return [
+    ...(pod.pod.spec.initContainers ?? []).map((container) => ({ name: container.name, kind: 'init' as const })),
+    ...pod.pod.spec.containers.map((container) => ({ name: container.name, kind: 'app' as const })),
+  ];
 }

@@ -12,6 +12,7 @@ import type { PodRuntime } from '../runtime/types.js';
 import type { ObservedPod } from '../runtime/types.js';
 import { planPods, type PodAction } from './plan.js';
 import { PodWorkers } from './pod-workers.js';
+import type { StatusManager } from '../status/status-manager.js';
 import { inMemorySupervision, type Supervision } from './supervision.js';
 
 /** How often passes run while a burst of pod work is in flight. */
@@ -25,6 +26,8 @@ export interface ReconcilerOptions {
   restartDelayMs: number;
   /** Back-off and restart counts; in memory (back-off from restartDelayMs) unless given. */
   supervision?: Supervision;
+  /** The status owner: told of every listing, and of what workers do. */
+  status?: StatusManager;
   maxConcurrentStarts?: number;
   now?: () => number;
 }
@@ -64,6 +67,7 @@ export class Reconciler {
       logger: options.logger,
       supervision: this.#supervision,
       now: this.#now,
+      ...(options.status ? { status: options.status } : {}),
       ...(options.maxConcurrentStarts === undefined ? {} : { maxConcurrentStarts: options.maxConcurrentStarts }),
       onIdle: (key, error) => {
         this.#touchedAt.set(key, ++this.#sequence);
@@ -208,6 +212,7 @@ export class Reconciler {
       logger.warn('keeping pod: its manifest has errors', { pod: pod.key, source: pod.source });
       this.#keptReported.add(pod.key);
     }
+    this.#options.status?.observe(latest, observation);
     // Pods skipped here are planned again by the pass their worker triggers when it finishes.
     for (const action of plan.actions) this.#dispatch(action);
     // Volume directories of pods that no longer exist (a removal podman half-failed, a crash

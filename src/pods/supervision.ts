@@ -11,6 +11,9 @@ export interface Supervision {
   recordRestart(key: string, finishedAt: number): void;
   /** An attempt to start a container failed at `at`: the next attempt backs off. */
   recordFailure(key: string, at: number): void;
+  /** When a pod was first seen running (RFC 3339), kept across agent restarts. */
+  podStartTime(uid: string): string | undefined;
+  setPodStartTime(uid: string, time: string): void;
   /** Forgets everything about pods whose uid is not in `uids`. */
   retainPods(uids: ReadonlySet<string>): void;
 }
@@ -19,6 +22,7 @@ export interface Supervision {
 export function inMemorySupervision(options: BackoffOptions): Supervision {
   const backoff = new Backoff(options);
   const counts = new Map<string, number>();
+  const startTimes = new Map<string, string>();
   return {
     backoff,
     restartCount: (key) => counts.get(key) ?? 0,
@@ -27,10 +31,15 @@ export function inMemorySupervision(options: BackoffOptions): Supervision {
       backoff.next(key, finishedAt);
     },
     recordFailure: (key, at) => backoff.next(key, at),
+    podStartTime: (uid) => startTimes.get(uid),
+    setPodStartTime: (uid, time) => {
+      if (!startTimes.has(uid)) startTimes.set(uid, time);
+    },
     retainPods(uids) {
       const known = (key: string) => uids.has(key.slice(0, key.indexOf('/')));
       backoff.retain(known);
       for (const key of counts.keys()) if (!known(key)) counts.delete(key);
+      for (const uid of startTimes.keys()) if (!uids.has(uid)) startTimes.delete(uid);
     },
   };
 }

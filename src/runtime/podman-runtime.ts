@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { PodvisorError } from '../errors.js';
 import type { DesiredPod } from '../manifest/identity.js';
 import type { Container } from '../manifest/pod-schema.js';
+import { classifyStartFailure, ContainerStartError } from './container-errors.js';
 import { needsPodIP, type PodFacts } from './environment.js';
 import { LABEL, podmanPodName } from './labels.js';
 import { containerRunArgs, effectiveRunAsUser, podCreateArgs, requiresNonRoot } from './podman-args.js';
@@ -27,6 +28,7 @@ interface PodPsEntry {
 interface PsEntry {
   Id: string;
   Image?: string;
+  ImageID?: string;
   State?: string;
   Exited?: boolean;
   ExitCode?: number;
@@ -72,6 +74,7 @@ export function parseListing(pods: PodPsEntry[] | null, containers: PsEntry[] | 
       startedAt: unixTime(entry.StartedAt),
       finishedAt: unixTime(entry.ExitedAt),
       image: entry.Image ?? '',
+      imageId: entry.ImageID ?? '',
       pid: entry.Pid !== undefined && entry.Pid > 0 ? entry.Pid : undefined,
     });
     byPod.set(entry.Pod, list);
@@ -205,14 +208,20 @@ export class PodmanRuntime implements PodRuntime {
   async #runContainers(pod: DesiredPod, present: ObservedContainer[], volumes: Map<string, HostVolume>, facts: PodFacts, signal?: AbortSignal): Promise<void> {
     const spec = pod.pod.spec;
     const find = (name: string) => present.find((container) => container.name === name);
+    const run = (container: Container, kind: 'init' | 'app') =>
+      this.#cli.run(containerRunArgs({ pod, container, kind, nodeName: this.#nodeName, volumes, facts }), { signal, timeoutMs: RUN_TIMEOUT_MS });
     for (const container of spec.initContainers ?? []) {
       const existing = find(container.name);
       if (existing?.state === 'exited' && existing.exitCode === 0) continue;
       if (existing?.state === 'running' && container.restartPolicy === 'Always') continue;
       // Detached, then waited for: the container's output goes to its log, not through podvisor.
       let id = existing?.id;
-      if (id) await this.#cli.run(['start', id], { signal });
-      else id = (await this.#cli.run(containerRunArgs({ pod, container, kind: 'init', nodeName: this.#nodeName, volumes, facts }), { signal, timeoutMs: RUN_TIMEOUT_MS })).stdout.trim();
+      try {
+        if (id) await this.#cli.run(['start', id], { signal });
+        else id = (await run(container, 'init')).stdout.trim();
+      } catch (error) {
+        throw classifyStartFailure(error, container, id !== undefined);
+      }
       // A sidecar (restartPolicy: Always) keeps running beside the app containers: not waited for.
       if (container.restartPolicy === 'Always') continue;
       const { stdout } = await this.#cli.run(['wait', id], { signal, timeoutMs: 24 * 3600_000 });
@@ -223,9 +232,14 @@ export class PodmanRuntime implements PodRuntime {
     }
     for (const container of spec.containers) {
       if (find(container.name)) continue;
-      await this.#cli.run(containerRunArgs({ pod, container, kind: 'app', nodeName: this.#nodeName, volumes, facts }), { signal, timeoutMs: RUN_TIMEOUT_MS });
+      try {
+        await run(container, 'app');
+      } catch (error) {
+        throw classifyStartFailure(error, container, false);
+      }
     }
   }
+
 
   /** Starts the pod's infra container and returns the pod's IP on podman's network. */
   async #startInfra(podmanName: string, signal?: AbortSignal): Promise<string> {
@@ -250,10 +264,10 @@ export class PodmanRuntime implements PodRuntime {
         user = stdout.trim().split(':')[0] ?? '';
       }
       if (user === '' || user === '0' || user === 'root') {
-        throw new PodvisorError('E_PODMAN', `container "${container.name}" has runAsNonRoot and its image will run as root (CreateContainerConfigError)`);
+        throw new ContainerStartError(container.name, 'CreateContainerConfigError', 'container has runAsNonRoot and image will run as root');
       }
       if (!/^\d+$/.test(user)) {
-        throw new PodvisorError('E_PODMAN', `container "${container.name}" has runAsNonRoot and a non-numeric image user "${user}", which cannot be verified (CreateContainerConfigError)`);
+        throw new ContainerStartError(container.name, 'CreateContainerConfigError', `container has runAsNonRoot and image has non-numeric user (${user}), cannot verify user is non-root`);
       }
     }
   }

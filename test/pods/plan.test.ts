@@ -43,6 +43,7 @@ function container(name: string, fields: Partial<ObservedContainer> = {}): Obser
     startedAt: new Date(T0 - 60_000),
     finishedAt: undefined,
     image: 'localhost/busybox:podvisor',
+    imageId: '',
     pid: undefined,
     ...fields,
   };
@@ -274,16 +275,23 @@ const rows: Row[] = [
     actions: [],
   },
   {
-    name: 'infra not running and containers not all finished: replaced',
+    name: 'infra not running and a container to restart: the pod is kept, the container backs off as usual',
     desired: [web],
     observed: [observedPod(web, [exited('app', 137, T0 - 100)], { infraRunning: false })],
-    actions: [{ kind: 'replace', key: KEY, pod: 'pod-web-node1', hash: web.hash }],
+    actions: [],
+    wakeAt: T0 - 100 + DELAY,
   },
   {
-    name: 'infra not running and nothing created yet: replaced',
+    name: 'infra not running and a container never started: it is started (podman starts the infra with it)',
     desired: [web],
     observed: [observedPod(web, [container('app', { state: 'created', startedAt: undefined })], { infraRunning: false })],
-    actions: [{ kind: 'replace', key: KEY, pod: 'pod-web-node1', hash: web.hash }],
+    actions: [{ kind: 'startContainers', key: KEY, pod: 'pod-web-node1', containers: ['ctr-app'] }],
+  },
+  {
+    name: 'infra not running and no container created (a failed image pull): created, the pod kept',
+    desired: [web],
+    observed: [observedPod(web, [], { infraRunning: false })],
+    actions: [{ kind: 'createContainers', key: KEY, pod: 'pod-web-node1', names: ['app'] }],
   },
   {
     name: 'infra not running but a container runs: podman is between states, wait',
@@ -422,4 +430,21 @@ t.test('with the real back-off, the first restart is immediate and the next wait
   t.strictSame(second.actions, [], 'second exit: waits');
   t.equal(second.wakeAt, T0 + 5000 + DELAY);
   t.strictSame(plan(T0 + 5000, T0 + 5000 + DELAY).actions.map((action) => action.kind), ['startContainers']);
+});
+
+t.test('a container that failed to be created waits its back-off before the next attempt', async (t) => {
+  const backoff = new Backoff({ initialMs: DELAY, maxMs: 300_000 });
+  backoff.next(backoffKey(web.uid, 'app'), T0); // the worker recorded a failed create at T0
+  const plan = (now: number) => planPods({
+    desired: new Map([[web.key, web]]),
+    observed: [observedPod(web, [], { infraRunning: false })],
+    erroredSources: new Set(),
+    busy: new Set(),
+    now,
+    backoff,
+  });
+  const early = plan(T0 + 1);
+  t.strictSame(early.actions, []);
+  t.equal(early.wakeAt, T0 + DELAY);
+  t.strictSame(plan(T0 + DELAY).actions.map((action) => action.kind), ['createContainers']);
 });

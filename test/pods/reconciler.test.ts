@@ -128,6 +128,7 @@ function observedOf(pod: DesiredPod): ObservedPod {
       kind: 'app' as const,
       state: 'running' as const,
       exitCode: undefined,
+      imageId: '',
       pid: undefined,
       startedAt: new Date(0),
       finishedAt: undefined,

@@ -10,7 +10,7 @@ import type { PodQOSClass } from './types.js';
 const QOS_RESOURCES = ['cpu', 'memory'] as const;
 type QosResource = (typeof QOS_RESOURCES)[number];
 
-/** An exact non-negative-denominator fraction. */
+/** An exact fraction; the denominator is positive. */
 interface Rational {
   num: bigint;
   den: bigint;

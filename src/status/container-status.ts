@@ -1,0 +1,99 @@
+// One container's status in the kubelet's words, from what podman shows of it and what
+// supervision knows (restart count, back-off, the last failure to start it, probe results).
+// Pure, so each state a container can be in is a table row in the tests.
+import type { Container } from '../manifest/pod-schema.js';
+import { formatGoDuration, type BackoffVerdict } from '../pods/backoff.js';
+import { shouldRestart } from '../pods/plan.js';
+import type { ObservedContainer } from '../runtime/types.js';
+import type { ContainerState, ContainerStateTerminated, ContainerStatus } from './types.js';
+
+/** The last failure to create or start a container, until it starts. */
+export interface StartFailure {
+  reason: string;
+  message: string;
+}
+
+export interface ContainerStatusInput {
+  spec: Container;
+  kind: 'init' | 'app';
+  observed: ObservedContainer | undefined;
+  restartCount: number;
+  /** The pod's restartPolicy (a sidecar restarts whatever it says). */
+  restartPolicy: 'Always' | 'OnFailure' | 'Never' | undefined;
+  /** The back-off of this container: asked only when it has exited or failed. */
+  backoff: BackoffVerdict;
+  failure: StartFailure | undefined;
+  /** Probe results while it runs; absent: the prober has not reported. */
+  probe: { started: boolean; ready: boolean } | undefined;
+  /** For messages: `<name>_<namespace>(<uid>)`, as the kubelet formats a pod. */
+  podLabel: string;
+  /** True while init containers have not all completed (app containers are PodInitializing). */
+  initializing: boolean;
+  /** The status served before, for lastState. */
+  previous: ContainerStatus | undefined;
+}
+
+const iso = (date: Date | undefined) => (date ? new Date(Math.floor(date.getTime() / 1000) * 1000).toISOString().replace('.000Z', 'Z') : undefined);
+
+/** The `terminated` state of an exited container. */
+function terminated(observed: ObservedContainer): ContainerStateTerminated {
+  const exitCode = observed.exitCode ?? 0;
+  return {
+    exitCode,
+    // podman reports a death by signal as 128 + the signal, as a shell does.
+    ...(exitCode > 128 && exitCode < 160 ? { signal: exitCode - 128 } : {}),
+    reason: exitCode === 0 ? 'Completed' : 'Error',
+    ...(iso(observed.startedAt) ? { startedAt: iso(observed.startedAt) } : {}),
+    ...(iso(observed.finishedAt) ? { finishedAt: iso(observed.finishedAt) } : {}),
+    containerID: `podman://${observed.id}`,
+  };
+}
+
+/** Computes a container's status. */
+export function containerStatus(input: ContainerStatusInput): ContainerStatus {
+  const { spec, observed, kind } = input;
+  const sidecar = kind === 'init' && spec.restartPolicy === 'Always';
+  const base = {
+    name: spec.name,
+    restartCount: input.restartCount,
+    image: spec.image,
+    imageID: observed?.imageId ? `sha256:${observed.imageId}` : '',
+    ...(observed ? { containerID: `podman://${observed.id}` } : {}),
+  };
+  const previousTerminated = input.previous?.lastState.terminated;
+  const lastState: ContainerState = previousTerminated && input.restartCount > 0 ? { terminated: previousTerminated } : {};
+
+  if (observed?.state === 'running' || observed?.state === 'paused') {
+    const hasStartup = spec.startupProbe !== undefined;
+    const hasReadiness = spec.readinessProbe !== undefined;
+    const started = hasStartup ? input.probe?.started ?? false : true;
+    // A regular init container is ready only once it has completed.
+    const ready = kind === 'init' && !sidecar ? false : started && (hasReadiness ? input.probe?.ready ?? false : true);
+    return { ...base, state: { running: { ...(iso(observed.startedAt) ? { startedAt: iso(observed.startedAt) } : {}) } }, lastState, ready, started };
+  }
+
+  if (observed?.state === 'exited') {
+    const end = terminated(observed);
+    const restarts = sidecar || (kind === 'app' ? shouldRestart(input.restartPolicy, observed.exitCode) : observed.exitCode !== 0 && input.restartPolicy !== 'Never');
+    if (!restarts) {
+      return { ...base, state: { terminated: end }, lastState, ready: kind === 'init' && !sidecar && end.exitCode === 0, started: false };
+    }
+    // Exited and to be started again: waiting, in back-off or about to restart; the exit is the last state.
+    const waiting = input.backoff.waiting
+      ? { reason: 'CrashLoopBackOff', message: `back-off ${formatGoDuration(input.backoff.delayMs)} restarting failed container=${spec.name} pod=${input.podLabel}` }
+      : { reason: 'ContainerCreating' };
+    return { ...base, state: { waiting }, lastState: { terminated: end }, ready: false, started: false };
+  }
+
+  // Not created yet, or created and never started.
+  let waiting: { reason: string; message?: string };
+  if (input.failure) {
+    const pullBackOff = input.failure.reason === 'ErrImagePull' && input.backoff.waiting;
+    waiting = pullBackOff
+      ? { reason: 'ImagePullBackOff', message: `Back-off pulling image "${spec.image}"` }
+      : { reason: input.failure.reason, message: input.failure.message };
+  } else {
+    waiting = { reason: kind === 'app' && input.initializing ? 'PodInitializing' : 'ContainerCreating' };
+  }
+  return { ...base, state: { waiting }, lastState, ready: false, started: false };
+}

@@ -1,0 +1,235 @@
+// The one owner of pod status (the kubelet's status manager): it recomputes every pod's status
+// after each listing and whenever a worker reports, keeps it in memory, and writes it with the
+// recent events to <state-dir>/status.json on a period, so `podvisor status` (and a restarted
+// agent) can read it. Everyone else only reads from it.
+import { join } from 'node:path';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import type { DesiredState } from '../manifest/desired-state.js';
+import type { DesiredPod, PodIdentity } from '../manifest/identity.js';
+import type { PodManifest } from '../manifest/pod-schema.js';
+import { backoffKey } from '../pods/backoff.js';
+import type { Supervision } from '../pods/supervision.js';
+import type { Observation, ObservedPod } from '../runtime/types.js';
+import { readJson, writeJsonAtomic } from '../state/state-file.js';
+import { apiTime, podConditions } from './conditions.js';
+import { containerStatus, type StartFailure } from './container-status.js';
+import { EventRecorder, type PodEvent } from './event-recorder.js';
+import { isRestartableInitContainer, podPhase } from './pod-phase.js';
+import { qosClass } from './qos.js';
+import type { ContainerStatus, PodStatus } from './types.js';
+
+/** A pod as podvisor serves it: the defaulted manifest with its status. */
+export interface StatusPod {
+  apiVersion: 'v1';
+  kind: 'Pod';
+  metadata: Omit<PodManifest['metadata'], 'creationTimestamp'> & { creationTimestamp?: string };
+  spec: PodManifest['spec'];
+  status: PodStatus;
+}
+
+/** What workers and the prober tell the status owner. */
+export interface StatusSink {
+  containerFailed(pod: PodIdentity, container: string, failure: StartFailure): void;
+  containerStarted(pod: PodIdentity, container: string): void;
+  event(pod: PodIdentity, type: PodEvent['type'], reason: string, message: string, container?: { name: string; kind: 'init' | 'app' }): void;
+}
+
+/** Probe results the status reads (the prober's view); absent: no prober. */
+export interface ProbeStatusView {
+  status(containerId: string): { started: boolean; ready: boolean } | undefined;
+}
+
+export interface StatusFile {
+  apiVersion: 'v1';
+  kind: 'PodList';
+  metadata: { resourceVersion: string };
+  items: StatusPod[];
+  events: PodEvent[];
+  writtenAt: string;
+}
+
+export interface StatusManagerOptions {
+  stateDir: string;
+  logger: Logger;
+  supervision: Supervision;
+  hostIP: string;
+  probes?: ProbeStatusView;
+  now?: () => number;
+  writeIntervalMs?: number;
+}
+
+export const STATUS_FILE = 'status.json';
+
+export class StatusManager implements StatusSink {
+  readonly events: EventRecorder;
+  readonly #options: StatusManagerOptions;
+  readonly #now: () => number;
+  readonly #pods = new Map<string, StatusPod>();
+  readonly #failures = new Map<string, StartFailure>();
+  #desired: DesiredState | undefined;
+  #observed = new Map<string, ObservedPod>();
+  #writeTimer: NodeJS.Timeout | undefined;
+  #dirty = false;
+  #version = 0;
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(options: StatusManagerOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.events = new EventRecorder({ now: this.#now });
+  }
+
+  /** Starts from what an earlier agent wrote: phases (a terminal one stays), conditions, events. */
+  async load(): Promise<void> {
+    try {
+      const saved = (await readJson(join(this.#options.stateDir, STATUS_FILE))) as StatusFile | undefined;
+      if (!saved || saved.kind !== 'PodList' || !Array.isArray(saved.items)) return;
+      for (const pod of saved.items) this.#pods.set(`${pod.metadata.namespace ?? 'default'}/${pod.metadata.name}`, pod);
+      if (Array.isArray(saved.events)) this.events.restore(saved.events);
+    } catch (error) {
+      this.#options.logger.warn(`cannot read the saved status: ${errorMessage(error)}`);
+    }
+  }
+
+  /** Writes the status file every `writeIntervalMs` while it changes. */
+  start(): void {
+    this.#writeTimer = setInterval(() => {
+      if (this.#dirty) void this.flush();
+    }, this.#options.writeIntervalMs ?? 2000);
+    this.#writeTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#writeTimer);
+    await this.flush();
+  }
+
+  /** Recomputes every pod from the desired state and a fresh listing. */
+  observe(desired: DesiredState, observation: Observation): void {
+    this.#desired = desired;
+    this.#observed = new Map(observation.pods.map((pod) => [pod.key, pod]));
+    this.#recompute();
+  }
+
+  containerFailed(pod: PodIdentity, container: string, failure: StartFailure): void {
+    this.#failures.set(backoffKey(pod.uid, container), failure);
+    this.#recompute();
+  }
+
+  containerStarted(pod: PodIdentity, container: string): void {
+    if (this.#failures.delete(backoffKey(pod.uid, container))) this.#recompute();
+  }
+
+  event(pod: PodIdentity, type: PodEvent['type'], reason: string, message: string, container?: { name: string; kind: 'init' | 'app' }): void {
+    this.events.record(pod, type, reason, message, container);
+    this.#dirty = true;
+  }
+
+  /** Every pod served, sorted by namespace and name. */
+  pods(): StatusPod[] {
+    return [...this.#pods.values()].sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+  }
+
+  /** Writes the status file now. */
+  async flush(): Promise<void> {
+    this.#dirty = false;
+    const file: StatusFile = {
+      apiVersion: 'v1',
+      kind: 'PodList',
+      metadata: { resourceVersion: String(this.#version) },
+      items: this.pods(),
+      events: this.events.list(),
+      writtenAt: new Date(this.#now()).toISOString(),
+    };
+    this.#writing = this.#writing
+      .then(() => writeJsonAtomic(join(this.#options.stateDir, STATUS_FILE), file))
+      .catch((error: unknown) => {
+        this.#options.logger.error(`writing the status file failed: ${errorMessage(error)}`);
+      });
+    await this.#writing;
+  }
+
+  #recompute(): void {
+    const desired = this.#desired;
+    if (!desired) return;
+    const next = new Map<string, StatusPod>();
+    for (const [key, pod] of desired.pods) next.set(key, this.#podStatus(pod, this.#observed.get(key)));
+    // A pod kept on its last good spec is in `desired` already; a pod no file describes is gone.
+    const before = JSON.stringify([...this.#pods.values()].map((pod) => pod.status));
+    this.#pods.clear();
+    for (const [key, pod] of next) this.#pods.set(key, pod);
+    if (JSON.stringify([...next.values()].map((pod) => pod.status)) !== before) {
+      this.#version++;
+      this.#dirty = true;
+    }
+  }
+
+  #podStatus(desired: DesiredPod, observed: ObservedPod | undefined): StatusPod {
+    const spec = desired.pod.spec;
+    const previous = this.#pods.get(desired.key);
+    const samePod = previous?.metadata.uid === desired.uid ? previous : undefined;
+    const current = observed && observed.hash === desired.hash ? observed : undefined;
+    const now = this.#now();
+    const { supervision } = this.#options;
+    const podLabel = `${desired.name}_${desired.namespace}(${desired.uid})`;
+
+    const initSpecs = spec.initContainers ?? [];
+    const initializing = initSpecs.some((container) => {
+      if (isRestartableInitContainer(container)) return current?.containers.find((one) => one.name === container.name)?.state !== 'running';
+      const found = current?.containers.find((one) => one.name === container.name);
+      return !(found?.state === 'exited' && found.exitCode === 0);
+    });
+    const statusOf = (container: typeof spec.containers[number], kind: 'init' | 'app'): ContainerStatus => {
+      const observedContainer = current?.containers.find((one) => one.name === container.name);
+      const key = backoffKey(desired.uid, container.name);
+      const prior = (kind === 'init' ? samePod?.status.initContainerStatuses : samePod?.status.containerStatuses)?.find((status) => status.name === container.name);
+      return containerStatus({
+        spec: container,
+        kind,
+        observed: observedContainer,
+        restartCount: supervision.restartCount(key),
+        restartPolicy: spec.restartPolicy,
+        backoff: supervision.backoff.verdict(key, observedContainer?.finishedAt?.getTime(), now),
+        failure: this.#failures.get(key),
+        probe: observedContainer ? this.#options.probes?.status(observedContainer.id) : undefined,
+        podLabel,
+        initializing,
+        previous: prior,
+      });
+    };
+    const initContainerStatuses = initSpecs.map((container) => statusOf(container, 'init'));
+    const containerStatuses = spec.containers.map((container) => statusOf(container, 'app'));
+    const phase = podPhase(spec, initContainerStatuses, containerStatuses, samePod ? { previous: samePod.status.phase } : {});
+    const conditions = podConditions({
+      spec,
+      phase,
+      ...(current ? { initContainerStatuses, containerStatuses } : {}),
+      sandboxReady: current?.infraRunning ?? false,
+      ...(samePod ? { previous: samePod.status.conditions } : {}),
+      now: new Date(now),
+    });
+    // The start time: when podvisor first saw the pod's sandbox, kept across agent restarts.
+    if (current && !supervision.podStartTime(desired.uid)) supervision.setPodStartTime(desired.uid, apiTime(new Date(now)));
+    const startTime = supervision.podStartTime(desired.uid);
+    const hostIP = this.#options.hostIP;
+    const podIP = spec.hostNetwork ? hostIP : undefined;
+    return {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { ...desired.pod.metadata, creationTimestamp: startTime },
+      spec,
+      status: {
+        phase,
+        conditions,
+        hostIP,
+        hostIPs: [{ ip: hostIP }],
+        ...(podIP ? { podIP, podIPs: [{ ip: podIP }] } : {}),
+        ...(startTime ? { startTime } : {}),
+        qosClass: qosClass(spec),
+        initContainerStatuses,
+        containerStatuses,
+      },
+    };
+  }
+}
