@@ -12,10 +12,11 @@ export interface BackoffView {
 
 export type PodAction =
   | { kind: 'create'; key: string; desired: DesiredPod; reason: string }
-  | { kind: 'replace'; key: string; observed: ObservedPod; desired: DesiredPod; reason: string }
-  | { kind: 'kill'; key: string; observed: ObservedPod; reason: string }
+  | { kind: 'replace'; key: string; observed: ObservedPod; desired: DesiredPod; running?: DesiredPod | undefined; reason: string }
+  | { kind: 'kill'; key: string; observed: ObservedPod; running?: DesiredPod | undefined; reason: string }
+  | { kind: 'deadline'; key: string; observed: ObservedPod; desired: DesiredPod; reason: string }
   | { kind: 'createContainers'; key: string; observed: ObservedPod; desired: DesiredPod; names: string[]; reason: string }
-  | { kind: 'startContainers'; key: string; observed: ObservedPod; containers: ObservedContainer[]; reason: string };
+  | { kind: 'startContainers'; key: string; observed: ObservedPod; desired: DesiredPod; containers: ObservedContainer[]; reason: string };
 
 export interface PlanInput {
   desired: ReadonlyMap<string, DesiredPod>;
@@ -27,6 +28,16 @@ export interface PlanInput {
   now: number;
   /** The crash-loop back-off: how long an exited container waits before it is started again. */
   backoff: BackoffView;
+  /** The spec each pod podvisor has run was made from, by uid (for preStop hooks and stop order). */
+  known?: ReadonlyMap<string, DesiredPod>;
+  /** When each pod started (ms), by uid, for activeDeadlineSeconds. */
+  startTime?: (uid: string) => number | undefined;
+}
+
+/** True when the pod has been active longer than its activeDeadlineSeconds. */
+export function deadlineExceeded(desired: DesiredPod, startTime: number | undefined, now: number): boolean {
+  const deadline = desired.pod.spec.activeDeadlineSeconds;
+  return deadline !== undefined && startTime !== undefined && now - startTime >= deadline * 1000;
 }
 
 export interface Plan {
@@ -58,19 +69,24 @@ export function planPods(input: PlanInput): Plan {
     // Never two pods for one key: keep the one that matches the desired hash, kill the rest.
     const keep = pods.find((pod) => pod.hash === desired?.hash) ?? pods[0];
     for (const pod of pods) {
-      if (pod !== keep) actions.push({ kind: 'kill', key, observed: pod, reason: 'duplicate pod for the same manifest' });
+      if (pod !== keep) actions.push({ kind: 'kill', key, observed: pod, running: input.known?.get(pod.uid), reason: 'duplicate pod for the same manifest' });
     }
     if (!keep) continue;
     if (!desired) {
       if (input.erroredSources.has(keep.source)) kept.push(keep);
-      else actions.push({ kind: 'kill', key, observed: keep, reason: 'no manifest asks for it' });
+      else actions.push({ kind: 'kill', key, observed: keep, running: input.known?.get(keep.uid), reason: 'no manifest asks for it' });
       continue;
     }
     if (keep.hash !== desired.hash) {
-      actions.push({ kind: 'replace', key, observed: keep, desired, reason: `config hash changed from ${keep.hash} to ${desired.hash}` });
+      actions.push({ kind: 'replace', key, observed: keep, desired, running: input.known?.get(keep.uid), reason: `config hash changed from ${keep.hash} to ${desired.hash}` });
       continue;
     }
     const step = planRunningPod(keep, desired, input);
+    const started = input.startTime?.(desired.uid);
+    const deadline = desired.pod.spec.activeDeadlineSeconds;
+    if (deadline !== undefined && started !== undefined && started + deadline * 1000 > input.now) {
+      wakeAt = Math.min(wakeAt ?? Infinity, started + deadline * 1000);
+    }
     if (step.action) actions.push(step.action);
     if (step.wakeAt !== undefined) wakeAt = Math.min(wakeAt ?? Infinity, step.wakeAt);
   }
@@ -93,6 +109,11 @@ function planRunningPod(observed: ObservedPod, desired: DesiredPod, input: PlanI
     .find((container) => container?.state === 'exited' && container.exitCode !== 0);
   const missing = desired.pod.spec.containers.map((container) => container.name).filter((name) => !found(name));
 
+  // activeDeadlineSeconds: the pod is stopped for good (it stays, Failed, until its manifest changes).
+  if (deadlineExceeded(desired, input.startTime?.(desired.uid), input.now)) {
+    const running = observed.containers.some((container) => container.state === 'running');
+    return running ? { action: { kind: 'deadline', key, observed, desired, reason: `active longer than activeDeadlineSeconds (${desired.pod.spec.activeDeadlineSeconds}s)` } } : {};
+  }
   if (!observed.infraRunning && observed.containers.some((container) => container.state === 'running')) {
     return {}; // podman is between states; look again next pass
   }
@@ -127,7 +148,7 @@ function planRunningPod(observed: ObservedPod, desired: DesiredPod, input: PlanI
   if (ready.length === 0) return wakeAt === undefined ? {} : { wakeAt };
   const names = ready.map((container) => `${container.name} (exit code ${container.exitCode ?? 'none'})`).join(', ');
   return {
-    action: { kind: 'startContainers', key, observed, containers: ready, reason: `restartPolicy ${policy ?? 'Always'}: restarting ${names}` },
+    action: { kind: 'startContainers', key, observed, desired, containers: ready, reason: `restartPolicy ${policy ?? 'Always'}: restarting ${names}` },
     ...(wakeAt === undefined ? {} : { wakeAt }),
   };
 }

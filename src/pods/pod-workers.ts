@@ -101,7 +101,7 @@ export class PodWorkers {
         case 'replace':
           log('replacing pod');
           this.#killing(action.observed);
-          await runtime.killPod(action.observed, action.observed.gracePeriodSeconds, signal);
+          await runtime.killPod(action.observed, action.observed.gracePeriodSeconds, signal, action.running);
           await this.#withStartSlot(() => runtime.createPod(action.desired, signal));
           this.#started(action.desired, allContainers(action.desired));
           logger.info('pod started', { pod: action.key, hash: action.desired.hash });
@@ -109,8 +109,14 @@ export class PodWorkers {
         case 'kill':
           log(`stopping pod (grace period ${action.observed.gracePeriodSeconds}s)`);
           this.#killing(action.observed);
-          await runtime.killPod(action.observed, action.observed.gracePeriodSeconds, signal);
+          await runtime.killPod(action.observed, action.observed.gracePeriodSeconds, signal, action.running);
           logger.info('pod removed', { pod: action.key });
+          return;
+        case 'deadline':
+          log('stopping pod: DeadlineExceeded');
+          this.#options.status?.event(action.desired, 'Normal', 'DeadlineExceeded', 'Pod was active on the node longer than the specified deadline');
+          this.#killing(action.observed);
+          await runtime.stopPod(action.observed, action.observed.gracePeriodSeconds, signal, action.desired);
           return;
         case 'createContainers': {
           log(`creating containers ${action.names.join(', ')}`);
@@ -130,7 +136,7 @@ export class PodWorkers {
             logger.info('restarting container', { pod: action.key, container: container.name, reason: action.reason });
             if (container.state === 'exited') this.#options.supervision.recordRestart(key, container.finishedAt?.getTime() ?? this.#options.now());
             try {
-              await runtime.startContainer(action.observed, container.id, signal);
+              await runtime.startContainer(action.observed, container.id, signal, action.desired, container.name);
             } catch (error) {
               this.#options.supervision.recordFailure(key, this.#options.now());
               throw new ContainerStartError(container.name, 'RunContainerError', errorMessage(error), { cause: error });

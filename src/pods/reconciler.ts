@@ -8,6 +8,7 @@
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { DesiredState } from '../manifest/desired-state.js';
+import type { DesiredPod } from '../manifest/identity.js';
 import type { PodRuntime } from '../runtime/types.js';
 import type { ObservedPod } from '../runtime/types.js';
 import { planPods, type PodAction } from './plan.js';
@@ -37,6 +38,8 @@ export class Reconciler {
   readonly #workers: PodWorkers;
   readonly #now: () => number;
   readonly #supervision: Supervision;
+  /** Every spec a pod has been made from, by uid: what a pod that is stopped was running. */
+  readonly #known = new Map<string, DesiredPod>();
   /** Pods whose last action failed: left alone until the retry time, so failures cannot spin. */
   readonly #retryAt = new Map<string, number>();
   readonly #keptReported = new Set<string>();
@@ -87,6 +90,7 @@ export class Reconciler {
   /** Takes a new desired state (from the manifest source) and plans against it. */
   setDesired(state: DesiredState): void {
     const previous = this.#desired;
+    for (const pod of state.pods.values()) this.#known.set(pod.uid, pod);
     this.#desired = state;
     // When every change could be acted on at once, the workers' own passes confirm it; a pass
     // now would only put two podman listings in front of the first pod create.
@@ -111,12 +115,19 @@ export class Reconciler {
       busy: this.#busy(this.#now()),
       now: this.#now(),
       backoff: this.#supervision.backoff,
+      known: this.#known,
+      startTime: this.#startTime,
     });
     let dispatched = 0;
     for (const action of plan.actions) if (this.#dispatch(action)) dispatched++;
     // Covered: every changed pod was fresh, and each got an action now (whose worker will ask for a pass).
     return fresh.length === changed.size && dispatched === plan.actions.length && new Set(plan.actions.map((action) => action.key)).size === keys.size;
   }
+
+  readonly #startTime = (uid: string): number | undefined => {
+    const time = this.#supervision.podStartTime(uid);
+    return time === undefined ? undefined : Date.parse(time);
+  };
 
   /** Keys not to plan now: their worker is busy, or their last action failed recently. */
   #busy(now: number): Set<string> {
@@ -206,7 +217,7 @@ export class Reconciler {
     for (const [key, at] of this.#touchedAt) if (at >= startedAt) busy.add(key);
     // The desired state may have changed while podman was listing: plan against the newest.
     const latest = this.#desired ?? desired;
-    const plan = planPods({ desired: latest.pods, observed: observation.pods, erroredSources: latest.erroredSources, busy, now, backoff: this.#supervision.backoff });
+    const plan = planPods({ desired: latest.pods, observed: observation.pods, erroredSources: latest.erroredSources, busy, now, backoff: this.#supervision.backoff, known: this.#known, startTime: this.#startTime });
     for (const pod of plan.kept) {
       if (this.#keptReported.has(pod.key)) continue;
       logger.warn('keeping pod: its manifest has errors', { pod: pod.key, source: pod.source });
@@ -219,6 +230,7 @@ export class Reconciler {
     // mid-create): anything neither listed nor desired is garbage, as the kubelet judges it.
     const keep = new Set([...observation.pods.map((pod) => pod.uid), ...[...latest.pods.values()].map((pod) => pod.uid)]);
     this.#supervision.retainPods(keep);
+    for (const uid of this.#known.keys()) if (!keep.has(uid)) this.#known.delete(uid);
     await this.#options.runtime.removeOrphanVolumes(keep).catch((error: unknown) => logger.warn(`removing orphaned pod volumes failed: ${errorMessage(error)}`));
     const retries = [...this.#retryAt.values()].filter((at) => at > now);
     const wakeAt = Math.min(plan.wakeAt ?? Infinity, ...retries);

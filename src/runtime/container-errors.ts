@@ -12,7 +12,8 @@ export type StartFailureReason =
   | 'InvalidImageName'
   | 'CreateContainerConfigError'
   | 'CreateContainerError'
-  | 'RunContainerError';
+  | 'RunContainerError'
+  | 'PostStartHookError';
 
 /** A container of a pod failed to be created or started; the pod's other work stops there. */
 export class ContainerStartError extends PodvisorError {

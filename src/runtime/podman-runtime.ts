@@ -8,6 +8,7 @@ import type { DesiredPod } from '../manifest/identity.js';
 import type { Container } from '../manifest/pod-schema.js';
 import { classifyStartFailure, ContainerStartError } from './container-errors.js';
 import { needsPodIP, type PodFacts } from './environment.js';
+import { hookFailure, runHook, type HttpGetInPod } from './lifecycle-hooks.js';
 import { LABEL, podmanPodName } from './labels.js';
 import { containerRunArgs, effectiveRunAsUser, podCreateArgs, requiresNonRoot } from './podman-args.js';
 import { PodmanCli, PodmanError } from './podman-cli.js';
@@ -124,6 +125,10 @@ export interface PodmanRuntimeOptions {
   hostIP?: string;
   /** Told of each orphaned pod directory before it is removed (for the log). */
   onOrphan?: (uid: string) => void;
+  /** HTTP GET in a pod's network namespace, for httpGet hooks (from the prober). */
+  httpGet?: HttpGetInPod;
+  /** Told of a preStop hook that failed (the container is stopped all the same). */
+  onHookFailure?: (pod: ObservedPod, container: string, message: string) => void;
 }
 
 export class PodmanRuntime implements PodRuntime {
@@ -132,6 +137,8 @@ export class PodmanRuntime implements PodRuntime {
   readonly #stateDir: string;
   readonly #hostIP: string;
   readonly #onOrphan: ((uid: string) => void) | undefined;
+  readonly #httpGet: HttpGetInPod | undefined;
+  readonly #onHookFailure: PodmanRuntimeOptions['onHookFailure'];
 
   constructor(options: PodmanRuntimeOptions) {
     this.#cli = options.cli;
@@ -139,6 +146,8 @@ export class PodmanRuntime implements PodRuntime {
     this.#stateDir = options.stateDir;
     this.#hostIP = options.hostIP ?? detectHostIP();
     this.#onOrphan = options.onOrphan;
+    this.#httpGet = options.httpGet;
+    this.#onHookFailure = options.onHookFailure;
   }
 
   async list(signal?: AbortSignal): Promise<Observation> {
@@ -178,10 +187,8 @@ export class PodmanRuntime implements PodRuntime {
     await this.#runContainers(pod, present, volumes, facts, signal);
   }
 
-  async killPod(observed: ObservedPod, gracePeriodSeconds: number, signal?: AbortSignal): Promise<void> {
-    // Stop first, then remove: podman's `pod rm -f` is several times slower than the two calls.
-    const timeoutMs = (gracePeriodSeconds + 60) * 1000;
-    await this.#ignoreMissing(this.#cli.run(['pod', 'stop', '--time', String(gracePeriodSeconds), observed.id], { signal, timeoutMs }));
+  async killPod(observed: ObservedPod, gracePeriodSeconds: number, signal?: AbortSignal, spec?: DesiredPod): Promise<void> {
+    await this.stopPod(observed, gracePeriodSeconds, signal, spec);
     try {
       await this.#ignoreMissing(this.#cli.run(['pod', 'rm', '--force', observed.id], { signal, timeoutMs: 60_000 }));
     } catch (error) {
@@ -190,6 +197,43 @@ export class PodmanRuntime implements PodRuntime {
     }
     await removePodDirectory(this.#stateDir, observed.uid);
   }
+
+  async stopPod(observed: ObservedPod, gracePeriodSeconds: number, signal?: AbortSignal, spec?: DesiredPod): Promise<void> {
+    const timeoutMs = (gracePeriodSeconds + 60) * 1000;
+    const inits = spec?.pod.spec.initContainers ?? [];
+    const sidecars = inits.filter((container) => container.restartPolicy === 'Always').map((container) => container.name);
+    const hasPreStop = [...inits, ...(spec?.pod.spec.containers ?? [])].some((container) => container.lifecycle?.preStop);
+    if (hasPreStop || sidecars.length > 0) {
+      // The kubelet's order: preStop hooks, then the stop signal, app containers together, then
+      // sidecars in reverse order; SIGKILL when the grace period is spent (never under 2 s).
+      const deadline = Date.now() + gracePeriodSeconds * 1000;
+      const running = observed.containers.filter((container) => container.state === 'running');
+      await Promise.all(running.filter((container) => !sidecars.includes(container.name)).map((container) => this.#stopContainer(observed, container, spec, deadline, signal)));
+      for (const name of [...sidecars].reverse()) {
+        const container = running.find((one) => one.name === name);
+        if (container) await this.#stopContainer(observed, container, spec, deadline, signal);
+      }
+    }
+    // Whatever is left (the infra container, or everything when no hook or sidecar asks for order).
+    await this.#ignoreMissing(this.#cli.run(['pod', 'stop', '--time', String(gracePeriodSeconds), observed.id], { signal, timeoutMs }));
+  }
+
+  /** preStop (within the grace period), then podman's stop: the stop signal, SIGKILL at the deadline. */
+  async #stopContainer(observed: ObservedPod, container: ObservedContainer, spec: DesiredPod | undefined, deadline: number, signal?: AbortSignal): Promise<void> {
+    const specs = [...(spec?.pod.spec.initContainers ?? []), ...(spec?.pod.spec.containers ?? [])];
+    const containerSpec = specs.find((one) => one.name === container.name);
+    const preStop = containerSpec?.lifecycle?.preStop;
+    if (containerSpec && preStop) {
+      try {
+        await runHook(this.#cli, this.#httpGet, { containerId: container.id, container: containerSpec, pid: container.pid, hostNetwork: spec?.pod.spec.hostNetwork ?? false }, preStop, Math.max(0, deadline - Date.now()), signal);
+      } catch (error) {
+        this.#onHookFailure?.(observed, container.name, hookFailure('PreStop', container.name, error));
+      }
+    }
+    const remaining = Math.max(2, Math.ceil((deadline - Date.now()) / 1000));
+    await this.#cli.run(['stop', '--time', String(remaining), container.id], { signal, timeoutMs: (remaining + 60) * 1000 }).catch(() => undefined);
+  }
+
 
   async removeOrphanVolumes(keep: ReadonlySet<string>): Promise<void> {
     const uids = await readdir(join(this.#stateDir, 'pods')).catch(() => [] as string[]);
@@ -200,8 +244,25 @@ export class PodmanRuntime implements PodRuntime {
     }
   }
 
-  async startContainer(_observed: ObservedPod, containerId: string, signal?: AbortSignal): Promise<void> {
+  async startContainer(_observed: ObservedPod, containerId: string, signal?: AbortSignal, spec?: DesiredPod, name?: string): Promise<void> {
     await this.#cli.run(['start', containerId], { signal });
+    const container = [...(spec?.pod.spec.initContainers ?? []), ...(spec?.pod.spec.containers ?? [])].find((one) => one.name === name);
+    if (spec && container) await this.postStart(spec, container, containerId, signal);
+  }
+
+  /** Runs a container's postStart hook; on failure the container is killed (PostStartHookError). */
+  async postStart(pod: DesiredPod, container: Container, containerId: string, signal?: AbortSignal): Promise<void> {
+    const hook = container.lifecycle?.postStart;
+    if (!hook) return;
+    try {
+      // The kubelet gives postStart no timeout of its own; the grace period bounds it here.
+      const timeoutMs = (pod.pod.spec.terminationGracePeriodSeconds ?? 30) * 1000 + 30_000;
+      await runHook(this.#cli, this.#httpGet, { containerId, container, pid: undefined, hostNetwork: pod.pod.spec.hostNetwork ?? false }, hook, timeoutMs, signal);
+    } catch (error) {
+      const grace = pod.pod.spec.terminationGracePeriodSeconds ?? 30;
+      await this.#cli.run(['stop', '--time', String(Math.max(2, grace)), containerId], { signal, timeoutMs: (grace + 60) * 1000 }).catch(() => undefined);
+      throw new ContainerStartError(container.name, 'PostStartHookError', hookFailure('PostStart', container.name, error), { cause: error });
+    }
   }
 
   /** Runs init containers to completion in order, then starts the app containers not yet present. */
@@ -223,7 +284,10 @@ export class PodmanRuntime implements PodRuntime {
         throw classifyStartFailure(error, container, id !== undefined);
       }
       // A sidecar (restartPolicy: Always) keeps running beside the app containers: not waited for.
-      if (container.restartPolicy === 'Always') continue;
+      if (container.restartPolicy === 'Always') {
+        await this.postStart(pod, container, id, signal);
+        continue;
+      }
       const { stdout } = await this.#cli.run(['wait', id], { signal, timeoutMs: 24 * 3600_000 });
       const exitCode = Number(stdout.trim().split('\n').pop());
       if (exitCode !== 0) {
@@ -232,11 +296,13 @@ export class PodmanRuntime implements PodRuntime {
     }
     for (const container of spec.containers) {
       if (find(container.name)) continue;
+      let id: string;
       try {
-        await run(container, 'app');
+        id = (await run(container, 'app')).stdout.trim();
       } catch (error) {
         throw classifyStartFailure(error, container, false);
       }
+      await this.postStart(pod, container, id, signal);
     }
   }
 

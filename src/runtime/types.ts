@@ -46,10 +46,15 @@ export interface PodRuntime {
   createPod(pod: DesiredPod, signal?: AbortSignal): Promise<void>;
   /** Creates the named containers of an existing pod (ones removed behind podvisor's back). */
   createContainers(observed: ObservedPod, pod: DesiredPod, names: string[], signal?: AbortSignal): Promise<void>;
-  /** Stops a pod (stop signal, then SIGKILL after the grace period), removes it and its volumes. */
-  killPod(observed: ObservedPod, gracePeriodSeconds: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Stops a pod (preStop hooks, the stop signal, SIGKILL after the grace period; sidecars after
+   * the app containers) and removes it and its volumes. `spec` is what the pod runs, if known.
+   */
+  killPod(observed: ObservedPod, gracePeriodSeconds: number, signal?: AbortSignal, spec?: DesiredPod): Promise<void>;
+  /** Stops a pod's containers as killPod does, but keeps the pod (activeDeadlineSeconds). */
+  stopPod(observed: ObservedPod, gracePeriodSeconds: number, signal?: AbortSignal, spec?: DesiredPod): Promise<void>;
   /** Removes the volume directories of pods whose uid is not in `keep`. */
   removeOrphanVolumes(keep: ReadonlySet<string>): Promise<void>;
   /** Starts an exited or never-started container again. */
-  startContainer(observed: ObservedPod, containerId: string, signal?: AbortSignal): Promise<void>;
+  startContainer(observed: ObservedPod, containerId: string, signal?: AbortSignal, spec?: DesiredPod, name?: string): Promise<void>;
 }

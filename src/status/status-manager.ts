@@ -9,6 +9,7 @@ import type { DesiredState } from '../manifest/desired-state.js';
 import type { DesiredPod, PodIdentity } from '../manifest/identity.js';
 import type { PodManifest } from '../manifest/pod-schema.js';
 import { backoffKey } from '../pods/backoff.js';
+import { deadlineExceeded } from '../pods/plan.js';
 import type { Supervision } from '../pods/supervision.js';
 import type { Observation, ObservedPod } from '../runtime/types.js';
 import { readJson, writeJsonAtomic } from '../state/state-file.js';
@@ -174,6 +175,8 @@ export class StatusManager implements StatusSink {
     const { supervision } = this.#options;
     const podLabel = `${desired.name}_${desired.namespace}(${desired.uid})`;
 
+    const startTimeMs = supervision.podStartTime(desired.uid);
+    const overDeadline = deadlineExceeded(desired, startTimeMs === undefined ? undefined : Date.parse(startTimeMs), now) || samePod?.status.reason === 'DeadlineExceeded';
     const initSpecs = spec.initContainers ?? [];
     const initializing = initSpecs.some((container) => {
       if (isRestartableInitContainer(container)) return current?.containers.find((one) => one.name === container.name)?.state !== 'running';
@@ -189,7 +192,8 @@ export class StatusManager implements StatusSink {
         kind,
         observed: observedContainer,
         restartCount: supervision.restartCount(key),
-        restartPolicy: spec.restartPolicy,
+        // A pod past its deadline restarts nothing: its containers show how they ended.
+        restartPolicy: overDeadline ? 'Never' : spec.restartPolicy,
         backoff: supervision.backoff.verdict(key, observedContainer?.finishedAt?.getTime(), now),
         failure: this.#failures.get(key),
         probe: observedContainer ? this.#options.probes?.status(observedContainer.id) : undefined,
@@ -200,7 +204,7 @@ export class StatusManager implements StatusSink {
     };
     const initContainerStatuses = initSpecs.map((container) => statusOf(container, 'init'));
     const containerStatuses = spec.containers.map((container) => statusOf(container, 'app'));
-    const phase = podPhase(spec, initContainerStatuses, containerStatuses, samePod ? { previous: samePod.status.phase } : {});
+    const phase = overDeadline ? 'Failed' : podPhase(spec, initContainerStatuses, containerStatuses, samePod ? { previous: samePod.status.phase } : {});
     const conditions = podConditions({
       spec,
       phase,
@@ -222,6 +226,7 @@ export class StatusManager implements StatusSink {
       status: {
         phase,
         conditions,
+        ...(overDeadline ? { reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' } : {}),
         hostIP,
         hostIPs: [{ ip: hostIP }],
         ...(podIP ? { podIP, podIPs: [{ ip: podIP }] } : {}),

@@ -80,6 +80,7 @@ function summary(action: PodAction): Record<string, unknown> {
     case 'kill': return { kind: action.kind, key: action.key, pod: action.observed.id };
     case 'createContainers': return { kind: action.kind, key: action.key, pod: action.observed.id, names: action.names };
     case 'startContainers': return { kind: action.kind, key: action.key, pod: action.observed.id, containers: action.containers.map((one) => one.id) };
+    case 'deadline': return { kind: action.kind, key: action.key, pod: action.observed.id };
   }
 }
 
@@ -447,4 +448,37 @@ t.test('a container that failed to be created waits its back-off before the next
   t.strictSame(early.actions, []);
   t.equal(early.wakeAt, T0 + DELAY);
   t.strictSame(plan(T0 + DELAY).actions.map((action) => action.kind), ['createContainers']);
+});
+
+t.test('activeDeadlineSeconds: a pod active longer is stopped once, then left alone', async (t) => {
+  const limited = desiredPod({ activeDeadlineSeconds: 30 });
+  const plan = (containers: ObservedContainer[], now: number) => planPods({
+    desired: new Map([[limited.key, limited]]),
+    observed: [observedPod(limited, containers)],
+    erroredSources: new Set(),
+    busy: new Set(),
+    now,
+    backoff: FIXED_BACKOFF,
+    startTime: (uid) => (uid === limited.uid ? T0 : undefined),
+  });
+  const before = plan([container('app')], T0 + 29_000);
+  t.strictSame(before.actions, []);
+  t.equal(before.wakeAt, T0 + 30_000, 'planned again when the deadline passes');
+  t.strictSame(plan([container('app')], T0 + 30_000).actions.map(summary), [{ kind: 'deadline', key: limited.key, pod: `pod-${limited.name}` }]);
+  t.strictSame(plan([exited('app', 143, T0 + 31_000)], T0 + 60_000).actions, [], 'stopped: not restarted');
+});
+
+t.test('a pod being killed carries the spec it was made from (for preStop and stop order)', async (t) => {
+  const plan = planPods({
+    desired: new Map(),
+    observed: [observedPod(web, [container('app')])],
+    erroredSources: new Set(),
+    busy: new Set(),
+    now: T0,
+    backoff: FIXED_BACKOFF,
+    known: new Map([[web.uid, web]]),
+  });
+  const kill = plan.actions[0];
+  t.equal(kill?.kind, 'kill');
+  t.equal(kill?.kind === 'kill' ? kill.running : undefined, web);
 });
