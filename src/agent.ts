@@ -8,6 +8,8 @@ import { DirectorySource, type SourceSnapshot } from './manifest/directory-sourc
 import { formatFinding } from './manifest/validate.js';
 import { Reconciler } from './pods/reconciler.js';
 import { PodmanCli } from './runtime/podman-cli.js';
+import { ExitWatcher, findExitsDirectory } from './runtime/exit-watcher.js';
+import { PodmanEventStream } from './runtime/podman-events.js';
 import { detectHostIP, PodmanRuntime } from './runtime/podman-runtime.js';
 import { StatusManager } from './status/status-manager.js';
 import { SupervisionState } from './state/supervision-state.js';
@@ -82,12 +84,39 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
     onError: (message) => logger.error(message),
   });
   reconciler.start();
+  // Noticing change fast: podman's events (reconnecting, never losing any in between) and,
+  // faster still, the exit files conmon writes; both only trigger a (coalesced) pass, and the
+  // periodic relist stays, since events can be missed.
+  const watchers = new AbortController();
+  const events = new PodmanEventStream({
+    cli,
+    logger,
+    nodeName: config.nodeName,
+    signal: watchers.signal,
+    onEvent: (event) => {
+      if (event.kind === 'died' || event.kind === 'start' || event.kind === 'remove') reconciler.trigger();
+    },
+  });
+  events.start();
+  const exits = await findExitsDirectory(cli, { logger, signal: watchers.signal });
+  logger.debug('watching podman exit files', { dir: exits.dir, from: exits.source });
+  const exitWatcher = new ExitWatcher({
+    dir: exits.dir,
+    logger,
+    signal: watchers.signal,
+    isOurs: (id) => reconciler.knowsContainer(id),
+    onExit: () => reconciler.trigger(),
+  });
+  exitWatcher.start();
   await source.start();
   logger.info('podvisor running', { manifestDir: config.manifestDir, node: config.nodeName, stateDir: config.stateDir });
 
   return {
     async stop(deadlineMs) {
       await source.close();
+      watchers.abort();
+      exitWatcher.stop();
+      await events.stop();
       await reconciler.stop(deadlineMs);
       await supervision.flush();
       await status.stop();

@@ -161,6 +161,11 @@ export class Reconciler {
     }, BURST_PASS_INTERVAL_MS);
   }
 
+  /** True for a container seen in the last listing (the exit watcher reads only those). */
+  knowsContainer(id: string): boolean {
+    return this.#observation?.pods.some((pod) => pod.containers.some((container) => container.id === id)) ?? false;
+  }
+
   /** Asks for a pass; coalesced with any pass already running or queued. */
   trigger(): void {
     if (this.#stopped || !this.#desired) return;
