@@ -3,15 +3,21 @@
 import { mkdir } from 'node:fs/promises';
 import type { AgentConfig } from './config/agent-config.js';
 import type { Logger } from './log/logger.js';
-import { mergeFiles, type LastGood } from './manifest/desired-state.js';
+import { mergeFiles, type DesiredState, type LastGood } from './manifest/desired-state.js';
 import { DirectorySource, type SourceSnapshot } from './manifest/directory-source.js';
 import { formatFinding } from './manifest/validate.js';
 import { Reconciler } from './pods/reconciler.js';
+import { ProbeManager } from './prober/probe-manager.js';
+import { probeKillMessage } from './prober/probe-messages.js';
+import { PodProbeRunner } from './prober/probe-runner.js';
+import type { ProbedContainer } from './prober/types.js';
 import { PodmanCli } from './runtime/podman-cli.js';
 import { ExitWatcher, findExitsDirectory } from './runtime/exit-watcher.js';
 import { PodmanEventStream } from './runtime/podman-events.js';
 import { detectHostIP, PodmanRuntime } from './runtime/podman-runtime.js';
 import { StatusManager } from './status/status-manager.js';
+import type { Observation } from './runtime/types.js';
+import { errorMessage } from './errors.js';
 import { SupervisionState } from './state/supervision-state.js';
 
 export interface Agent {
@@ -27,14 +33,46 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
   const cli = new PodmanCli({
     onCall: (args, result) => logger.debug('podman', { args: args.slice(0, 3).join(' '), exitCode: result.exitCode, ms: Math.round(result.durationMs) }),
   });
+  const probeRunner = new PodProbeRunner({ cli });
+  // Set once the status owner exists; the runtime reports failed preStop hooks to it.
+  let status: StatusManager | undefined;
   const runtime = new PodmanRuntime({
     cli,
     nodeName: config.nodeName,
     stateDir: config.stateDir,
+    httpGet: probeRunner.httpGetInPod,
     onOrphan: (uid) => logger.info('removing the volumes of a pod that no longer exists', { uid }),
+    onHookFailure: (pod, container, message) => {
+      logger.warn(message, { pod: pod.key });
+      status?.event(pod, 'Warning', 'FailedPreStopHook', message, { name: container, kind: 'app' });
+    },
   });
   const supervision = await SupervisionState.load(config.stateDir, { initialMs: config.backoffInitialSeconds * 1000, maxMs: config.backoffMaxSeconds * 1000 }, logger);
-  const status = new StatusManager({ stateDir: config.stateDir, logger, supervision, hostIP: detectHostIP() });
+  let lastObservation: { desired: DesiredState; observation: Observation } | undefined;
+  const probes = new ProbeManager({
+    cli,
+    logger,
+    runner: probeRunner,
+    onChange: (update) => {
+      const seen = lastObservation;
+      const desired = seen?.desired.pods.get(update.podKey);
+      const observed = seen?.observation.pods.find((pod) => pod.key === update.podKey);
+      const kind = observed?.containers.find((one) => one.id === update.containerId)?.kind ?? 'app';
+      if (desired && update.reason) status?.event(desired, 'Warning', update.reason, update.message, { name: update.containerName, kind });
+      status?.refresh();
+      if (update.action !== 'kill' || !desired || !observed) return;
+      // A failed liveness (or startup) probe: stop the container; its exit is restarted per policy.
+      const message = probeKillMessage(update.kind, update.containerName);
+      logger.info(`killing container: ${message}`, { pod: update.podKey, container: update.containerName });
+      status?.event(desired, 'Normal', 'Killing', message, { name: update.containerName, kind });
+      const grace = update.gracePeriodSeconds ?? desired.pod.spec.terminationGracePeriodSeconds ?? 30;
+      runtime.stopContainer(observed, update.containerId, grace, desired).then(
+        () => reconciler.trigger(),
+        (error: unknown) => logger.error(`killing container failed: ${errorMessage(error)}`, { pod: update.podKey }),
+      );
+    },
+  });
+  status = new StatusManager({ stateDir: config.stateDir, logger, supervision, hostIP: detectHostIP(), probes });
   await status.load();
   status.start();
   const reconciler = new Reconciler({
@@ -44,11 +82,16 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
     status,
     relistIntervalMs: config.relistIntervalSeconds * 1000,
     restartDelayMs: config.backoffInitialSeconds * 1000,
+    onObservation: (desired, observation) => {
+      lastObservation = { desired, observation };
+      probes.sync(probedContainers(desired, observation));
+    },
   });
   let lastGood: LastGood = new Map();
   const reportedConflicts = new Set<string>();
 
   const onSnapshot = (snapshot: SourceSnapshot) => {
+    if (!status) return;
     for (const file of snapshot.changed) {
       for (const finding of file.findings) {
         if (finding.severity === 'error') logger.error(formatFinding(finding), { source: file.path });
@@ -105,7 +148,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
     logger,
     signal: watchers.signal,
     isOurs: (id) => reconciler.knowsContainer(id),
-    onExit: () => reconciler.trigger(),
+    onExit: (exit) => reconciler.containerExited(exit.containerId, exit.exitCode, exit.time),
   });
   exitWatcher.start();
   await source.start();
@@ -117,10 +160,39 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
       watchers.abort();
       exitWatcher.stop();
       await events.stop();
+      await probes.stop();
       await reconciler.stop(deadlineMs);
       await supervision.flush();
-      await status.stop();
+      await status?.stop();
     },
     abort: () => reconciler.abort(),
   };
+}
+
+/** The running app containers and sidecars of pods that run their desired spec: what is probed. */
+function probedContainers(desired: DesiredState, observation: Observation): ProbedContainer[] {
+  const out: ProbedContainer[] = [];
+  for (const pod of observation.pods) {
+    const spec = desired.pods.get(pod.key);
+    if (!spec || spec.hash !== pod.hash) continue;
+    const specs = [...spec.pod.spec.containers, ...(spec.pod.spec.initContainers ?? []).filter((one) => one.restartPolicy === 'Always')];
+    for (const container of pod.containers) {
+      const containerSpec = specs.find((one) => one.name === container.name);
+      if (!containerSpec || container.state !== 'running' || !container.startedAt) continue;
+      if (!containerSpec.livenessProbe && !containerSpec.readinessProbe && !containerSpec.startupProbe) continue;
+      out.push({
+        containerId: container.id,
+        podKey: pod.key,
+        containerName: container.name,
+        pid: container.pid,
+        hostNetwork: spec.pod.spec.hostNetwork ?? false,
+        ports: containerSpec.ports ?? [],
+        startedAt: container.startedAt,
+        livenessProbe: containerSpec.livenessProbe,
+        readinessProbe: containerSpec.readinessProbe,
+        startupProbe: containerSpec.startupProbe,
+      });
+    }
+  }
+  return out;
 }

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'E_PODMAN_TIMEOUT'
   | 'E_PODMAN_MISSING'
   | 'E_HOST_PATH'
+  | 'E_PROBE'
   | 'E_ABORTED';
 
 export class PodvisorError extends Error {

@@ -70,10 +70,6 @@ const IGNORED_CONTAINER: Record<string, string> = {
   terminationMessagePolicy: 'ignored: termination messages are not collected yet',
   stdin: 'ignored: containers run detached, with no attached stdin',
   stdinOnce: 'ignored: containers run detached, with no attached stdin',
-  livenessProbe: 'ignored: probes are not run yet',
-  readinessProbe: 'ignored: probes are not run yet',
-  startupProbe: 'ignored: probes are not run yet',
-  lifecycle: 'ignored: lifecycle hooks are not run yet',
 };
 
 const IGNORED_CONTAINER_SECURITY: Record<string, string> = {
@@ -130,6 +126,12 @@ function containerFindings(container: unknown, at: Path): PolicyFinding[] {
   ];
   if (present(container, 'envFrom')) {
     findings.push({ path: [...at, 'envFrom'], severity: 'error', message: `refused: ${NO_API} (ConfigMap or Secret); list env values instead` });
+  }
+  const lifecycle = isObject(container.lifecycle) ? container.lifecycle : {};
+  if (present(lifecycle, 'stopSignal')) findings.push({ path: [...at, 'lifecycle', 'stopSignal'], severity: 'warning', message: 'ignored: the image\'s stop signal (or SIGTERM) is sent' });
+  for (const hook of ['postStart', 'preStop']) {
+    const handler = isObject(lifecycle[hook]) ? lifecycle[hook] : {};
+    if (present(handler, 'tcpSocket')) findings.push({ path: [...at, 'lifecycle', hook, 'tcpSocket'], severity: 'warning', message: 'ignored: tcpSocket hooks are deprecated and never run, as in the kubelet' });
   }
   if (present(container, 'tty') && container.tty === true) {
     findings.push({ path: [...at, 'tty'], severity: 'warning', message: 'ignored: containers run detached, with no terminal' });

@@ -10,7 +10,7 @@ import type { Logger } from '../log/logger.js';
 import type { DesiredState } from '../manifest/desired-state.js';
 import type { DesiredPod } from '../manifest/identity.js';
 import type { PodRuntime } from '../runtime/types.js';
-import type { ObservedPod } from '../runtime/types.js';
+import type { Observation, ObservedPod } from '../runtime/types.js';
 import { planPods, type PodAction } from './plan.js';
 import { PodWorkers } from './pod-workers.js';
 import type { StatusManager } from '../status/status-manager.js';
@@ -29,6 +29,8 @@ export interface ReconcilerOptions {
   supervision?: Supervision;
   /** The status owner: told of every listing, and of what workers do. */
   status?: StatusManager;
+  /** Told of every listing with the desired state it was planned against (the prober syncs here). */
+  onObservation?: (desired: DesiredState, observation: Observation) => void;
   maxConcurrentStarts?: number;
   now?: () => number;
 }
@@ -161,6 +163,44 @@ export class Reconciler {
     }, BURST_PASS_INTERVAL_MS);
   }
 
+  /**
+   * A container of ours exited (from conmon's exit file): plan its pod at once against the last
+   * listing with that exit applied, so a restart decision does not wait for a podman listing.
+   * Falls back to an ordinary pass when the listing cannot be trusted for that pod.
+   */
+  containerExited(containerId: string, exitCode: number | undefined, at: Date): void {
+    const observation = this.#observation;
+    const desired = this.#desired;
+    const pod = observation?.pods.find((candidate) => candidate.containers.some((container) => container.id === containerId));
+    // Only where the exit code cannot change the decision (restartPolicy Always): for OnFailure and
+    // Never, the listing's exit code decides.
+    const always = pod && desired?.pods.get(pod.key)?.pod.spec.restartPolicy === 'Always';
+    if (!observation || !desired || !pod || !always || this.#stopped || (this.#touchedAt.get(pod.key) ?? -Infinity) >= observation.startedAt) {
+      this.trigger();
+      return;
+    }
+    const exited: ObservedPod = {
+      ...pod,
+      containers: pod.containers.map((container) =>
+        container.id === containerId ? { ...container, state: 'exited', exitCode, finishedAt: at, pid: undefined } : container),
+    };
+    const one = new Map([...desired.pods].filter(([key]) => key === pod.key));
+    const plan = planPods({
+      desired: one,
+      observed: [exited],
+      erroredSources: desired.erroredSources,
+      busy: this.#busy(this.#now()),
+      now: this.#now(),
+      backoff: this.#supervision.backoff,
+      known: this.#known,
+      startTime: this.#startTime,
+    });
+    let dispatched = false;
+    for (const action of plan.actions) dispatched = this.#dispatch(action) || dispatched;
+    // Nothing to do now (back-off, restartPolicy): the pass records the exit and sets the wake-up.
+    if (!dispatched) this.trigger();
+  }
+
   /** True for a container seen in the last listing (the exit watcher reads only those). */
   knowsContainer(id: string): boolean {
     return this.#observation?.pods.some((pod) => pod.containers.some((container) => container.id === id)) ?? false;
@@ -229,6 +269,7 @@ export class Reconciler {
       this.#keptReported.add(pod.key);
     }
     this.#options.status?.observe(latest, observation);
+    this.#options.onObservation?.(latest, observation);
     // Pods skipped here are planned again by the pass their worker triggers when it finishes.
     for (const action of plan.actions) this.#dispatch(action);
     // Volume directories of pods that no longer exist (a removal podman half-failed, a crash

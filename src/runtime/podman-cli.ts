@@ -64,15 +64,16 @@ export class PodmanCli {
     });
     this.#onCall?.(args, { exitCode: result.exitCode, durationMs: performance.now() - started });
     const exitCode = result.exitCode;
-    if (exitCode === 0 || (exitCode !== undefined && options.okExitCodes?.includes(exitCode))) {
-      return { stdout: result.stdout, stderr: result.stderr, exitCode };
-    }
     const command = `podman ${args.slice(0, 3).join(' ')}`;
+    // Checked before the exit code: podman exits 0 on the SIGTERM a timeout or cancel sends it.
     if (result.isCanceled) {
       throw new PodmanError(`${command}: cancelled`, { args, cause: result.cause });
     }
     if (result.timedOut) {
       throw new PodmanError(`${command}: timed out`, { args, timedOut: true, cause: result.cause });
+    }
+    if (exitCode === 0 || (exitCode !== undefined && options.okExitCodes?.includes(exitCode))) {
+      return { stdout: result.stdout, stderr: result.stderr, exitCode };
     }
     if (result.failed && exitCode === undefined) {
       const missing = (result.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';

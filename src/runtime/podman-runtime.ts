@@ -1,6 +1,7 @@
 // PodRuntime on podman: one listing (two podman calls, whatever the number of pods), and the
 // few podman processes a pod needs to start: `pod create`, then one `run` per container.
 import { readdir } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { PodvisorError } from '../errors.js';
@@ -218,6 +219,12 @@ export class PodmanRuntime implements PodRuntime {
     await this.#ignoreMissing(this.#cli.run(['pod', 'stop', '--time', String(gracePeriodSeconds), observed.id], { signal, timeoutMs }));
   }
 
+  /** Stops one container as a pod stop would (preStop, signal, SIGKILL after the grace period). */
+  async stopContainer(observed: ObservedPod, containerId: string, gracePeriodSeconds: number, spec?: DesiredPod, signal?: AbortSignal): Promise<void> {
+    const container = observed.containers.find((one) => one.id === containerId);
+    if (container) await this.#stopContainer(observed, container, spec, Date.now() + gracePeriodSeconds * 1000, signal);
+  }
+
   /** preStop (within the grace period), then podman's stop: the stop signal, SIGKILL at the deadline. */
   async #stopContainer(observed: ObservedPod, container: ObservedContainer, spec: DesiredPod | undefined, deadline: number, signal?: AbortSignal): Promise<void> {
     const specs = [...(spec?.pod.spec.initContainers ?? []), ...(spec?.pod.spec.containers ?? [])];
@@ -245,7 +252,18 @@ export class PodmanRuntime implements PodRuntime {
   }
 
   async startContainer(_observed: ObservedPod, containerId: string, signal?: AbortSignal, spec?: DesiredPod, name?: string): Promise<void> {
-    await this.#cli.run(['start', containerId], { signal });
+    // Told of an exit the moment conmon records it, podvisor can be ahead of podman, which keeps
+    // the container "stopping" until its cleanup has run: try again briefly.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#cli.run(['start', containerId], { signal });
+        break;
+      } catch (error) {
+        const early = error instanceof PodmanError && /state improper|must be in Created or Stopped/i.test(error.stderr);
+        if (!early || attempt >= 50) throw error;
+        await sleep(100, undefined, { signal });
+      }
+    }
     const container = [...(spec?.pod.spec.initContainers ?? []), ...(spec?.pod.spec.containers ?? [])].find((one) => one.name === name);
     if (spec && container) await this.postStart(spec, container, containerId, signal);
   }

@@ -51,6 +51,8 @@ export interface PodRuntime {
    * the app containers) and removes it and its volumes. `spec` is what the pod runs, if known.
    */
   killPod(observed: ObservedPod, gracePeriodSeconds: number, signal?: AbortSignal, spec?: DesiredPod): Promise<void>;
+  /** Stops one container (a failed liveness probe): preStop, the stop signal, SIGKILL after the grace period. */
+  stopContainer(observed: ObservedPod, containerId: string, gracePeriodSeconds: number, spec?: DesiredPod, signal?: AbortSignal): Promise<void>;
   /** Stops a pod's containers as killPod does, but keeps the pod (activeDeadlineSeconds). */
   stopPod(observed: ObservedPod, gracePeriodSeconds: number, signal?: AbortSignal, spec?: DesiredPod): Promise<void>;
   /** Removes the volume directories of pods whose uid is not in `keep`. */

@@ -113,6 +113,11 @@ export class StatusManager implements StatusSink {
     this.#recompute();
   }
 
+  /** Recomputes with the latest probe results (the prober reported a change). */
+  refresh(): void {
+    this.#recompute();
+  }
+
   containerFailed(pod: PodIdentity, container: string, failure: StartFailure): void {
     this.#failures.set(backoffKey(pod.uid, container), failure);
     this.#recompute();

@@ -344,7 +344,6 @@ t.test('a field that differs only in case gets a suggestion', async (t) => {
     '        periodSeconds: 5', //   12
   ));
   t.same(result.warnings, [
-    'web.yaml:9:7: warning: spec.containers[0].livenessProbe: ignored: probes are not run yet',
     'web.yaml:10:9: warning: spec.containers[0].livenessProbe.gRPC: ignored: unknown field (field names are case-sensitive: did you mean "grpc"?)',
   ]);
   // Without its handler the probe is an error.

@@ -59,6 +59,10 @@ class FakeRuntime implements PodRuntime {
   /** The uids each pass asked to keep when removing orphaned volumes. */
   readonly keptUids: string[][] = [];
 
+  async stopContainer(observed: ObservedPod): Promise<void> {
+    this.calls.push({ op: 'killPod', key: observed.key, at: Date.now() });
+  }
+
   async stopPod(observed: ObservedPod): Promise<void> {
     this.calls.push({ op: 'killPod', key: observed.key, at: Date.now() });
   }
