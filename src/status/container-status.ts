@@ -27,7 +27,7 @@ export interface ContainerStatusInput {
   probe: { started: boolean; ready: boolean } | undefined;
   /** For messages: `<name>_<namespace>(<uid>)`, as the kubelet formats a pod. */
   podLabel: string;
-  /** True while init containers have not all completed (app containers are PodInitializing). */
+  /** True when the pod has init containers: a container not created yet waits as PodInitializing. */
   initializing: boolean;
   /** The status served before, for lastState. */
   previous: ContainerStatus | undefined;
@@ -93,7 +93,7 @@ export function containerStatus(input: ContainerStatusInput): ContainerStatus {
       ? { reason: 'ImagePullBackOff', message: `Back-off pulling image "${spec.image}"` }
       : { reason: input.failure.reason, message: input.failure.message };
   } else {
-    waiting = { reason: kind === 'app' && input.initializing ? 'PodInitializing' : 'ContainerCreating' };
+    waiting = { reason: input.initializing ? 'PodInitializing' : 'ContainerCreating' };
   }
   return { ...base, state: { waiting }, lastState, ready: false, started: false };
 }

@@ -66,5 +66,10 @@ export class EventRecorder {
   /** Restores events saved by an earlier agent (oldest first). */
   restore(events: readonly PodEvent[]): void {
     this.#events.push(...events.slice(-this.#capacity));
+    // Go on numbering after the restored events, so no new event takes a restored one's name.
+    for (const event of events) {
+      const sequence = Number.parseInt(event.name.slice(-8), 16);
+      if (Number.isFinite(sequence)) this.#sequence = Math.max(this.#sequence, sequence);
+    }
   }
 }

@@ -16,7 +16,7 @@ import { readJson, writeJsonAtomic } from '../state/state-file.js';
 import { apiTime, podConditions } from './conditions.js';
 import { containerStatus, type StartFailure } from './container-status.js';
 import { EventRecorder, type PodEvent } from './event-recorder.js';
-import { isRestartableInitContainer, podPhase } from './pod-phase.js';
+import { podPhase } from './pod-phase.js';
 import { qosClass } from './qos.js';
 import type { ContainerStatus, PodStatus } from './types.js';
 
@@ -109,7 +109,12 @@ export class StatusManager implements StatusSink {
   /** Recomputes every pod from the desired state and a fresh listing. */
   observe(desired: DesiredState, observation: Observation): void {
     this.#desired = desired;
-    this.#observed = new Map(observation.pods.map((pod) => [pod.key, pod]));
+    // Of two pods for one key (a replace in flight), the one that runs the desired spec is the pod.
+    this.#observed = new Map();
+    for (const pod of observation.pods) {
+      const known = this.#observed.get(pod.key);
+      if (!known || (known.hash !== desired.pods.get(pod.key)?.hash && pod.hash === desired.pods.get(pod.key)?.hash)) this.#observed.set(pod.key, pod);
+    }
     this.#recompute();
   }
 
@@ -181,13 +186,12 @@ export class StatusManager implements StatusSink {
     const podLabel = `${desired.name}_${desired.namespace}(${desired.uid})`;
 
     const startTimeMs = supervision.podStartTime(desired.uid);
-    const overDeadline = deadlineExceeded(desired, startTimeMs === undefined ? undefined : Date.parse(startTimeMs), now) || samePod?.status.reason === 'DeadlineExceeded';
+    // A pod that already ended (Succeeded, Failed) keeps its phase and reason when its deadline passes.
+    const ended = samePod?.status.phase === 'Succeeded' || samePod?.status.phase === 'Failed';
+    const overDeadline = samePod?.status.reason === 'DeadlineExceeded' || (!ended && deadlineExceeded(desired, startTimeMs === undefined ? undefined : Date.parse(startTimeMs), now));
     const initSpecs = spec.initContainers ?? [];
-    const initializing = initSpecs.some((container) => {
-      if (isRestartableInitContainer(container)) return current?.containers.find((one) => one.name === container.name)?.state !== 'running';
-      const found = current?.containers.find((one) => one.name === container.name);
-      return !(found?.state === 'exited' && found.exitCode === 0);
-    });
+    // As the kubelet: in a pod with init containers, a container not created yet waits as PodInitializing.
+    const initializing = initSpecs.length > 0;
     const statusOf = (container: typeof spec.containers[number], kind: 'init' | 'app'): ContainerStatus => {
       const observedContainer = current?.containers.find((one) => one.name === container.name);
       const key = backoffKey(desired.uid, container.name);

@@ -27,6 +27,8 @@ const rows: Row[] = [
   { rule: 'requests equal to limits for cpu and memory: Guaranteed', containers: [container('app', { requests: both('500m', '128Mi'), limits: both('500m', '128Mi') })], expected: 'Guaranteed' },
   { rule: 'limits imply requests: limits alone are Guaranteed', containers: [container('app', { limits: both('1', '1Gi') })], expected: 'Guaranteed' },
   { rule: 'a limit implies only its own request: an explicit lower request stays Burstable', containers: [container('app', { requests: { cpu: '250m' }, limits: both('500m', '128Mi') })], expected: 'Burstable' },
+  { rule: 'an explicit zero request is no request, even under a limit: Burstable', containers: [container('app', { requests: { cpu: '0' }, limits: both('1', '1Gi') })], expected: 'Burstable' },
+  { rule: 'limits with every request explicitly zero are still not BestEffort: Burstable', containers: [container('app', { requests: both('0', '0'), limits: both('1', '1Gi') })], expected: 'Burstable' },
   { rule: 'requests without limits: Burstable', containers: [container('app', { requests: both('500m', '128Mi') })], expected: 'Burstable' },
   { rule: 'a request lower than its limit: Burstable', containers: [container('app', { requests: both('250m', '128Mi'), limits: both('500m', '128Mi') })], expected: 'Burstable' },
   { rule: 'a cpu limit without a memory limit: Burstable', containers: [container('app', { limits: { cpu: '1' } })], expected: 'Burstable' },
