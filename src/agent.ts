@@ -42,6 +42,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
     stateDir: config.stateDir,
     httpGet: probeRunner.httpGetInPod,
     onOrphan: (uid) => logger.info('removing the volumes of a pod that no longer exists', { uid }),
+    onContainerEvent: (pod, container, reason, message) => status?.event(pod, 'Normal', reason, message, container),
     onHookFailure: (pod, container, message) => {
       logger.warn(message, { pod: pod.key });
       status?.event(pod, 'Warning', 'FailedPreStopHook', message, { name: container, kind: 'app' });

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { PodvisorError } from '../errors.js';
-import type { DesiredPod } from '../manifest/identity.js';
+import type { DesiredPod, PodIdentity } from '../manifest/identity.js';
 import type { Container } from '../manifest/pod-schema.js';
 import { classifyStartFailure, ContainerStartError } from './container-errors.js';
 import { needsPodIP, type PodFacts } from './environment.js';
@@ -128,6 +128,8 @@ export interface PodmanRuntimeOptions {
   onOrphan?: (uid: string) => void;
   /** HTTP GET in a pod's network namespace, for httpGet hooks (from the prober). */
   httpGet?: HttpGetInPod;
+  /** Told of what happened to a container as it was made (Pulling, Pulled, Created). */
+  onContainerEvent?: (pod: PodIdentity, container: { name: string; kind: 'init' | 'app' }, reason: string, message: string) => void;
   /** Told of a preStop hook that failed (the container is stopped all the same). */
   onHookFailure?: (pod: ObservedPod, container: string, message: string) => void;
 }
@@ -140,6 +142,7 @@ export class PodmanRuntime implements PodRuntime {
   readonly #onOrphan: ((uid: string) => void) | undefined;
   readonly #httpGet: HttpGetInPod | undefined;
   readonly #onHookFailure: PodmanRuntimeOptions['onHookFailure'];
+  readonly #onContainerEvent: PodmanRuntimeOptions['onContainerEvent'];
 
   constructor(options: PodmanRuntimeOptions) {
     this.#cli = options.cli;
@@ -149,6 +152,7 @@ export class PodmanRuntime implements PodRuntime {
     this.#onOrphan = options.onOrphan;
     this.#httpGet = options.httpGet;
     this.#onHookFailure = options.onHookFailure;
+    this.#onContainerEvent = options.onContainerEvent;
   }
 
   async list(signal?: AbortSignal): Promise<Observation> {
@@ -287,8 +291,19 @@ export class PodmanRuntime implements PodRuntime {
   async #runContainers(pod: DesiredPod, present: ObservedContainer[], volumes: Map<string, HostVolume>, facts: PodFacts, signal?: AbortSignal): Promise<void> {
     const spec = pod.pod.spec;
     const find = (name: string) => present.find((container) => container.name === name);
-    const run = (container: Container, kind: 'init' | 'app') =>
-      this.#cli.run(containerRunArgs({ pod, container, kind, nodeName: this.#nodeName, volumes, facts }), { signal, timeoutMs: RUN_TIMEOUT_MS });
+    const run = async (container: Container, kind: 'init' | 'app') => {
+      const result = await this.#cli.run(containerRunArgs({ pod, container, kind, nodeName: this.#nodeName, volumes, facts }), { signal, timeoutMs: RUN_TIMEOUT_MS });
+      // podman run pulls when it has to and says so on stderr: the kubelet's image events, for free.
+      const event = (reason: string, message: string) => this.#onContainerEvent?.(pod, { name: container.name, kind }, reason, message);
+      if (/Trying to pull|Getting image source signatures/.test(result.stderr)) {
+        event('Pulling', `Pulling image "${container.image}"`);
+        event('Pulled', `Successfully pulled image "${container.image}"`);
+      } else {
+        event('Pulled', `Container image "${container.image}" already present on machine`);
+      }
+      event('Created', `Created container ${container.name}`);
+      return result;
+    };
     for (const container of spec.initContainers ?? []) {
       const existing = find(container.name);
       if (existing?.state === 'exited' && existing.exitCode === 0) continue;

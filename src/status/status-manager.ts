@@ -213,6 +213,16 @@ export class StatusManager implements StatusSink {
     };
     const initContainerStatuses = initSpecs.map((container) => statusOf(container, 'init'));
     const containerStatuses = spec.containers.map((container) => statusOf(container, 'app'));
+    // The kubelet's BackOff events, once each time a container enters a back-off.
+    for (const [kind, statuses, before] of [['init', initContainerStatuses, samePod?.status.initContainerStatuses], ['app', containerStatuses, samePod?.status.containerStatuses]] as const) {
+      for (const status of statuses) {
+        const reason = status.state.waiting?.reason;
+        if (reason !== 'CrashLoopBackOff' && reason !== 'ImagePullBackOff') continue;
+        if (before?.find((one) => one.name === status.name)?.state.waiting?.reason === reason) continue;
+        const message = reason === 'CrashLoopBackOff' ? `Back-off restarting failed container ${status.name} in pod ${podLabel}` : `Back-off pulling image "${status.image}"`;
+        this.events.record(desired, 'Warning', 'BackOff', message, { name: status.name, kind });
+      }
+    }
     const phase = overDeadline ? 'Failed' : podPhase(spec, initContainerStatuses, containerStatuses, samePod ? { previous: samePod.status.phase } : {});
     const conditions = podConditions({
       spec,

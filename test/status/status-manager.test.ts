@@ -464,3 +464,17 @@ t.test('in a pod with init containers, app containers wait with PodInitializing 
   t.equal(pod.status.phase, 'Running');
   t.strictSame(printedStatus(pod), { status: 'Running', ready: '2/2', restarts: '0' });
 });
+
+t.test('entering a crash-loop back-off records one BackOff event, not one per recompute', async (t) => {
+  const { manager, supervision, clock } = setup(t.testdir());
+  const web = desiredPod('web');
+  supervision.recordRestart(backoffKey(web.uid, 'app'), T0);
+  clock.advance(6000);
+  const crashed = listing(observedPod(web, [container('app', 'exited', { exitCode: 1 })]));
+  manager.observe(desiredState(web), crashed);
+  manager.observe(desiredState(web), crashed);
+  manager.refresh();
+  const backOff = manager.events.list(web.uid).filter((event) => event.reason === 'BackOff');
+  t.equal(backOff.length, 1);
+  t.match(backOff[0], { type: 'Warning', count: 1, message: `Back-off restarting failed container app in pod web-node1_default(${web.uid})`, involvedObject: { fieldPath: 'spec.containers{app}' } });
+});
