@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs podvisor's benchmarks and appends a dated section to bench/RESULTS.md.
-#   bash bench/run.sh            build, set up the host, run all three, write the report
+#   bash bench/run.sh            build, set up the host, run all five, write the report
+#   bash bench/run.sh NAME...    only these benchmarks (bring-up reaction idle supervision-restart supervision-probes)
 # Env: PVB_NO_BUILD=1 skips the build; PVB_QUIET=1 drops the "provisional" note (quiet machine).
-# Each benchmark uses its own node name (pvb-*) and removes its pods at the end. about 5.5 minutes (+ build).
+# Each benchmark uses its own node name (pvb-*) and removes its pods at the end. About 10 minutes
+# (+ build): bring-up, reaction, idle ~5.5; supervision-restart ~1; supervision-probes ~3.5.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,13 +20,15 @@ export PVB_CLI="$PWD/$snapshot/dist/cli.js"
 export PVB_COMMIT="$(git rev-parse --short HEAD)$(git status --porcelain -- src | grep -q . && echo '+uncommitted src changes')"
 
 mkdir -p bench/results
-rm -f bench/results/bring-up.json bench/results/reaction.json bench/results/idle.json
+benches=("$@")
+[ "${#benches[@]}" -gt 0 ] || benches=(bring-up reaction idle supervision-restart supervision-probes)
+for bench in "${benches[@]}"; do rm -f "bench/results/$bench.json"; done
 status=0
 started=$(date +%s)
-for bench in bring-up reaction idle; do
+for bench in "${benches[@]}"; do
   echo "run.sh: $bench" >&2
   node "bench/$bench.mjs" || { echo "run.sh: $bench failed" >&2; status=1; }
 done
-node bench/report.mjs || status=1
+node bench/report.mjs "${benches[@]}" || status=1
 echo "run.sh: done in $(( $(date +%s) - started )) s; see bench/RESULTS.md" >&2
 exit $status
