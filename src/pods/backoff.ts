@@ -26,6 +26,17 @@ export interface BackoffVerdict {
   delayMs: number;
 }
 
+/**
+ * The exit time a back-off counts from. podman's listing gives exits in whole seconds: a time
+ * that falls on a whole second is taken as the end of that second, so a restart is never early
+ * (it may be up to a second late; the exit-file path gives exact times).
+ */
+export function backoffSince(finishedAt: Date | undefined): number | undefined {
+  if (!finishedAt) return undefined;
+  const ms = finishedAt.getTime();
+  return ms % 1000 === 0 ? ms + 999 : ms;
+}
+
 /** The key of a container's back-off: a new pod uid (new content) starts afresh, as in the kubelet. */
 export function backoffKey(podUid: string, containerName: string): string {
   return `${podUid}/${containerName}`;

@@ -3,7 +3,7 @@
 // without a runtime.
 import type { DesiredPod } from '../manifest/identity.js';
 import type { ObservedContainer, ObservedPod } from '../runtime/types.js';
-import { backoffKey, type BackoffVerdict } from './backoff.js';
+import { backoffKey, backoffSince, type BackoffVerdict } from './backoff.js';
 
 /** What the planner asks of the crash-loop back-off (see backoff.ts). */
 export interface BackoffView {
@@ -119,7 +119,7 @@ function planRunningPod(observed: ObservedPod, desired: DesiredPod, input: PlanI
   }
   // An infra container that is not running is started again by podman with the next container
   // started in the pod: the pod (and its volumes) are kept, as the kubelet keeps a sandbox.
-  const verdict = (container: ObservedContainer) => input.backoff.verdict(backoffKey(desired.uid, container.name), container.finishedAt?.getTime(), input.now);
+  const verdict = (container: ObservedContainer) => input.backoff.verdict(backoffKey(desired.uid, container.name), backoffSince(container.finishedAt), input.now);
 
   if (missing.length > 0) {
     // An init container that failed is retried per restartPolicy, with the crash-loop back-off.
@@ -147,8 +147,9 @@ function planRunningPod(observed: ObservedPod, desired: DesiredPod, input: PlanI
   const wakeAt = waiting.length > 0 ? Math.min(...waiting.map((container) => verdicts.get(container)?.until ?? input.now)) : undefined;
   if (ready.length === 0) return wakeAt === undefined ? {} : { wakeAt };
   const names = ready.map((container) => `${container.name} (exit code ${container.exitCode ?? 'none'})`).join(', ');
+  const onlySidecars = ready.every((container) => container.kind === 'init');
   return {
-    action: { kind: 'startContainers', key, observed, desired, containers: ready, reason: `restartPolicy ${policy ?? 'Always'}: restarting ${names}` },
+    action: { kind: 'startContainers', key, observed, desired, containers: ready, reason: `${onlySidecars ? 'sidecar restartPolicy Always' : `restartPolicy ${policy ?? 'Always'}`}: restarting ${names}` },
     ...(wakeAt === undefined ? {} : { wakeAt }),
   };
 }

@@ -8,7 +8,7 @@ import type { DesiredPod, PodIdentity } from '../manifest/identity.js';
 import { ContainerStartError } from '../runtime/container-errors.js';
 import type { ObservedPod } from '../runtime/types.js';
 import type { StatusSink } from '../status/status-manager.js';
-import { backoffKey } from './backoff.js';
+import { backoffKey, backoffSince } from './backoff.js';
 import type { PodAction } from './plan.js';
 import type { Supervision } from './supervision.js';
 
@@ -123,7 +123,7 @@ export class PodWorkers {
           // Re-running an init container that failed is a restart of it.
           const retried = action.observed.containers.filter((container) => container.kind === 'init' && container.state === 'exited' && container.exitCode !== 0);
           for (const container of retried) {
-            this.#options.supervision.recordRestart(backoffKey(action.observed.uid, container.name), container.finishedAt?.getTime() ?? this.#options.now());
+            this.#options.supervision.recordRestart(backoffKey(action.observed.uid, container.name), backoffSince(container.finishedAt) ?? this.#options.now());
           }
           await this.#withStartSlot(() => runtime.createContainers(action.observed, action.desired, action.names, signal));
           const names = new Set([...action.names, ...retried.map((container) => container.name)]);
@@ -134,7 +134,7 @@ export class PodWorkers {
           for (const container of action.containers) {
             const key = backoffKey(action.observed.uid, container.name);
             logger.info('restarting container', { pod: action.key, container: container.name, reason: action.reason });
-            if (container.state === 'exited') this.#options.supervision.recordRestart(key, container.finishedAt?.getTime() ?? this.#options.now());
+            if (container.state === 'exited') this.#options.supervision.recordRestart(key, backoffSince(container.finishedAt) ?? this.#options.now());
             try {
               await runtime.startContainer(action.observed, container.id, signal, action.desired, container.name);
             } catch (error) {

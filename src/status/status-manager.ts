@@ -8,7 +8,7 @@ import type { Logger } from '../log/logger.js';
 import type { DesiredState } from '../manifest/desired-state.js';
 import type { DesiredPod, PodIdentity } from '../manifest/identity.js';
 import type { PodManifest } from '../manifest/pod-schema.js';
-import { backoffKey } from '../pods/backoff.js';
+import { backoffKey, backoffSince } from '../pods/backoff.js';
 import { deadlineExceeded } from '../pods/plan.js';
 import type { Supervision } from '../pods/supervision.js';
 import type { Observation, ObservedPod } from '../runtime/types.js';
@@ -203,7 +203,7 @@ export class StatusManager implements StatusSink {
         restartCount: supervision.restartCount(key),
         // A pod past its deadline restarts nothing: its containers show how they ended.
         restartPolicy: overDeadline ? 'Never' : spec.restartPolicy,
-        backoff: supervision.backoff.verdict(key, observedContainer?.finishedAt?.getTime(), now),
+        backoff: supervision.backoff.verdict(key, backoffSince(observedContainer?.finishedAt), now),
         failure: this.#failures.get(key),
         probe: observedContainer ? this.#options.probes?.status(observedContainer.id) : undefined,
         podLabel,

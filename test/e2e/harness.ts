@@ -5,7 +5,7 @@
 // with a deadline; nothing rests on a fixed sleep.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -354,4 +354,247 @@ export function sleeper(name: string, env: Record<string, string> = {}): string 
     ...(envLines.length > 0 ? ['      env:', ...envLines] : []),
     '',
   ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Supervision helpers (added with test/e2e/supervision-*.test.ts): the agent's status as a user
+// reads it (`podvisor status -o json`, `podvisor status`, `podvisor describe`), podman's own
+// record of each run of a container, and files the containers write through hostPath volumes.
+
+/** What the built CLI printed and how it exited. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI (`node dist/cli.js ARGS`) as a user would. */
+export async function podvisorCli(...args: string[]): Promise<CliResult> {
+  const result = await execa(process.execPath, [CLI, ...args], { reject: false, stdin: 'ignore', timeout: 30_000 });
+  return { code: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** A container's status as `podvisor status -o json` serves it (the fields the tests read). */
+export interface StatusContainer {
+  name: string;
+  state: { waiting?: { reason?: string; message?: string }; running?: { startedAt?: string }; terminated?: { exitCode: number; signal?: number; reason?: string; startedAt?: string; finishedAt?: string; containerID?: string } };
+  lastState: StatusContainer['state'];
+  ready: boolean;
+  started?: boolean;
+  restartCount: number;
+  containerID?: string;
+}
+
+/** A pod as `podvisor status -o json` serves it (the fields the tests read). */
+export interface StatusItem {
+  metadata: { name: string; namespace?: string; uid: string };
+  status: {
+    phase: string;
+    reason?: string;
+    message?: string;
+    startTime?: string;
+    conditions: { type: string; status: string; reason?: string }[];
+    initContainerStatuses: StatusContainer[];
+    containerStatuses: StatusContainer[];
+  };
+}
+
+/** The pods of `podvisor status -o json --state-dir DIR`; throws if the command fails. */
+export async function statusItems(stateDir: string): Promise<StatusItem[]> {
+  const result = await podvisorCli('status', '-o', 'json', '--state-dir', stateDir);
+  if (result.code !== 0) throw new Error(`podvisor status -o json: exit ${result.code}: ${result.stderr}`);
+  const list = JSON.parse(result.stdout) as { kind: string; items: StatusItem[] };
+  if (list.kind !== 'PodList') throw new Error(`podvisor status -o json printed a ${list.kind}`);
+  return list.items;
+}
+
+/** One pod of the status by its full name (`<name>-<node>`), or undefined. */
+export async function statusOf(stateDir: string, podName: string): Promise<StatusItem | undefined> {
+  return (await statusItems(stateDir)).find((item) => item.metadata.name === podName);
+}
+
+/** Polls the status until `check` returns something for the pod (it is not called before the pod shows). */
+export async function waitForStatus<T>(stateDir: string, podName: string, what: string, check: (pod: StatusItem) => T | undefined | false, options: WaitOptions = {}): Promise<T> {
+  return await waitFor(`${podName}: ${what}`, async () => {
+    const pod = await statusOf(stateDir, podName);
+    return pod ? check(pod) : undefined;
+  }, { intervalMs: 250, ...options });
+}
+
+/** The table `podvisor status --state-dir DIR` prints, one record per pod keyed by column. */
+export async function statusTable(stateDir: string): Promise<Record<string, string>[]> {
+  const result = await podvisorCli('status', '--state-dir', stateDir);
+  if (result.code !== 0) throw new Error(`podvisor status: exit ${result.code}: ${result.stderr}`);
+  const [header, ...rows] = result.stdout.split('\n').filter((line) => line.trim() !== '');
+  // Cells are padded to the column width plus three spaces; RESTARTS may hold "3 (2s ago)".
+  const columns = (header ?? '').split(/\s{3,}/);
+  return rows.map((row) => Object.fromEntries(row.split(/\s{3,}/).map((cell, index) => [columns[index] ?? `column${index}`, cell])));
+}
+
+/** The container called `name` of a status item (init containers with `init`). */
+export function containerOf(pod: StatusItem, name: string, init = false): StatusContainer | undefined {
+  return (init ? pod.status.initContainerStatuses : pod.status.containerStatuses).find((one) => one.name === name);
+}
+
+/** podman's name for a container of a static pod (podman-args: `<namespace>_<pod>_<container>`). */
+export function podmanContainer(podName: string, container: string, namespace = 'default'): string {
+  return `${namespace}_${podName}_${container}`;
+}
+
+/** One run of a container, as podman's inspect records it (ms since the epoch, sub-second). */
+export interface ContainerRun {
+  startedAt: number;
+  finishedAt: number | undefined;
+  exitCode: number | undefined;
+}
+
+/** podman's `.State` of a container: status, exit code and start and finish times (ms, sub-second). */
+export async function containerState(container: string): Promise<{ status: string; exitCode: number; startedAt: number; finishedAt: number | undefined }> {
+  const out = await podman('inspect', '--type', 'container', '--format', '{{json .State}}', container);
+  const state = JSON.parse(out) as { Status: string; ExitCode: number; StartedAt: string; FinishedAt: string };
+  const finished = Date.parse(state.FinishedAt);
+  // podman's zero time (year 1) for "not finished" parses as a negative number.
+  return { status: state.Status, exitCode: state.ExitCode, startedAt: Date.parse(state.StartedAt), finishedAt: finished > 0 ? finished : undefined };
+}
+
+/**
+ * Watches one container through `podman inspect` every `intervalMs`, recording each run (a new
+ * StartedAt) with its finish time and exit code once podman has them. A run shorter than the
+ * interval is still seen: the finish time of the previous run is read with the next start.
+ */
+export class RunRecorder {
+  readonly runs: ContainerRun[] = [];
+  readonly #container: string;
+  readonly #intervalMs: number;
+  #stopped = false;
+  readonly #loop: Promise<void>;
+
+  constructor(container: string, intervalMs = 100) {
+    this.#container = container;
+    this.#intervalMs = intervalMs;
+    this.#loop = this.#poll();
+  }
+
+  async #poll(): Promise<void> {
+    while (!this.#stopped) {
+      const state = await containerState(this.#container).catch(() => undefined);
+      if (state && Number.isFinite(state.startedAt) && state.startedAt > 0) {
+        const last = this.runs.at(-1);
+        if (!last || state.startedAt > last.startedAt) {
+          this.runs.push({ startedAt: state.startedAt, finishedAt: undefined, exitCode: undefined });
+        }
+        const current = this.runs.at(-1);
+        if (current && state.finishedAt !== undefined && state.finishedAt >= current.startedAt && state.status !== 'running') {
+          current.finishedAt = state.finishedAt;
+          current.exitCode = state.exitCode;
+        }
+      }
+      await new Promise((resolveDelay) => setTimeout(resolveDelay, this.#intervalMs));
+    }
+  }
+
+  /** Waits until `count` runs have been seen. */
+  async waitForRuns(count: number, options: WaitOptions = {}): Promise<ContainerRun[]> {
+    return await waitFor(`${count} runs of ${this.#container}`, () => (this.runs.length >= count ? this.runs.slice() : undefined), { intervalMs: 50, ...options });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#loop;
+  }
+}
+
+/** The non-empty lines of a file, or [] while it does not exist. */
+export async function fileLines(path: string): Promise<string[]> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return text.split('\n').filter((line) => line.trim() !== '');
+}
+
+/**
+ * A shell snippet (for a container's `sh -c`) that appends `<label> <uptime>` to `file`: the
+ * kernel's /proc/uptime is shared by every container and the host, so lines written by different
+ * containers compare on one clock (10 ms ticks). busybox's date has no %N.
+ */
+export function stamp(label: string, file: string): string {
+  // No quotes of its own, so it can sit inside a trap's single-quoted command.
+  return `read -r up idle < /proc/uptime; echo ${label} $up >> ${file}`;
+}
+
+/** Parses lines written by stamp(): label and uptime in ms. */
+export function parseStamps(lines: string[]): { label: string; at: number }[] {
+  return lines.map((line) => {
+    const [label = '', at = 'NaN'] = line.split(' ');
+    return { label, at: Math.round(Number(at) * 1000) };
+  });
+}
+
+/** The host's /proc/uptime in ms: the clock stamp() writes. */
+export async function uptimeMs(): Promise<number> {
+  const text = await readFile('/proc/uptime', 'utf8');
+  return Math.round(Number(text.split(' ')[0]) * 1000);
+}
+
+/** One `died` event of podman (4.3: `Time`; 5.x: `time` and `timeNano`). */
+export interface DiedEvent {
+  name: string;
+  /** ms since the epoch. */
+  at: number;
+  exitCode: number | undefined;
+}
+
+/**
+ * Collects podman's `died` events for the containers of `node` from now on (a `podman events`
+ * child process, killed by stop()). Start it well before the deaths it is to see: podman streams
+ * only what happens after it has started.
+ */
+export class DiedEvents {
+  readonly events: DiedEvent[] = [];
+  readonly #child;
+
+  constructor(node: string) {
+    this.#child = execa('podman', ['events', '--format', 'json', '--filter', 'event=died', '--filter', `label=io.podvisor.node=${node}`], { reject: false, stdin: 'ignore', buffer: false });
+    let buffered = '';
+    this.#child.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      let newline;
+      while ((newline = buffered.indexOf('\n')) !== -1) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        try {
+          const event = JSON.parse(line) as { Name?: string; Time?: string; time?: number; timeNano?: number; ContainerExitCode?: number };
+          const at = event.timeNano !== undefined ? event.timeNano / 1e6 : event.Time !== undefined ? Date.parse(event.Time) : (event.time ?? 0) * 1000;
+          this.events.push({ name: event.Name ?? '', at, exitCode: event.ContainerExitCode });
+        } catch {
+          // not an event line
+        }
+      }
+    });
+  }
+
+  /** The first `died` event of the container called `name` (podman's name). */
+  async waitFor(name: string, options: WaitOptions = {}): Promise<DiedEvent> {
+    return await waitFor(`podman's died event for ${name}`, () => this.events.find((event) => event.name === name), { intervalMs: 50, ...options });
+  }
+
+  async stop(): Promise<void> {
+    this.#child.kill('SIGTERM');
+    await this.#child.catch(() => undefined);
+  }
+}
+
+/**
+ * A shell snippet (for a container's `sh -c`, not inside single quotes) that appends
+ * `<label> <seconds since the epoch, to the microsecond>` to `file`: the wall clock podman's own
+ * timestamps use, read through busybox's adjtimex (busybox's date has no %N).
+ */
+export function wallStamp(label: string, file: string): string {
+  return `adjtimex | awk -v l=${label} '/tv_sec/ { s = $2 } /tv_usec/ { u = $2 } END { printf "%s %d.%06d\\n", l, s, u }' >> ${file}`;
+}
+
+/** Parses lines written by wallStamp(): label and ms since the epoch. */
+export function parseWallStamps(lines: string[]): { label: string; at: number }[] {
+  return lines.map((line) => {
+    const [label = '', at = 'NaN'] = line.split(' ');
+    return { label, at: Number(at) * 1000 };
+  });
 }

@@ -19,7 +19,7 @@ const FIXED_BACKOFF: BackoffView = {
   verdict: (_key, finishedAt, now) =>
     finishedAt === undefined ? { waiting: false, until: now, delayMs: 0 } : { waiting: now < finishedAt + DELAY, until: finishedAt + DELAY, delayMs: DELAY },
 };
-const T0 = 1_700_000_000_000;
+const T0 = 1_700_000_000_123; // not on a whole second: podman's whole-second exit times are tested on their own
 
 /** A desired pod from a small manifest: `web` with one `app` container unless `spec` says more. */
 function desiredPod(spec: Partial<PodSpec> = {}, name = 'web', source = SOURCE): DesiredPod {
@@ -481,4 +481,19 @@ t.test('a pod being killed carries the spec it was made from (for preStop and st
   const kill = plan.actions[0];
   t.equal(kill?.kind, 'kill');
   t.equal(kill?.kind === 'kill' ? kill.running : undefined, web);
+});
+
+t.test('an exit time on a whole second (podman lists whole seconds) counts from the end of that second', async (t) => {
+  const wholeSecond = 1_700_000_000_000;
+  const plan = (now: number) => planPods({
+    desired: new Map([[always.key, always]]),
+    observed: [observedPod(always, [exited('app', 1, wholeSecond)])],
+    erroredSources: new Set(),
+    busy: new Set(),
+    now,
+    backoff: FIXED_BACKOFF,
+  });
+  t.strictSame(plan(wholeSecond + DELAY).actions, [], 'not yet: the exit may have been late in that second');
+  t.equal(plan(wholeSecond + DELAY).wakeAt, wholeSecond + 999 + DELAY);
+  t.strictSame(plan(wholeSecond + 999 + DELAY).actions.map((action) => action.kind), ['startContainers']);
 });
