@@ -104,6 +104,7 @@ export function parseListing(pods: PodPsEntry[] | null, containers: PsEntry[] | 
       source: labels[LABEL.SOURCE] ?? '',
       gracePeriodSeconds: Number(labels[LABEL.GRACE] ?? 30) || 0,
       infraRunning: (infra?.Status ?? '').toLowerCase() === 'running',
+      infraId: entry.InfraId,
       containers: byPod.get(entry.Id) ?? [],
     });
   }
@@ -143,6 +144,8 @@ export class PodmanRuntime implements PodRuntime {
   readonly #httpGet: HttpGetInPod | undefined;
   readonly #onHookFailure: PodmanRuntimeOptions['onHookFailure'];
   readonly #onContainerEvent: PodmanRuntimeOptions['onContainerEvent'];
+  /** Pod addresses by infra container id (a container's address does not change while it runs). */
+  readonly #podIPs = new Map<string, string>();
 
   constructor(options: PodmanRuntimeOptions) {
     this.#cli = options.cli;
@@ -161,7 +164,31 @@ export class PodmanRuntime implements PodRuntime {
       this.#cli.json<PodPsEntry[] | null>(['pod', 'ps', ...filter], { signal, timeoutMs: 60_000 }),
       this.#cli.json<PsEntry[] | null>(['ps', '--all', ...filter], { signal, timeoutMs: 60_000 }),
     ]);
-    return parseListing(pods, containers, this.#nodeName);
+    const observation = parseListing(pods, containers, this.#nodeName);
+    await this.#addPodIPs(observation, signal);
+    return observation;
+  }
+
+  /** Pod addresses: one inspect of the infra containers not seen before (none on most passes). */
+  async #addPodIPs(observation: Observation, signal?: AbortSignal): Promise<void> {
+    const fresh = observation.pods.filter((pod) => pod.infraRunning && pod.infraId && !this.#podIPs.has(pod.infraId)).map((pod) => pod.infraId ?? '');
+    if (fresh.length > 0) {
+      try {
+        const { stdout } = await this.#cli.run(['container', 'inspect', '--format', '{{.Id}} {{.NetworkSettings.IPAddress}}', ...fresh], { signal, timeoutMs: 30_000 });
+        for (const line of stdout.split('\n')) {
+          const [id, ip] = line.trim().split(' ');
+          if (id) this.#podIPs.set(id, ip ?? '');
+        }
+      } catch {
+        // An infra container that went away meanwhile: its address is asked for again next pass.
+      }
+    }
+    const live = new Set(observation.pods.map((pod) => pod.infraId));
+    for (const id of this.#podIPs.keys()) if (!live.has(id)) this.#podIPs.delete(id);
+    for (const pod of observation.pods) {
+      const ip = pod.infraId ? this.#podIPs.get(pod.infraId) : undefined;
+      if (ip) pod.podIP = ip;
+    }
   }
 
   async createPod(pod: DesiredPod, signal?: AbortSignal): Promise<void> {

@@ -26,6 +26,10 @@ export interface ObservedPod extends PodIdentity {
   id: string;
   podmanName: string;
   gracePeriodSeconds: number;
+  /** podman's infra container of the pod. */
+  infraId?: string | undefined;
+  /** The pod's address on podman's network, once known (not for hostNetwork pods). */
+  podIP?: string | undefined;
   /** True when the pod's infra container runs (its namespaces exist). */
   infraRunning: boolean;
   containers: ObservedContainer[];

@@ -236,7 +236,7 @@ export class StatusManager implements StatusSink {
     if (current && !supervision.podStartTime(desired.uid)) supervision.setPodStartTime(desired.uid, apiTime(new Date(now)));
     const startTime = supervision.podStartTime(desired.uid);
     const hostIP = this.#options.hostIP;
-    const podIP = spec.hostNetwork ? hostIP : undefined;
+    const podIP = spec.hostNetwork ? hostIP : current?.podIP;
     return {
       apiVersion: 'v1',
       kind: 'Pod',

@@ -109,8 +109,12 @@ t.test('createPod makes the pod and its containers, labelled; list() finds them'
 
   const observed = await observe(runtime, pod.key);
   t.ok(observed, 'listed');
-  t.strictSame({ ...observed, id: undefined, containers: undefined }, {
+  t.match(observed?.podIP, /^\d+\.\d+\.\d+\.\d+$/, 'the pod\'s address on podman\'s network (read, never connected to)');
+  t.match(observed?.infraId, /^[0-9a-f]{64}$/);
+  t.strictSame({ ...observed, id: undefined, containers: undefined, podIP: undefined, infraId: undefined }, {
     id: undefined,
+    podIP: undefined,
+    infraId: undefined,
     podmanName: `default_web-${node}`,
     key: `default/web-${node}`,
     name: `web-${node}`,
@@ -290,5 +294,10 @@ t.test('list() makes exactly two podman calls, whatever the number of pods', asy
   };
   t.equal(await listed(), 0);
   await Promise.all(['a', 'b', 'c'].map((name) => runtime.createPod(desiredPod(node, {}, name))));
+  // The first listing that sees new pods asks for their addresses: one more call, for all three.
+  calls.length = 0;
+  const first = await runtime.list();
+  t.strictSame(calls.filter((call) => call[0] === 'container' && call[1] === 'inspect').length, 1, 'one inspect for the new pods');
+  t.equal(first.pods.filter((pod) => /^\d+\.\d+\.\d+\.\d+$/.test(pod.podIP ?? '')).length, 3, 'each pod has its address');
   t.equal(await listed(), 3);
 });

@@ -478,3 +478,12 @@ t.test('entering a crash-loop back-off records one BackOff event, not one per re
   t.equal(backOff.length, 1);
   t.match(backOff[0], { type: 'Warning', count: 1, message: `Back-off restarting failed container app in pod web-node1_default(${web.uid})`, involvedObject: { fieldPath: 'spec.containers{app}' } });
 });
+
+t.test('podIP is the pod\'s address from the listing; hostNetwork pods have the host\'s', async (t) => {
+  const { manager } = setup(t.testdir());
+  const web = desiredPod('web');
+  const host = desiredPod('host', { hostNetwork: true });
+  manager.observe(desiredState(web, host), listing(observedPod(web, [container('app', 'running')], { podIP: '10.88.0.7' }), observedPod(host, [container('app', 'running')])));
+  t.match(only(manager, web.key).status, { podIP: '10.88.0.7', podIPs: [{ ip: '10.88.0.7' }] });
+  t.match(only(manager, host.key).status, { podIP: HOST_IP, podIPs: [{ ip: HOST_IP }] });
+});
