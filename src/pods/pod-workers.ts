@@ -44,7 +44,7 @@ class Semaphore {
 
 export class PodWorkers {
   readonly #options: PodWorkersOptions;
-  readonly #inFlight = new Map<string, { promise: Promise<void>; controller: AbortController }>();
+  readonly #inFlight = new Map<string, { promise: Promise<void>; controller: AbortController; action: PodAction }>();
   readonly #starts: Semaphore;
 
   constructor(options: PodWorkersOptions) {
@@ -67,8 +67,18 @@ export class PodWorkers {
         this.#inFlight.delete(action.key);
         this.#options.onIdle(action.key, error);
       });
-    this.#inFlight.set(action.key, { promise, controller });
+    this.#inFlight.set(action.key, { promise, controller, action });
     return true;
+  }
+
+  /** The action a pod's worker is carrying out, if any. */
+  inFlight(key: string): PodAction | undefined {
+    return this.#inFlight.get(key)?.action;
+  }
+
+  /** Cancels a pod's work in flight (its podman calls are killed); the worker then goes idle. */
+  cancel(key: string, reason: string): void {
+    this.#inFlight.get(key)?.controller.abort(new Error(reason));
   }
 
   /** Waits for the work in flight; after `deadlineMs` it is cancelled. */
@@ -146,6 +156,10 @@ export class PodWorkers {
           return;
       }
     } catch (error) {
+      if (signal.aborted) {
+        logger.info(`${action.kind} cancelled: ${errorMessage(signal.reason)}`, { pod: action.key });
+        throw error;
+      }
       logger.error(`${action.kind} failed: ${errorMessage(error)}`, { pod: action.key });
       this.#failed(action, error);
       throw error;

@@ -40,6 +40,8 @@ export class Reconciler {
   readonly #workers: PodWorkers;
   readonly #now: () => number;
   readonly #supervision: Supervision;
+  /** Pods whose work in flight was cancelled because their manifest changed. */
+  readonly #superseded = new Set<string>();
   /** Every spec a pod has been made from, by uid: what a pod that is stopped was running. */
   readonly #known = new Map<string, DesiredPod>();
   /** Pods whose last action failed: left alone until the retry time, so failures cannot spin. */
@@ -76,6 +78,8 @@ export class Reconciler {
       ...(options.maxConcurrentStarts === undefined ? {} : { maxConcurrentStarts: options.maxConcurrentStarts }),
       onIdle: (key, error) => {
         this.#touchedAt.set(key, ++this.#sequence);
+        // Work cancelled because its spec was superseded is no failure: plan the new spec at once.
+        if (this.#superseded.delete(key)) error = undefined;
         if (error !== undefined) this.#retryAt.set(key, this.#now() + options.restartDelayMs);
         else this.#retryAt.delete(key);
         this.#triggerAfterWork();
@@ -93,6 +97,7 @@ export class Reconciler {
   setDesired(state: DesiredState): void {
     const previous = this.#desired;
     for (const pod of state.pods.values()) this.#known.set(pod.uid, pod);
+    this.#cancelSuperseded(state);
     this.#desired = state;
     // When every change could be acted on at once, the workers' own passes confirm it; a pass
     // now would only put two podman listings in front of the first pod create.
@@ -130,6 +135,21 @@ export class Reconciler {
     const time = this.#supervision.podStartTime(uid);
     return time === undefined ? undefined : Date.parse(time);
   };
+
+  /**
+   * A pod still starting an older spec (an init container that runs for hours, a slow pull) would
+   * hold its worker until done; as the kubelet does, a changed or removed manifest cancels it.
+   */
+  #cancelSuperseded(next: DesiredState): void {
+    for (const key of this.#workers.busyKeys()) {
+      const action = this.#workers.inFlight(key);
+      if (!action || action.kind === 'kill' || action.kind === 'deadline') continue;
+      if (next.pods.get(key)?.hash === action.desired.hash) continue;
+      this.#options.logger.info('cancelling work for a superseded spec', { pod: key, action: action.kind });
+      this.#superseded.add(key);
+      this.#workers.cancel(key, 'the pod\'s manifest changed');
+    }
+  }
 
   /** Keys not to plan now: their worker is busy, or their last action failed recently. */
   #busy(now: number): Set<string> {
