@@ -45,6 +45,7 @@ t.test('podman 4.3 (recorded)', async (t) => {
   const running = observation.pods.find((pod) => pod.key === 'default/fix-fixture-node');
   t.strictSame(podFields(running), {
     id: '6f92f75941e7cf8cd330e70483852c1ef5599a521a0b19a2bee1936b47e06616',
+    infraId: '1320c3704f79b3e9e4972011f3f68c09f00eb42223e5d278c62504a04ed502b8',
     podmanName: 'default_fix-fixture-node',
     key: 'default/fix-fixture-node',
     name: 'fix-fixture-node',
@@ -87,6 +88,7 @@ t.test('podman 4.3 (recorded)', async (t) => {
   const stopped = observation.pods.find((pod) => pod.key === 'kube-system/stopped-fixture-node');
   t.strictSame(podFields(stopped), {
     id: 'e558186935c3ca7dce3db2987523024b41556409fa6b9efae141468eb868fddc',
+    infraId: 'd4f9ecb6002b6525044acf5f37146d46340eaf6f69b372117ed3c7303844b2c1',
     podmanName: 'kube-system_stopped-fixture-node',
     key: 'kube-system/stopped-fixture-node',
     name: 'stopped-fixture-node',
@@ -125,6 +127,7 @@ t.test('podman 5.x (shape of its documented output)', async (t) => {
   const web = observation.pods.find((pod) => pod.key === 'default/web-fixture-node');
   t.strictSame(podFields(web), {
     id: 'a1fb912bb16f4379686492b83283f218d55aedff01bd5b8aaa94a7f189b82201',
+    infraId: 'f3eacd3276f27e5f17897b7d52b74c0df0737afd18b39fb760a301ae475b7032',
     podmanName: 'default_web-fixture-node',
     key: 'default/web-fixture-node',
     name: 'web-fixture-node',
@@ -194,7 +197,7 @@ t.test('empty, null and odd entries', async (t) => {
   const pod = observation.pods[0];
   t.strictSame(podFields(pod), {
     id: 'p1', podmanName: 'default_p-n', key: 'default/p-n', name: 'p-n', namespace: 'default',
-    uid: '', hash: '', source: '', gracePeriodSeconds: 30, infraRunning: false,
+    uid: '', hash: '', source: '', gracePeriodSeconds: 30, infraRunning: false, infraId: 'i1',
   }, 'missing labels get defaults; no Containers list means infra not running');
   const summary = (container: ObservedContainer) => `${container.id}:${container.name}:${container.kind}:${container.state}`;
   t.strictSame(pod?.containers.map(summary), [
