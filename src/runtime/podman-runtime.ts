@@ -144,6 +144,8 @@ export class PodmanRuntime implements PodRuntime {
   readonly #httpGet: HttpGetInPod | undefined;
   readonly #onHookFailure: PodmanRuntimeOptions['onHookFailure'];
   readonly #onContainerEvent: PodmanRuntimeOptions['onContainerEvent'];
+  /** Whether each exit with code 137 was an OOM kill, by container id and exit time. */
+  readonly #oomKills = new Map<string, boolean>();
   /** Pod addresses by infra container id (a container's address does not change while it runs). */
   readonly #podIPs = new Map<string, string>();
 
@@ -166,7 +168,29 @@ export class PodmanRuntime implements PodRuntime {
     ]);
     const observation = parseListing(pods, containers, this.#nodeName);
     await this.#addPodIPs(observation, signal);
+    await this.#addOomKills(observation, signal);
     return observation;
+  }
+
+  /** Whether an exit by SIGKILL (137) was the OOM killer's: one inspect for the exits not seen before. */
+  async #addOomKills(observation: Observation, signal?: AbortSignal): Promise<void> {
+    const exitKey = (container: ObservedContainer) => `${container.id}@${container.finishedAt?.getTime() ?? 0}`;
+    const killed = observation.pods.flatMap((pod) => pod.containers).filter((container) => container.state === 'exited' && container.exitCode === 137);
+    const fresh = killed.filter((container) => !this.#oomKills.has(exitKey(container)));
+    if (fresh.length > 0) {
+      try {
+        const { stdout } = await this.#cli.run(['container', 'inspect', '--format', '{{.Id}} {{.State.OOMKilled}}', ...fresh.map((container) => container.id)], { signal, timeoutMs: 30_000 });
+        const answers = new Map(stdout.split('\n').map((line) => line.trim().split(' ') as [string, string]));
+        for (const container of fresh) this.#oomKills.set(exitKey(container), answers.get(container.id) === 'true');
+      } catch {
+        // A container removed meanwhile: asked again next pass if it is still there.
+      }
+    }
+    const live = new Set(killed.map(exitKey));
+    for (const key of this.#oomKills.keys()) if (!live.has(key)) this.#oomKills.delete(key);
+    for (const container of killed) {
+      if (this.#oomKills.get(exitKey(container))) container.oomKilled = true;
+    }
   }
 
   /** Pod addresses: one inspect of the infra containers not seen before (none on most passes). */

@@ -14,6 +14,8 @@ export interface ObservedContainer {
   startedAt: Date | undefined;
   finishedAt: Date | undefined;
   image: string;
+  /** True when the kernel's OOM killer ended the container's last run (asked of podman for exit 137 only). */
+  oomKilled?: boolean | undefined;
   /** podman's id of the image the container was made from. */
   imageId: string;
   /** The container's main process on the host, while it runs (it shares the pod's network namespace). */

@@ -42,7 +42,7 @@ function terminated(observed: ObservedContainer): ContainerStateTerminated {
     exitCode,
     // podman reports a death by signal as 128 + the signal, as a shell does.
     ...(exitCode > 128 && exitCode < 160 ? { signal: exitCode - 128 } : {}),
-    reason: exitCode === 0 ? 'Completed' : 'Error',
+    reason: observed.oomKilled ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error',
     ...(iso(observed.startedAt) ? { startedAt: iso(observed.startedAt) } : {}),
     ...(iso(observed.finishedAt) ? { finishedAt: iso(observed.finishedAt) } : {}),
     containerID: `podman://${observed.id}`,

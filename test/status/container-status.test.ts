@@ -119,6 +119,7 @@ const rows: Row[] = [
   { rule: 'exit 0 under Never is terminated Completed', input: { restartPolicy: 'Never', observed: observed('exited', 0) }, expected: created({ state: ended(0, 'Completed') }) },
   { rule: 'exit 1 under Never is terminated Error', input: { restartPolicy: 'Never', observed: observed('exited', 1) }, expected: created({ state: ended(1, 'Error') }) },
   { rule: 'exit 137 under Never is terminated Error with signal 9', input: { restartPolicy: 'Never', observed: observed('exited', 137) }, expected: created({ state: ended(137, 'Error', { signal: 9 }) }) },
+  { rule: 'an exit podman marks as OOM-killed is terminated OOMKilled', input: { restartPolicy: 'Never', observed: { ...observed('exited', 137), oomKilled: true } }, expected: created({ state: ended(137, 'OOMKilled', { signal: 9 }) }) },
   { rule: 'exit 143 is signal 15', input: { restartPolicy: 'Never', observed: observed('exited', 143) }, expected: created({ state: ended(143, 'Error', { signal: 15 }) }) },
   { rule: 'exit 0 under OnFailure is not restarted', input: { restartPolicy: 'OnFailure', observed: observed('exited', 0) }, expected: created({ state: ended(0, 'Completed') }) },
   { rule: 'a regular init container that exited 0 is terminated and ready, whatever the policy', input: { kind: 'init', spec: { name: 'init' }, restartPolicy: 'Always', observed: { ...observed('exited', 0), name: 'init', kind: 'init' } }, expected: created({ state: ended(0, 'Completed'), ready: true }, 'init') },
