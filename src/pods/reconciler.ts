@@ -11,7 +11,7 @@ import type { DesiredState } from '../manifest/desired-state.js';
 import type { DesiredPod } from '../manifest/identity.js';
 import type { PodRuntime } from '../runtime/types.js';
 import type { Observation, ObservedPod } from '../runtime/types.js';
-import { planPods, type PodAction } from './plan.js';
+import { planPods, type Plan, type PodAction } from './plan.js';
 import { PodWorkers } from './pod-workers.js';
 import type { StatusManager } from '../status/status-manager.js';
 import { inMemorySupervision, type Supervision } from './supervision.js';
@@ -115,16 +115,7 @@ export class Reconciler {
     const fresh = [...changed].filter((key) => (this.#touchedAt.get(key) ?? -Infinity) < observation.startedAt);
     if (fresh.length === 0) return changed.size === 0;
     const keys = new Set(fresh);
-    const plan = planPods({
-      desired: new Map([...next.pods].filter(([key]) => keys.has(key))),
-      observed: observation.pods.filter((pod) => keys.has(pod.key)),
-      erroredSources: next.erroredSources,
-      busy: this.#busy(this.#now()),
-      now: this.#now(),
-      backoff: this.#supervision.backoff,
-      known: this.#known,
-      startTime: this.#startTime,
-    });
+    const plan = this.#plan(new Map([...next.pods].filter(([key]) => keys.has(key))), observation.pods.filter((pod) => keys.has(pod.key)), next.erroredSources);
     let dispatched = 0;
     for (const action of plan.actions) if (this.#dispatch(action)) dispatched++;
     // Covered: every changed pod was fresh, and each got an action now (whose worker will ask for a pass).
@@ -149,6 +140,12 @@ export class Reconciler {
       this.#superseded.add(key);
       this.#workers.cancel(key, 'the pod\'s manifest changed');
     }
+  }
+
+  /** Plans `desired` against `observed` with this reconciler's back-off, memory of specs and clock. */
+  #plan(desired: ReadonlyMap<string, DesiredPod>, observed: readonly ObservedPod[], erroredSources: ReadonlySet<string>, busy?: ReadonlySet<string>): Plan {
+    const now = this.#now();
+    return planPods({ desired, observed, erroredSources, busy: busy ?? this.#busy(now), now, backoff: this.#supervision.backoff, known: this.#known, startTime: this.#startTime });
   }
 
   /** Keys not to plan now: their worker is busy, or their last action failed recently. */
@@ -204,17 +201,7 @@ export class Reconciler {
       containers: pod.containers.map((container) =>
         container.id === containerId ? { ...container, state: 'exited', exitCode, finishedAt: at, pid: undefined } : container),
     };
-    const one = new Map([...desired.pods].filter(([key]) => key === pod.key));
-    const plan = planPods({
-      desired: one,
-      observed: [exited],
-      erroredSources: desired.erroredSources,
-      busy: this.#busy(this.#now()),
-      now: this.#now(),
-      backoff: this.#supervision.backoff,
-      known: this.#known,
-      startTime: this.#startTime,
-    });
+    const plan = this.#plan(new Map([...desired.pods].filter(([key]) => key === pod.key)), [exited], desired.erroredSources);
     let dispatched = false;
     for (const action of plan.actions) dispatched = this.#dispatch(action) || dispatched;
     // Nothing to do now (back-off, restartPolicy): the pass records the exit and sets the wake-up.
@@ -282,7 +269,7 @@ export class Reconciler {
     for (const [key, at] of this.#touchedAt) if (at >= startedAt) busy.add(key);
     // The desired state may have changed while podman was listing: plan against the newest.
     const latest = this.#desired ?? desired;
-    const plan = planPods({ desired: latest.pods, observed: observation.pods, erroredSources: latest.erroredSources, busy, now, backoff: this.#supervision.backoff, known: this.#known, startTime: this.#startTime });
+    const plan = this.#plan(latest.pods, observation.pods, latest.erroredSources, busy);
     for (const pod of plan.kept) {
       if (this.#keptReported.has(pod.key)) continue;
       logger.warn('keeping pod: its manifest has errors', { pod: pod.key, source: pod.source });
