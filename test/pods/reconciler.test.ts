@@ -3,15 +3,13 @@
 // these tests see how passes are triggered and coalesced, retried and drained. The real runtime
 // is tested for real in test/runtime/podman-runtime.test.ts.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Writable } from 'node:stream';
 import t, { type Test } from 'tap';
-import winston from 'winston';
-import type { Logger } from '../../src/log/logger.js';
 import type { DesiredState } from '../../src/manifest/desired-state.js';
 import { toDesiredPod, type DesiredPod } from '../../src/manifest/identity.js';
 import type { PodSpec } from '../../src/manifest/pod-schema.js';
 import { Reconciler, type ReconcilerOptions } from '../../src/pods/reconciler.js';
 import type { Observation, ObservedPod, PodRuntime } from '../../src/runtime/types.js';
+import { recordingLogger, untilWithin } from '../support/recording.js';
 
 /** A promise with its resolve at hand, to hold a fake call until the test lets it go. */
 class Gate {
@@ -149,27 +147,8 @@ function state(pods: DesiredPod[], erroredSources: string[] = []): DesiredState 
   return { pods: new Map(pods.map((pod) => [pod.key, pod])), erroredSources: new Set(erroredSources), conflicts: [] };
 }
 
-/** A logger that keeps its lines for the test instead of printing them. */
-function recordingLogger(): { logger: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    objectMode: true,
-    write(info: { level: string; message: string }, _encoding, done) {
-      lines.push(`${info.level}: ${info.message}`);
-      done();
-    },
-  });
-  return { logger: winston.createLogger({ level: 'debug', transports: [new winston.transports.Stream({ stream })] }), lines };
-}
 
-/** Waits until `check` holds, failing after `timeoutMs`. */
-async function until(check: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const until = untilWithin(3000);
 
 function reconciler(t: Test, runtime: FakeRuntime, options: Partial<ReconcilerOptions> = {}): { reconciler: Reconciler; lines: string[] } {
   const { logger, lines } = recordingLogger();

@@ -6,39 +6,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import t from 'tap';
-import winston from 'winston';
-import type { Logger } from '../../src/log/logger.js';
 import { defaultExitsDirectory, ExitWatcher, findExitsDirectory, parseTmpDir, type ContainerExit } from '../../src/runtime/exit-watcher.js';
 import { PodmanCli } from '../../src/runtime/podman-cli.js';
 import { PodmanEventStream, type ContainerEvent } from '../../src/runtime/podman-events.js';
+import { recordingLogger, untilWithin } from '../support/recording.js';
 
 const IMAGE = process.env.PODVISOR_TEST_IMAGE ?? 'localhost/busybox:podvisor';
 
-/** A logger that keeps its lines for the test to read. */
-function recordingLogger(): { logger: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    objectMode: true,
-    write(info: { level: string; message: string }, _encoding, done) {
-      lines.push(`${info.level}: ${info.message}`);
-      done();
-    },
-  });
-  return { logger: winston.createLogger({ level: 'debug', transports: [new winston.transports.Stream({ stream })] }), lines };
-}
 
-/** Waits until `check` holds, failing after `timeoutMs`. */
-async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const until = untilWithin(5000);
 
 function containerId(): string {
   return randomBytes(32).toString('hex');

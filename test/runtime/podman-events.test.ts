@@ -4,12 +4,9 @@
 // its own events, removed by that label when the test ends. Nothing here sends network traffic.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import t, { type Test } from 'tap';
-import winston from 'winston';
-import type { Logger } from '../../src/log/logger.js';
 import { PodmanCli } from '../../src/runtime/podman-cli.js';
 import {
   EventParseError,
@@ -19,6 +16,7 @@ import {
   PodmanEventStream,
   type ContainerEvent,
 } from '../../src/runtime/podman-events.js';
+import { recordingLogger, untilWithin } from '../support/recording.js';
 
 const IMAGE = process.env.PODVISOR_TEST_IMAGE ?? 'localhost/busybox:podvisor';
 const FIXTURES = new URL('../fixtures/runtime/events/', import.meta.url);
@@ -27,27 +25,8 @@ function fixtureLines(name: string): string[] {
   return readFileSync(new URL(name, FIXTURES), 'utf8').split('\n').filter(Boolean);
 }
 
-/** A logger that keeps its lines for the test to read. */
-function recordingLogger(): { logger: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    objectMode: true,
-    write(info: { level: string; message: string }, _encoding, done) {
-      lines.push(`${info.level}: ${info.message}`);
-      done();
-    },
-  });
-  return { logger: winston.createLogger({ level: 'debug', transports: [new winston.transports.Stream({ stream })] }), lines };
-}
 
-/** Waits until `check` holds, failing after `timeoutMs`. */
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+const until = untilWithin(10_000, 10);
 
 t.test('parses podman 4.3 lines (recorded)', async (t) => {
   const events = fixtureLines('podman-4.3.jsonl').map((line) => parseEventLine(line));

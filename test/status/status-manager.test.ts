@@ -3,7 +3,6 @@
 // supervision, a fake clock, and a real temporary state directory for status.json.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import winston from 'winston';
@@ -17,6 +16,7 @@ import { backoffKey } from '../../src/pods/backoff.js';
 import { inMemorySupervision, type Supervision } from '../../src/pods/supervision.js';
 import type { ObservedContainer, ObservedPod } from '../../src/runtime/types.js';
 import { STATUS_FILE, StatusManager, type ProbeStatusView, type StatusFile, type StatusPod } from '../../src/status/status-manager.js';
+import { recordingLogger } from '../support/recording.js';
 
 const NODE = 'node1';
 const HOST_IP = '192.0.2.10';
@@ -35,18 +35,6 @@ class FakeClock {
 
 const silentLogger = winston.createLogger({ silent: true });
 
-/** A logger that keeps its lines for the test to read. */
-function recordingLogger(): { logger: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    objectMode: true,
-    write(info: { level: string; message: string }, _encoding, done) {
-      lines.push(`${info.level}: ${info.message}`);
-      done();
-    },
-  });
-  return { logger: winston.createLogger({ level: 'debug', transports: [new winston.transports.Stream({ stream })] }), lines };
-}
 
 function desiredPod(name: string, spec: Partial<PodSpec> = {}, namespace?: string): DesiredPod {
   return toDesiredPod(

@@ -1,0 +1,30 @@
+// Helpers shared by tests that drive podvisor's own loops in-process: a logger whose lines the
+// test can read, and a poll with a deadline (never a fixed sleep as the assertion).
+import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import winston from 'winston';
+import type { Logger } from '../../src/log/logger.js';
+
+/** A logger that keeps its lines (`level: message`) for the test to read. */
+export function recordingLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    objectMode: true,
+    write(info: { level: string; message: string }, _encoding, done) {
+      lines.push(`${info.level}: ${info.message}`);
+      done();
+    },
+  });
+  return { logger: winston.createLogger({ level: 'debug', transports: [new winston.transports.Stream({ stream })] }), lines };
+}
+
+/** A wait `until(check, what, timeoutMs?)` that polls every `stepMs` and fails after the timeout. */
+export function untilWithin(defaultTimeoutMs: number, stepMs = 5) {
+  return async function until(check: () => boolean, what: string, timeoutMs = defaultTimeoutMs): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (!check()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await sleep(stepMs);
+    }
+  };
+}
