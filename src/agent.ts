@@ -33,6 +33,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
   const cli = new PodmanCli({
     onCall: (args, result) => logger.debug('podman', { args: args.slice(0, 3).join(' '), exitCode: result.exitCode, ms: Math.round(result.durationMs) }),
   });
+  const hostIP = detectHostIP();
   const probeRunner = new PodProbeRunner({ cli });
   // Set once the status owner exists; the runtime reports failed preStop hooks to it.
   let status: StatusManager | undefined;
@@ -40,6 +41,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
     cli,
     nodeName: config.nodeName,
     stateDir: config.stateDir,
+    hostIP,
     httpGet: probeRunner.httpGetInPod,
     onOrphan: (uid) => logger.info('removing the volumes of a pod that no longer exists', { uid }),
     onContainerEvent: (pod, container, reason, message) => status?.event(pod, 'Normal', reason, message, container),
@@ -73,7 +75,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
       );
     },
   });
-  status = new StatusManager({ stateDir: config.stateDir, logger, supervision, hostIP: detectHostIP(), probes });
+  status = new StatusManager({ stateDir: config.stateDir, logger, supervision, hostIP, probes });
   await status.load();
   status.start();
   const reconciler = new Reconciler({
