@@ -4,7 +4,8 @@ import { UsageError } from '../errors.js';
 import type { PodEvent } from '../status/event-recorder.js';
 import type { StatusPod } from '../status/status-manager.js';
 import type { ContainerState, ContainerStatus } from '../status/types.js';
-import { humanDuration, readStatusFile } from './read-status.js';
+import { humanDuration } from '../status/printers.js';
+import { readStatusFile } from './read-status.js';
 
 function stateLines(label: string, state: ContainerState, indent: string): string[] {
   if (state.running) return [`${indent}${label}:\tRunning`, `${indent}  Started:\t${state.running.startedAt ?? ''}`];

@@ -54,9 +54,9 @@ export function configHash(defaulted: PodManifest): string {
   return createHash('sha256').update(JSON.stringify(canonical(defaulted))).digest('hex').slice(0, 16);
 }
 
-/** A uid in UUID form, stable for the same content on the same node. */
-function stableUid(hash: string, nodeName: string, key: string): string {
-  const hex = createHash('sha256').update(`${hash}\0${nodeName}\0${key}`).digest('hex');
+/** A uid in UUID form made from `parts`: the same parts always give the same uid. */
+export function stableUuid(...parts: string[]): string {
+  const hex = createHash('sha256').update(parts.join('\0')).digest('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
@@ -67,7 +67,8 @@ export function toDesiredPod(manifest: PodManifest, source: string, nodeName: st
   const namespace = defaulted.metadata.namespace ?? 'default';
   const name = `${manifest.metadata.name}-${nodeName}`;
   const key = `${namespace}/${name}`;
-  const uid = stableUid(hash, nodeName, key);
+  // Stable for the same content on the same node.
+  const uid = stableUuid(hash, nodeName, key);
   return {
     key,
     name,

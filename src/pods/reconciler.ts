@@ -32,6 +32,8 @@ export interface ReconcilerOptions {
   /** Told of every listing with the desired state it was planned against (the prober syncs here). */
   onObservation?: (desired: DesiredState, observation: Observation) => void;
   maxConcurrentStarts?: number;
+  /** Told when a pass has handed out its actions, with how long it took (metrics). */
+  onPass?: (durationMs: number) => void;
   now?: () => number;
 }
 
@@ -64,6 +66,10 @@ export class Reconciler {
   /** Cancels the listing in flight when the agent stops. */
   readonly #stopController = new AbortController();
   passes = 0;
+  /** When the last pass finished its listing and plan (the clock's ms): the loop is alive. */
+  lastPassAt: number | undefined;
+  /** Why the last listing failed, until one succeeds again. */
+  lastListError: string | undefined;
 
   constructor(options: ReconcilerOptions) {
     this.#options = options;
@@ -250,14 +256,17 @@ export class Reconciler {
     if (!desired) return;
     const { logger } = this.#options;
     this.passes++;
+    const passStarted = performance.now();
     let observation;
     const startedAt = ++this.#sequence;
     try {
       observation = await this.#options.runtime.list(this.#stopController.signal);
     } catch (error) {
-      if (!this.#stopped) logger.error(`listing pods failed: ${errorMessage(error)}`);
+      this.lastListError = errorMessage(error);
+      if (!this.#stopped) logger.error(`listing pods failed: ${this.lastListError}`);
       return;
     }
+    this.lastListError = undefined;
     this.#observation = { pods: observation.pods, startedAt };
     if (observation.foreignPods > 0 && !this.#foreignReported) {
       logger.warn(`${observation.foreignPods} podvisor pod(s) of another node name are left alone`);
@@ -279,6 +288,8 @@ export class Reconciler {
     this.#options.onObservation?.(latest, observation);
     // Pods skipped here are planned again by the pass their worker triggers when it finishes.
     for (const action of plan.actions) this.#dispatch(action);
+    this.lastPassAt = this.#now();
+    this.#options.onPass?.(performance.now() - passStarted);
     // Volume directories of pods that no longer exist (a removal podman half-failed, a crash
     // mid-create): anything neither listed nor desired is garbage, as the kubelet judges it.
     const keep = new Set([...observation.pods.map((pod) => pod.uid), ...[...latest.pods.values()].map((pod) => pod.uid)]);

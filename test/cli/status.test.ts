@@ -2,8 +2,9 @@
 // (pkg/printers/internalversion/printers.go), and ages by apimachinery's duration.HumanDuration.
 // Pods are written by hand as the status manager serves them; "now" is a fake clock.
 import t, { type Test } from 'tap';
-import { printedStatus, statusCommand } from '../../src/cli/status.js';
-import { humanDuration, readStatusFile } from '../../src/cli/read-status.js';
+import { statusCommand } from '../../src/cli/status.js';
+import { humanDuration, printedStatus } from '../../src/status/printers.js';
+import { readStatusFile } from '../../src/cli/read-status.js';
 import type { Container } from '../../src/manifest/pod-schema.js';
 import { STATUS_FILE, type StatusFile, type StatusPod } from '../../src/status/status-manager.js';
 import type { ConditionStatus, ContainerState, ContainerStatus, PodConditionType, PodPhase } from '../../src/status/types.js';

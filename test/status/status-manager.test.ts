@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import winston from 'winston';
-import { printedStatus } from '../../src/cli/status.js';
+import { printedStatus } from '../../src/status/printers.js';
 import { readStatusFile } from '../../src/cli/read-status.js';
 import type { Logger } from '../../src/log/logger.js';
 import type { DesiredState } from '../../src/manifest/desired-state.js';

@@ -1,0 +1,131 @@
+// Mirror pods: the read-only copies of static pods that the kubelet shows an API server, made
+// from what the status owner computed. A mirror pod carries the config hash as
+// `kubernetes.io/config.mirror` and is owned by its Node; a pod whose manifest is invalid right
+// now still shows, on its last good spec, with the error as an annotation and a condition.
+import type { PodEvent } from '../status/event-recorder.js';
+import type { StatusPod } from '../status/status-manager.js';
+import type { PodCondition } from '../status/types.js';
+import { CONFIG_HASH_ANNOTATION, stableUuid } from '../manifest/identity.js';
+
+export const CONFIG_MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
+/** The first error of the pod's manifest file, while it has errors. */
+export const MANIFEST_ERROR_ANNOTATION = 'podvisor.io/manifest-error';
+/** The pod condition that says the manifest it runs from is (not) the file's current content. */
+export const MANIFEST_VALID_CONDITION = 'podvisor.io/ManifestValid';
+
+export interface OwnerReference {
+  apiVersion: 'v1';
+  kind: 'Node';
+  name: string;
+  uid: string;
+  controller: true;
+}
+
+/** A v1 Pod as podvisor serves and publishes it. */
+export interface MirrorPod extends Omit<StatusPod, 'metadata' | 'status'> {
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    resourceVersion?: string;
+    creationTimestamp?: string;
+    labels?: Record<string, string>;
+    annotations: Record<string, string>;
+    ownerReferences: OwnerReference[];
+  };
+  status: Omit<StatusPod['status'], 'conditions'> & { conditions: (PodCondition | ManifestCondition)[] };
+}
+
+export interface ManifestCondition {
+  type: typeof MANIFEST_VALID_CONDITION;
+  status: 'False';
+  reason: 'ManifestInvalid';
+  message: string;
+  lastTransitionTime: string;
+  lastProbeTime: null;
+}
+
+/** A core/v1 Event about a pod. */
+export interface V1Event {
+  apiVersion: 'v1';
+  kind: 'Event';
+  metadata: { name: string; namespace: string; uid: string; resourceVersion?: string; creationTimestamp: string };
+  involvedObject: PodEvent['involvedObject'] & { apiVersion: 'v1' };
+  reason: string;
+  message: string;
+  source: { component: 'podvisor'; host: string };
+  firstTimestamp: string;
+  lastTimestamp: string;
+  count: number;
+  type: PodEvent['type'];
+  eventTime: null;
+  reportingComponent: 'podvisor';
+  reportingInstance: string;
+}
+
+/** The node a mirror pod belongs to. */
+export interface MirrorNode {
+  name: string;
+  uid: string;
+}
+
+/** A manifest error that applies to a pod: the file's first error and since when it has had it. */
+export interface ManifestProblem {
+  message: string;
+  since: string;
+}
+
+/** The mirror pod for one static pod's status. */
+export function mirrorPod(pod: StatusPod, node: MirrorNode, problem?: ManifestProblem): MirrorPod {
+  const metadata = pod.metadata;
+  const annotations: Record<string, string> = { ...(metadata.annotations ?? {}) };
+  const hash = annotations[CONFIG_HASH_ANNOTATION];
+  if (hash !== undefined) annotations[CONFIG_MIRROR_ANNOTATION] = hash;
+  const conditions: MirrorPod['status']['conditions'] = [...pod.status.conditions];
+  if (problem) {
+    annotations[MANIFEST_ERROR_ANNOTATION] = problem.message;
+    conditions.push({
+      type: MANIFEST_VALID_CONDITION,
+      status: 'False',
+      reason: 'ManifestInvalid',
+      message: `${problem.message}; running the last good spec`,
+      lastTransitionTime: problem.since,
+      lastProbeTime: null,
+    });
+  }
+  return {
+    ...pod,
+    // Only what a mirror pod's metadata holds: the file's own resourceVersion, finalizers and the like mean nothing here.
+    metadata: {
+      name: metadata.name,
+      namespace: metadata.namespace ?? 'default',
+      uid: typeof metadata.uid === 'string' ? metadata.uid : '',
+      ...(metadata.creationTimestamp ? { creationTimestamp: metadata.creationTimestamp } : {}),
+      ...(metadata.labels ? { labels: metadata.labels } : {}),
+      annotations,
+      ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: node.name, uid: node.uid, controller: true }],
+    },
+    status: { ...pod.status, conditions },
+  };
+}
+
+/** The core/v1 Event for one recorded pod event. */
+export function v1Event(event: PodEvent, nodeName: string): V1Event {
+  return {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name: event.name, namespace: event.involvedObject.namespace, uid: stableUuid('event', event.name), creationTimestamp: event.firstTimestamp },
+    involvedObject: { apiVersion: 'v1', ...event.involvedObject },
+    reason: event.reason,
+    message: event.message,
+    source: { component: 'podvisor', host: nodeName },
+    firstTimestamp: event.firstTimestamp,
+    lastTimestamp: event.lastTimestamp,
+    count: event.count,
+    type: event.type,
+    eventTime: null,
+    reportingComponent: 'podvisor',
+    reportingInstance: nodeName,
+  };
+}
+
