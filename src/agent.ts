@@ -19,6 +19,15 @@ import { StatusManager } from './status/status-manager.js';
 import type { Observation } from './runtime/types.js';
 import { errorMessage } from './errors.js';
 import { SupervisionState } from './state/supervision-state.js';
+import { ApiServer } from './api/server.js';
+import { podvisorVersion } from './cli/version.js';
+import { freshness, HealthChecks } from './health/health.js';
+import { AgentMetrics } from './metrics/metrics.js';
+import { MirrorFeed } from './mirror/mirror-feed.js';
+import type { ManifestProblem } from './mirror/mirror-pod.js';
+import { MirrorStore } from './mirror/mirror-store.js';
+import { hostFacts } from './mirror/node-object.js';
+import { apiTime } from './status/conditions.js';
 
 export interface Agent {
   /** Stops watching, finishes work in flight within `deadlineMs`; pods keep running. */
@@ -30,10 +39,18 @@ export interface Agent {
 /** Starts the agent: returns once the manifest directory has been scanned once. */
 export async function startAgent(config: AgentConfig, logger: Logger): Promise<Agent> {
   await mkdir(config.stateDir, { recursive: true });
+  const startedAt = Date.now();
+  // Set once the mirror store exists: it is what the pod metrics read.
+  let feed: MirrorFeed | undefined;
+  const metrics = new AgentMetrics({ pods: () => feed?.mirrorPods() ?? [] });
   const cli = new PodmanCli({
-    onCall: (args, result) => logger.debug('podman', { args: args.slice(0, 3).join(' '), exitCode: result.exitCode, ms: Math.round(result.durationMs) }),
+    onCall: (args, result) => {
+      metrics.podmanCall(args, result.exitCode, result.durationMs);
+      logger.debug('podman', { args: args.slice(0, 3).join(' '), exitCode: result.exitCode, ms: Math.round(result.durationMs) });
+    },
   });
   const hostIP = detectHostIP();
+  const health = new HealthChecks();
   const probeRunner = new PodProbeRunner({ cli });
   // Set once the status owner exists; the runtime reports failed preStop hooks to it.
   let status: StatusManager | undefined;
@@ -75,7 +92,14 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
       );
     },
   });
-  status = new StatusManager({ stateDir: config.stateDir, logger, supervision, hostIP, probes });
+  const store = new MirrorStore();
+  status = new StatusManager({ stateDir: config.stateDir, logger, supervision, hostIP, probes, onChange: () => feed?.sync() });
+  feed = new MirrorFeed({
+    store,
+    status,
+    facts: hostFacts({ nodeName: config.nodeName, hostIP, podmanVersion: await podmanVersion(cli, logger), podvisorVersion: podvisorVersion(), apiPort: config.apiAddress?.port ?? 0 }),
+    health: () => health.summary(),
+  });
   await status.load();
   status.start();
   const reconciler = new Reconciler({
@@ -85,6 +109,10 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
     status,
     relistIntervalMs: config.relistIntervalSeconds * 1000,
     restartDelayMs: config.backoffInitialSeconds * 1000,
+    onPass: (durationMs) => {
+      metrics.reconcilePasses.inc();
+      metrics.reconcileDuration.observe(durationMs / 1000);
+    },
     onObservation: (desired, observation) => {
       lastObservation = { desired, observation };
       probes.sync(probedContainers(desired, observation));
@@ -92,6 +120,9 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
   });
   let lastGood: LastGood = new Map();
   const reportedConflicts = new Set<string>();
+  /** Files with errors now: their first error and since when, for the mirror pods they define. */
+  const invalidFiles = new Map<string, ManifestProblem>();
+  let manifestDirError: string | undefined;
 
   const onSnapshot = (snapshot: SourceSnapshot) => {
     if (!status) return;
@@ -103,6 +134,15 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
       if (file.hasErrors) logger.error('manifest has errors: its pods keep their last good spec', { source: file.path });
     }
     for (const path of snapshot.removed) logger.info('manifest removed', { source: path });
+    manifestDirError = undefined;
+    for (const file of snapshot.changed) {
+      if (file.hasErrors) metrics.manifestErrors.inc();
+      const first = file.findings.find((finding) => finding.severity === 'error');
+      if (!first) invalidFiles.delete(file.path);
+      else if (invalidFiles.get(file.path)?.message !== formatFinding(first)) invalidFiles.set(file.path, { message: formatFinding(first), since: apiTime(new Date()) });
+    }
+    for (const path of snapshot.removed) invalidFiles.delete(path);
+    metrics.manifestFilesInvalid.set(invalidFiles.size);
     const merged = mergeFiles(snapshot.files, lastGood);
     lastGood = merged.lastGood;
     for (const conflict of merged.state.conflicts) {
@@ -119,6 +159,12 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
       }
     }
     logger.debug('desired state', { pods: merged.state.pods.size, files: snapshot.files.length });
+    const problems = new Map<string, ManifestProblem>();
+    for (const pod of merged.state.pods.values()) {
+      const problem = invalidFiles.get(pod.source);
+      if (problem) problems.set(pod.key, problem);
+    }
+    feed?.setManifestProblems(problems);
     reconciler.setDesired(merged.state);
   };
 
@@ -127,18 +173,25 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
     nodeName: config.nodeName,
     resyncIntervalMs: config.resyncIntervalSeconds * 1000,
     onSnapshot,
-    onError: (message) => logger.error(message),
+    onError: (message) => {
+      manifestDirError = message;
+      logger.error(message);
+    },
   });
   reconciler.start();
   // Noticing change fast: podman's events (reconnecting, never losing any in between) and,
   // faster still, the exit files conmon writes; both only trigger a (coalesced) pass, and the
   // periodic relist stays, since events can be missed.
   const watchers = new AbortController();
+  let eventConnects = 0;
   const events = new PodmanEventStream({
     cli,
     logger,
     nodeName: config.nodeName,
     signal: watchers.signal,
+    onConnect: () => {
+      if (eventConnects++ > 0) metrics.eventStreamReconnects.inc();
+    },
     onEvent: (event) => {
       if (event.kind === 'died' || event.kind === 'start' || event.kind === 'remove') reconciler.trigger();
     },
@@ -155,10 +208,51 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
   });
   exitWatcher.start();
   await source.start();
+
+  // What /healthz and the node's Ready condition say: the loops that supervise are alive.
+  const relistMs = config.relistIntervalSeconds * 1000;
+  health.add({
+    name: 'reconciler',
+    required: true,
+    check: freshness({ what: 'successful listing of podman', last: () => reconciler.lastPassAt, error: () => reconciler.lastListError, maxAgeMs: Math.max(3 * relistMs, 60_000), startedAt }),
+  });
+  health.add({ name: 'podman-events', required: false, check: () => (events.pid === undefined ? { ok: false, message: 'not connected; relisting every ' + config.relistIntervalSeconds + ' s meanwhile' } : { ok: true }) });
+  health.add({ name: 'manifests', required: false, check: () => (manifestDirError ? { ok: false, message: manifestDirError } : { ok: true, ...(invalidFiles.size ? { message: `${invalidFiles.size} file(s) with errors` } : {}) }) });
+  feed.sync();
+  // The node's heartbeat and readiness move on even when no pod changes.
+  const feedTimer = setInterval(() => feed?.sync(), 10_000);
+  feedTimer.unref();
+
+  let api: ApiServer | undefined;
+  if (config.apiAddress) {
+    api = new ApiServer({
+      host: config.apiAddress.host,
+      port: config.apiAddress.port,
+      store,
+      health,
+      metrics,
+      logger,
+      nodeName: config.nodeName,
+      podvisorVersion: podvisorVersion(),
+      tokenFile: config.apiTokenFile,
+      tls: config.apiTlsCert && config.apiTlsKey ? { certFile: config.apiTlsCert, keyFile: config.apiTlsKey } : undefined,
+    });
+    try {
+      const bound = await api.start();
+      logger.info('read-only API listening', { address: `${bound.host}:${bound.port}`, tls: Boolean(config.apiTlsCert), token: Boolean(config.apiTokenFile) });
+    } catch (error) {
+      // Pods are supervised already: a bad API setting must not stop that, but it must be seen.
+      logger.error(`read-only API not started: ${errorMessage(error)}`);
+      health.add({ name: 'api', required: false, check: () => ({ ok: false, message: errorMessage(error) }) });
+      api = undefined;
+    }
+  }
   logger.info('podvisor running', { manifestDir: config.manifestDir, node: config.nodeName, stateDir: config.stateDir });
 
   return {
     async stop(deadlineMs) {
+      clearInterval(feedTimer);
+      await api?.stop();
       await source.close();
       watchers.abort();
       exitWatcher.stop();
@@ -198,4 +292,15 @@ function probedContainers(desired: DesiredState, observation: Observation): Prob
     }
   }
   return out;
+}
+
+/** podman's version, for the node's container runtime ("unknown" when podman will not say). */
+async function podmanVersion(cli: PodmanCli, logger: Logger): Promise<string> {
+  try {
+    const info = await cli.json<{ Client?: { Version?: string } }>(['version', '--format', 'json'], { timeoutMs: 30_000 });
+    return info.Client?.Version ?? 'unknown';
+  } catch (error) {
+    logger.warn(`cannot read podman's version: ${errorMessage(error)}`);
+    return 'unknown';
+  }
 }

@@ -2,7 +2,8 @@
 // stops watching, finishes the work in flight and exits 0, leaving pods running as the kubelet
 // does; a second signal exits at once.
 import { startAgent } from '../agent.js';
-import { parseAgentConfig } from '../config/agent-config.js';
+import { parseAgentConfig, SETTINGS, type Origin } from '../config/agent-config.js';
+import { readConfigFile } from '../config/config-file.js';
 import { errorMessage } from '../errors.js';
 import { createLogger, type LogFormat, type LogLevel } from '../log/logger.js';
 import { defaultNodeName } from '../manifest/identity.js';
@@ -13,6 +14,8 @@ export const RUN_HELP = `Usage: podvisor run [flags]
 Runs the agent in the foreground: the Pod manifests in the manifest directory become podman pods.
 
 Flags:
+  --config FILE               YAML file with any of the settings below (keys as the flags' names;
+                              api-* under "api:", publish-* under "publish:"); flags win over it
   --manifest-dir DIR          directory of Pod manifests (default /etc/pods.d)
   --node-name NAME            node name; pods are named <name>-<node> (default: host name, lower-cased)
   --state-dir DIR             where podvisor keeps pod volumes and state (default /var/lib/podvisor)
@@ -22,37 +25,50 @@ Flags:
   --backoff-max SECONDS       longest crash-loop back-off delay (default 300)
   --log-level LEVEL           error, warn, info or debug (default info)
   --log-format text|json      default: text on a terminal, json otherwise
+
+Read-only API (off unless --api-address is given):
+  --api-address HOST:PORT     serve /pods, /healthz, /metrics and a read-only Kubernetes API
+                              (kubectl --server http://HOST:PORT); the kubelet's port is 10255
+  --api-token-file FILE       require "Authorization: Bearer <token>" (not for /healthz)
+  --api-tls-cert FILE         serve HTTPS with this certificate (PEM) ...
+  --api-tls-key FILE          ... and this key
+
+Publishing mirror pods (nothing is sent unless one of these is set):
+  --publish-webhook URL       POST the node's PodList here on every change and on the heartbeat
+  --publish-token-file FILE   bearer token for the webhook
+  --publish-ca-file FILE      CA certificates (PEM) to verify the webhook's server with
+  --publish-interval SECONDS  at most one webhook POST per interval for changes (default 10)
+  --publish-heartbeat CRON    when to POST even without a change (default "* * * * *": each minute)
+  --publish-kubeconfig FILE   create and update mirror pods in the API server this kubeconfig names
   -h, --help                  this help
 `;
 
-/** Parses flags, runs the agent until a signal, and returns the exit status. */
+/** Parses flags (and the config file), runs the agent until a signal, and returns the exit status. */
 export async function runCommand(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('run', argv, {
-    'manifest-dir': { type: 'string' },
-    'node-name': { type: 'string' },
-    'state-dir': { type: 'string' },
-    'resync-interval': { type: 'string' },
-    'relist-interval': { type: 'string' },
-    'backoff-initial': { type: 'string' },
-    'backoff-max': { type: 'string' },
-    'log-level': { type: 'string' },
-    'log-format': { type: 'string' },
+    config: { type: 'string' },
+    ...Object.fromEntries(SETTINGS.map((setting) => [setting.flag, { type: 'string' as const }])),
   }, false);
   if (values.help) {
     process.stdout.write(RUN_HELP);
     return 0;
   }
-  const config = parseAgentConfig({
-    manifestDir: values['manifest-dir'] ?? '/etc/pods.d',
-    nodeName: values['node-name'] ?? defaultNodeName(),
-    stateDir: values['state-dir'] ?? '/var/lib/podvisor',
-    resyncIntervalSeconds: values['resync-interval'] ?? 20,
-    relistIntervalSeconds: values['relist-interval'] ?? 10,
-    backoffInitialSeconds: values['backoff-initial'] ?? 10,
-    backoffMaxSeconds: values['backoff-max'] ?? 300,
-    logLevel: values['log-level'] ?? 'info',
-    logFormat: values['log-format'],
-  });
+  const file = values.config === undefined ? undefined : await readConfigFile(values.config);
+  const raw: Record<string, unknown> = {};
+  const origins = new Map<string, Origin>();
+  for (const setting of SETTINGS) {
+    const flag = values[setting.flag];
+    if (flag !== undefined) {
+      raw[setting.field] = flag;
+      origins.set(setting.field, { flag: `--${setting.flag}` });
+    } else if (file?.values.get(setting.field) !== undefined) {
+      raw[setting.field] = file.values.get(setting.field);
+      const origin = file.origins.get(setting.field);
+      if (origin) origins.set(setting.field, origin);
+    } else if ('fallback' in setting) raw[setting.field] = setting.fallback;
+  }
+  raw.nodeName ??= defaultNodeName();
+  const config = parseAgentConfig(raw, origins);
   const logger = createLogger({ level: config.logLevel as LogLevel, format: config.logFormat as LogFormat | undefined });
 
   let agent;

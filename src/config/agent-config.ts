@@ -1,5 +1,7 @@
-// The agent's configuration: one zod schema for what `podvisor run` accepts, so a bad value is
-// one clear line naming the flag, whatever it came from.
+// The agent's configuration: one zod schema for what `podvisor run` accepts, from flags or a
+// config file (`--config FILE`, YAML, the same names as the flags, with `api:` and `publish:`
+// sections). A bad value is one clear line naming the flag, or the file, line and key.
+import { validate as validateCron } from 'node-cron';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { LOG_LEVELS } from '../log/logger.js';
@@ -8,31 +10,115 @@ import { isDns1123Subdomain } from '../manifest/pod-schema.js';
 const seconds = (flag: string, min: number) =>
   z.coerce.number({ message: `${flag} must be a number of seconds` }).finite(`${flag} must be a number of seconds`).min(min, `${flag} must be at least ${min}`);
 
+const path = (flag: string) => z.string({ message: `${flag} must be a path` }).min(1, `${flag} must not be empty`);
+
+/** `HOST:PORT` (an IPv6 host in brackets) as the API's listening address. */
+export function parseListenAddress(text: string): { host: string; port: number } | undefined {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  if (!match) return undefined;
+  const port = Number(match[3]);
+  if (port > 65535) return undefined;
+  return { host: match[1] ?? match[2] ?? '', port };
+}
+
+const listenAddress = z
+  .string()
+  .transform((text, context) => {
+    const address = parseListenAddress(text);
+    if (!address) {
+      context.addIssue({ code: 'custom', message: `--api-address must be HOST:PORT (for example 127.0.0.1:10255), not "${text}"` });
+      return z.NEVER;
+    }
+    return address;
+  });
+
+const webhookUrl = z.string().refine((text) => {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}, '--publish-webhook must be an http:// or https:// URL');
+
 export const agentConfigSchema = z
   .object({
-  manifestDir: z.string().min(1, '--manifest-dir must not be empty'),
-  nodeName: z
-    .string()
-    .transform((name) => name.toLowerCase())
-    .refine(isDns1123Subdomain, '--node-name must be a DNS-1123 subdomain (lower-case letters, digits, "-" and ".")'),
-  stateDir: z.string().min(1, '--state-dir must not be empty'),
-  resyncIntervalSeconds: seconds('--resync-interval', 1),
-  relistIntervalSeconds: seconds('--relist-interval', 1),
-  backoffInitialSeconds: seconds('--backoff-initial', 0),
-  backoffMaxSeconds: seconds('--backoff-max', 0),
-  logLevel: z.enum(LOG_LEVELS as [string, ...string[]], { message: `--log-level must be one of ${LOG_LEVELS.join(', ')}` }),
-  logFormat: z.enum(['text', 'json'], { message: '--log-format must be text or json' }).optional(),
+    manifestDir: z.string().min(1, '--manifest-dir must not be empty'),
+    nodeName: z
+      .string()
+      .transform((name) => name.toLowerCase())
+      .refine(isDns1123Subdomain, '--node-name must be a DNS-1123 subdomain (lower-case letters, digits, "-" and ".")'),
+    stateDir: z.string().min(1, '--state-dir must not be empty'),
+    resyncIntervalSeconds: seconds('--resync-interval', 1),
+    relistIntervalSeconds: seconds('--relist-interval', 1),
+    backoffInitialSeconds: seconds('--backoff-initial', 0),
+    backoffMaxSeconds: seconds('--backoff-max', 0),
+    logLevel: z.enum(LOG_LEVELS as [string, ...string[]], { message: `--log-level must be one of ${LOG_LEVELS.join(', ')}` }),
+    logFormat: z.enum(['text', 'json'], { message: '--log-format must be text or json' }).optional(),
+    apiAddress: listenAddress.optional(),
+    apiTokenFile: path('--api-token-file').optional(),
+    apiTlsCert: path('--api-tls-cert').optional(),
+    apiTlsKey: path('--api-tls-key').optional(),
+    publishWebhook: webhookUrl.optional(),
+    publishTokenFile: path('--publish-token-file').optional(),
+    publishCaFile: path('--publish-ca-file').optional(),
+    publishKubeconfig: path('--publish-kubeconfig').optional(),
+    publishIntervalSeconds: seconds('--publish-interval', 1),
+    publishHeartbeat: z.string().refine((expression) => validateCron(expression), '--publish-heartbeat must be a cron expression (for example "* * * * *", every minute)'),
   })
-  .refine((config) => config.backoffMaxSeconds >= config.backoffInitialSeconds, { message: '--backoff-max must be at least --backoff-initial' });
+  .superRefine((config, context) => {
+    if (config.backoffMaxSeconds < config.backoffInitialSeconds) context.addIssue({ code: 'custom', path: ['backoffMaxSeconds'], message: '--backoff-max must be at least --backoff-initial' });
+    if ((config.apiTlsCert === undefined) !== (config.apiTlsKey === undefined)) {
+      context.addIssue({ code: 'custom', path: [config.apiTlsCert === undefined ? 'apiTlsCert' : 'apiTlsKey'], message: '--api-tls-cert and --api-tls-key go together' });
+    }
+    for (const field of ['apiTokenFile', 'apiTlsCert'] as const) {
+      if (config[field] !== undefined && config.apiAddress === undefined) context.addIssue({ code: 'custom', path: [field], message: `${FLAG_OF[field]} needs --api-address` });
+    }
+    for (const field of ['publishTokenFile', 'publishCaFile'] as const) {
+      if (config[field] !== undefined && config.publishWebhook === undefined) context.addIssue({ code: 'custom', path: [field], message: `${FLAG_OF[field]} needs --publish-webhook` });
+    }
+  });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
 
-/** Validates raw option values; the first problem is a UsageError naming its flag. */
-export function parseAgentConfig(raw: Record<string, unknown>): AgentConfig {
+/** Every setting: its flag, its place in a config file, and its default. */
+export const SETTINGS = [
+  { field: 'manifestDir', flag: 'manifest-dir', key: ['manifest-dir'], fallback: '/etc/pods.d' },
+  { field: 'nodeName', flag: 'node-name', key: ['node-name'] },
+  { field: 'stateDir', flag: 'state-dir', key: ['state-dir'], fallback: '/var/lib/podvisor' },
+  { field: 'resyncIntervalSeconds', flag: 'resync-interval', key: ['resync-interval'], fallback: 20 },
+  { field: 'relistIntervalSeconds', flag: 'relist-interval', key: ['relist-interval'], fallback: 10 },
+  { field: 'backoffInitialSeconds', flag: 'backoff-initial', key: ['backoff-initial'], fallback: 10 },
+  { field: 'backoffMaxSeconds', flag: 'backoff-max', key: ['backoff-max'], fallback: 300 },
+  { field: 'logLevel', flag: 'log-level', key: ['log-level'], fallback: 'info' },
+  { field: 'logFormat', flag: 'log-format', key: ['log-format'] },
+  { field: 'apiAddress', flag: 'api-address', key: ['api', 'address'] },
+  { field: 'apiTokenFile', flag: 'api-token-file', key: ['api', 'token-file'] },
+  { field: 'apiTlsCert', flag: 'api-tls-cert', key: ['api', 'tls-cert'] },
+  { field: 'apiTlsKey', flag: 'api-tls-key', key: ['api', 'tls-key'] },
+  { field: 'publishWebhook', flag: 'publish-webhook', key: ['publish', 'webhook'] },
+  { field: 'publishTokenFile', flag: 'publish-token-file', key: ['publish', 'token-file'] },
+  { field: 'publishCaFile', flag: 'publish-ca-file', key: ['publish', 'ca-file'] },
+  { field: 'publishKubeconfig', flag: 'publish-kubeconfig', key: ['publish', 'kubeconfig'] },
+  { field: 'publishIntervalSeconds', flag: 'publish-interval', key: ['publish', 'interval'], fallback: 10 },
+  { field: 'publishHeartbeat', flag: 'publish-heartbeat', key: ['publish', 'heartbeat'], fallback: '* * * * *' },
+] as const satisfies readonly { field: keyof AgentConfig; flag: string; key: readonly string[]; fallback?: unknown }[];
+
+const FLAG_OF = Object.fromEntries(SETTINGS.map((setting) => [setting.field, `--${setting.flag}`])) as Record<keyof AgentConfig, string>;
+
+/** Where a value came from, for its error message: a flag, or a config file's line. */
+export type Origin = { flag: string } | { file: string; line: number; column: number; key: string };
+
+/** Validates raw values by field; the first problem is a UsageError naming its flag or file line. */
+export function parseAgentConfig(raw: Record<string, unknown>, origins: ReadonlyMap<string, Origin> = new Map()): AgentConfig {
   const result = agentConfigSchema.safeParse(raw);
   if (!result.success) {
     const issue = result.error.issues[0];
-    throw new UsageError(issue?.message ?? 'invalid configuration');
+    const field = String(issue?.path[0] ?? '');
+    const origin = origins.get(field);
+    const message = issue?.message ?? 'invalid configuration';
+    if (origin && 'file' in origin) throw new UsageError(`${origin.file}:${origin.line}:${origin.column}: ${origin.key}: ${message}`);
+    throw new UsageError(message);
   }
   return result.data;
 }

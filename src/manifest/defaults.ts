@@ -37,6 +37,10 @@ function defaultContainer(container: Container): Container {
       ...container.resources,
       ...(defaultedRequests ? { requests: defaultedRequests } : {}),
     },
+    // The API server fills in the fieldRef's apiVersion; kubectl describe shows it as `(v1:field)`.
+    ...(container.env
+      ? { env: container.env.map((env) => (env.valueFrom?.fieldRef ? { ...env, valueFrom: { ...env.valueFrom, fieldRef: { apiVersion: 'v1', ...env.valueFrom.fieldRef } } } : env)) }
+      : {}),
     ...(container.ports ? { ports: container.ports.map((port) => ({ protocol: 'TCP' as const, ...port })) } : {}),
     ...(container.livenessProbe ? { livenessProbe: defaultProbe(container.livenessProbe) } : {}),
     ...(container.readinessProbe ? { readinessProbe: defaultProbe(container.readinessProbe) } : {}),

@@ -4,7 +4,7 @@
 import type { PodEvent } from '../status/event-recorder.js';
 import type { StatusPod } from '../status/status-manager.js';
 import { apiTime } from '../status/conditions.js';
-import { mirrorPod, v1Event, type ManifestProblem, type MirrorPod } from './mirror-pod.js';
+import { CONFIG_MIRROR_ANNOTATION, mirrorPod, v1Event, type ManifestProblem, type MirrorPod } from './mirror-pod.js';
 import type { MirrorStore } from './mirror-store.js';
 import { nodeObject, nodeUid, type HostFacts, type NodeHealth, type V1Node } from './node-object.js';
 
@@ -60,8 +60,11 @@ export class MirrorFeed {
   /** Brings the store up to date with the status owner. */
   sync(): void {
     const { store, status, facts } = this.#options;
-    store.replace('pods', this.mirrorPods());
-    store.replace('events', status.events.list().map((event) => v1Event(event, facts.nodeName)));
+    const pods = this.mirrorPods();
+    store.replace('pods', pods);
+    // The static pod's uid as the kubelet gives it is its config hash; events name the pod by it.
+    const staticUid = new Map(pods.map((pod) => [pod.metadata.uid, pod.metadata.annotations[CONFIG_MIRROR_ANNOTATION]]));
+    store.replace('events', status.events.list().map((event) => v1Event(event, facts.nodeName, staticUid.get(event.involvedObject.uid))));
     store.replace('nodes', [this.#node()]);
   }
 

@@ -5,7 +5,8 @@
 import type { PodEvent } from '../status/event-recorder.js';
 import type { StatusPod } from '../status/status-manager.js';
 import type { PodCondition } from '../status/types.js';
-import { CONFIG_HASH_ANNOTATION, stableUuid } from '../manifest/identity.js';
+import { CONFIG_HASH_ANNOTATION, CONFIG_SEEN_ANNOTATION, stableUuid } from '../manifest/identity.js';
+import { apiTime } from '../status/conditions.js';
 
 export const CONFIG_MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
 /** The first error of the pod's manifest file, while it has errors. */
@@ -81,6 +82,9 @@ export function mirrorPod(pod: StatusPod, node: MirrorNode, problem?: ManifestPr
   const annotations: Record<string, string> = { ...(metadata.annotations ?? {}) };
   const hash = annotations[CONFIG_HASH_ANNOTATION];
   if (hash !== undefined) annotations[CONFIG_MIRROR_ANNOTATION] = hash;
+  // Until the pod has started, it exists since podvisor first saw its manifest.
+  const seen = Date.parse(annotations[CONFIG_SEEN_ANNOTATION] ?? '');
+  const creationTimestamp = metadata.creationTimestamp ?? (Number.isNaN(seen) ? undefined : apiTime(new Date(seen)));
   const conditions: MirrorPod['status']['conditions'] = [...pod.status.conditions];
   if (problem) {
     annotations[MANIFEST_ERROR_ANNOTATION] = problem.message;
@@ -100,7 +104,7 @@ export function mirrorPod(pod: StatusPod, node: MirrorNode, problem?: ManifestPr
       name: metadata.name,
       namespace: metadata.namespace ?? 'default',
       uid: typeof metadata.uid === 'string' ? metadata.uid : '',
-      ...(metadata.creationTimestamp ? { creationTimestamp: metadata.creationTimestamp } : {}),
+      ...(creationTimestamp ? { creationTimestamp } : {}),
       ...(metadata.labels ? { labels: metadata.labels } : {}),
       annotations,
       ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: node.name, uid: node.uid, controller: true }],
@@ -109,13 +113,17 @@ export function mirrorPod(pod: StatusPod, node: MirrorNode, problem?: ManifestPr
   };
 }
 
-/** The core/v1 Event for one recorded pod event. */
-export function v1Event(event: PodEvent, nodeName: string): V1Event {
+/**
+ * The core/v1 Event for one recorded pod event. As the kubelet's, it names the static pod by the
+ * uid the kubelet gives it, its config hash (`staticUid`): that is the `kubernetes.io/config.mirror`
+ * annotation, which `kubectl describe` looks events up by for a mirror pod.
+ */
+export function v1Event(event: PodEvent, nodeName: string, staticUid?: string): V1Event {
   return {
     apiVersion: 'v1',
     kind: 'Event',
     metadata: { name: event.name, namespace: event.involvedObject.namespace, uid: stableUuid('event', event.name), creationTimestamp: event.firstTimestamp },
-    involvedObject: { apiVersion: 'v1', ...event.involvedObject },
+    involvedObject: { apiVersion: 'v1', ...event.involvedObject, ...(staticUid ? { uid: staticUid } : {}) },
     reason: event.reason,
     message: event.message,
     source: { component: 'podvisor', host: nodeName },

@@ -58,6 +58,8 @@ export interface StatusManagerOptions {
   probes?: ProbeStatusView;
   now?: () => number;
   writeIntervalMs?: number;
+  /** Told after every change of a pod's status or of the events (the mirror pods follow). */
+  onChange?: () => void;
 }
 
 export const STATUS_FILE = 'status.json';
@@ -135,6 +137,7 @@ export class StatusManager implements StatusSink {
   event(pod: PodIdentity, type: PodEvent['type'], reason: string, message: string, container?: { name: string; kind: 'init' | 'app' }): void {
     this.events.record(pod, type, reason, message, container);
     this.#dirty = true;
+    this.#options.onChange?.();
   }
 
   /** Every pod served, sorted by namespace and name. */
@@ -174,6 +177,8 @@ export class StatusManager implements StatusSink {
       this.#version++;
       this.#dirty = true;
     }
+    // Readers compare for themselves: a spec or label change keeps the status but changes the pod.
+    this.#options.onChange?.();
   }
 
   #podStatus(desired: DesiredPod, observed: ObservedPod | undefined): StatusPod {

@@ -1,0 +1,305 @@
+// The local read-only API: the kubelet's read-only port (`/pods`, `/healthz`, `/metrics`) and
+// enough of the Kubernetes API (discovery; list, get and watch of pods, events and nodes, with
+// selectors and Tables) that a real kubectl pointed at it works. Nothing here changes anything:
+// every write is a 405 Status, and request bodies are never read. Requests and connections are
+// bounded in size, time and number.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { PodvisorError, errorMessage } from '../errors.js';
+import { healthText, type HealthChecks } from '../health/health.js';
+import type { Logger } from '../log/logger.js';
+import type { AgentMetrics } from '../metrics/metrics.js';
+import type { MirrorStore, ResourceName, StoredObject } from '../mirror/mirror-store.js';
+import { badRequest, failure, notAcceptable, notFound, readOnly, unauthorized, unknownPath, type V1Status } from './api-status.js';
+import { API_GROUPS, API_RESOURCES, apiVersions, versionInfo } from './discovery.js';
+import { parseFieldSelector, parseLabelSelector, SelectorError, type Matcher } from './selectors.js';
+import { toTable, type IncludeObject } from './tables.js';
+import { serveWatch } from './watch.js';
+
+export interface ApiServerOptions {
+  host: string;
+  port: number;
+  store: MirrorStore;
+  health: HealthChecks;
+  metrics: AgentMetrics;
+  logger: Logger;
+  nodeName: string;
+  podvisorVersion: string;
+  /** A file holding the bearer token every request (but the health checks) must carry. */
+  tokenFile?: string | undefined;
+  /** PEM files: serve HTTPS. */
+  tls?: { certFile: string; keyFile: string } | undefined;
+  /** Upper bound of a watch's life when the client sets none (the API server's is 30-60 min). */
+  maxWatchSeconds?: number;
+}
+
+/** At most this many connections at once: a device's API is for a few clients. */
+const MAX_CONNECTIONS = 128;
+/** The request line and headers together (kubectl's are ~1 KiB). */
+const MAX_HEADER_BYTES = 16 * 1024;
+
+const KIND_OF: Record<ResourceName, string> = { pods: 'Pod', events: 'Event', nodes: 'Node' };
+
+/** The parts of a /api/v1 path: which resource, in which namespace, which one, which subresource. */
+interface ResourcePath {
+  resource: ResourceName;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+}
+
+const NAMESPACED = new Set<ResourceName>(['pods', 'events']);
+
+/** Reads `/api/v1/...` into its parts; undefined for any other path. */
+export function parseResourcePath(path: string): ResourcePath | undefined {
+  const parts = path.split('/').filter((part) => part !== '');
+  if (parts[0] !== 'api' || parts[1] !== 'v1') return undefined;
+  let rest = parts.slice(2);
+  let namespace: string | undefined;
+  if (rest[0] === 'namespaces' && rest.length >= 3) {
+    namespace = decodeURIComponent(rest[1]!);
+    rest = rest.slice(2);
+  }
+  const resource = rest[0] as ResourceName | undefined;
+  if (resource !== 'pods' && resource !== 'events' && resource !== 'nodes') return undefined;
+  if (namespace !== undefined && !NAMESPACED.has(resource)) return undefined;
+  if (rest.length > 3) return undefined;
+  const out: ResourcePath = { resource };
+  if (namespace !== undefined) out.namespace = namespace;
+  if (rest[1] !== undefined) out.name = decodeURIComponent(rest[1]);
+  if (rest[2] !== undefined) out.subresource = rest[2];
+  return out;
+}
+
+/** Whether the client asks for a meta.k8s.io Table (kubectl get does), and whether it takes JSON at all. */
+export function negotiate(accept: string | undefined): { table: boolean; acceptable: boolean } {
+  if (!accept) return { table: false, acceptable: true };
+  const types = accept.split(',').map((entry) => entry.trim().toLowerCase());
+  let acceptable = false;
+  for (const entry of types) {
+    const [media, ...params] = entry.split(';').map((part) => part.trim());
+    const isJson = media === 'application/json' || media === '*/*' || media === 'application/*';
+    if (!isJson) continue;
+    const parameters = new Map(params.map((param) => param.split('=', 2) as [string, string]));
+    if (parameters.get('as') === 'table' && parameters.get('g') === 'meta.k8s.io') return { table: true, acceptable: true };
+    if (!parameters.has('as')) acceptable = true;
+  }
+  return { table: false, acceptable };
+}
+
+export class ApiServer {
+  readonly #options: ApiServerOptions;
+  #server: Server | undefined;
+  #token: Buffer | undefined;
+  readonly #watches = new Set<() => void>();
+
+  constructor(options: ApiServerOptions) {
+    this.#options = options;
+  }
+
+  /** Listens; resolves with the bound address. Bad TLS or token files are a PodvisorError naming the flag. */
+  async start(): Promise<{ host: string; port: number }> {
+    const { tokenFile, tls } = this.#options;
+    if (tokenFile) {
+      const token = (await readOption(tokenFile, '--api-token-file')).trim();
+      if (token === '') throw new PodvisorError('E_CONFIG', `--api-token-file ${tokenFile}: the file is empty`);
+      this.#token = createHash('sha256').update(token).digest();
+    }
+    const handler = (request: IncomingMessage, response: ServerResponse) => this.#handle(request, response);
+    const serverOptions = { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 };
+    if (tls) {
+      const [cert, key] = await Promise.all([readOption(tls.certFile, '--api-tls-cert'), readOption(tls.keyFile, '--api-tls-key')]);
+      try {
+        this.#server = createHttpsServer({ ...serverOptions, cert, key }, handler);
+      } catch (error) {
+        throw new PodvisorError('E_CONFIG', `--api-tls-cert ${tls.certFile} / --api-tls-key ${tls.keyFile}: ${errorMessage(error)}`, { cause: error });
+      }
+    } else {
+      this.#server = createHttpServer(serverOptions, handler);
+    }
+    const server = this.#server;
+    server.maxConnections = MAX_CONNECTIONS;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error) => reject(new PodvisorError('E_CONFIG', `--api-address ${this.#options.host}:${this.#options.port}: ${errorMessage(error)}`, { cause: error }));
+      server.once('error', onError);
+      server.listen(this.#options.port, this.#options.host, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    server.on('error', (error) => this.#options.logger.error(`API server: ${errorMessage(error)}`));
+    const address = server.address() as AddressInfo;
+    return { host: address.address, port: address.port };
+  }
+
+  /** Ends the watches and closes every connection. */
+  async stop(): Promise<void> {
+    for (const end of this.#watches) end();
+    const server = this.#server;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  #handle(request: IncomingMessage, response: ServerResponse): void {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    const method = request.method ?? 'GET';
+    // A body is never read: the connection is not reused after a request that came with one.
+    if (request.headers['content-length'] && request.headers['content-length'] !== '0') response.shouldKeepAlive = false;
+    if (request.headers['transfer-encoding']) response.shouldKeepAlive = false;
+    const open = path === '/healthz' || path === '/livez' || path === '/readyz';
+    if (!open && this.#token && !this.#authorized(request)) {
+      this.#send(response, 401, unauthorized());
+      return;
+    }
+    if (method !== 'GET' && method !== 'HEAD') {
+      response.setHeader('Allow', 'GET, HEAD');
+      response.shouldKeepAlive = false;
+      this.#send(response, 405, readOnly(method, path, this.#options.nodeName));
+      return;
+    }
+    try {
+      this.#route(path, url.searchParams, request, response);
+    } catch (error) {
+      if (error instanceof SelectorError) this.#send(response, 400, badRequest(error.message));
+      else {
+        this.#options.logger.error(`API request failed: ${errorMessage(error)}`, { path });
+        this.#send(response, 500, failure(500, 'InternalError', `an error on the server ("${errorMessage(error)}") has prevented the request from succeeding`));
+      }
+    }
+  }
+
+  #authorized(request: IncomingMessage): boolean {
+    const header = request.headers.authorization ?? '';
+    const match = /^Bearer\s+(.+)$/i.exec(header);
+    if (!match || !this.#token) return false;
+    // Hashes of equal length, compared in constant time: neither the token nor its length leaks.
+    return timingSafeEqual(createHash('sha256').update(match[1]!.trim()).digest(), this.#token);
+  }
+
+  #route(path: string, query: URLSearchParams, request: IncomingMessage, response: ServerResponse): void {
+    const { store, health, metrics, podvisorVersion } = this.#options;
+    switch (path) {
+      case '/healthz':
+      case '/livez':
+      case '/readyz': {
+        const report = health.report();
+        this.#sendText(response, report.healthy ? 200 : 503, healthText(report, query.has('verbose')));
+        return;
+      }
+      case '/metrics':
+        void metrics.text().then(
+          (text) => this.#sendText(response, 200, text, metrics.contentType),
+          (error: unknown) => this.#send(response, 500, failure(500, 'InternalError', errorMessage(error))),
+        );
+        return;
+      case '/pods':
+        this.#send(response, 200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(store.version) }, items: store.list('pods') });
+        return;
+      case '/version':
+        this.#send(response, 200, versionInfo(podvisorVersion));
+        return;
+      case '/api':
+        this.#send(response, 200, apiVersions(request.headers.host ?? `${this.#options.host}:${this.#options.port}`));
+        return;
+      case '/api/v1':
+        this.#send(response, 200, API_RESOURCES);
+        return;
+      case '/apis':
+        this.#send(response, 200, API_GROUPS);
+        return;
+    }
+    const target = parseResourcePath(path);
+    if (!target) {
+      this.#send(response, 404, unknownPath());
+      return;
+    }
+    const { table, acceptable } = negotiate(request.headers.accept);
+    if (!acceptable) {
+      this.#send(response, 406, notAcceptable(request.headers.accept ?? ''));
+      return;
+    }
+    const includeObject = (query.get('includeObject') ?? 'Metadata') as IncludeObject;
+    if (!['None', 'Metadata', 'Object'].includes(includeObject)) {
+      this.#send(response, 400, badRequest(`includeObject must be None, Metadata or Object, not "${includeObject}"`));
+      return;
+    }
+    if (target.name !== undefined) {
+      if (target.subresource !== undefined && target.subresource !== 'status') {
+        this.#send(response, 404, unknownPath());
+        return;
+      }
+      const object = store.get(target.resource, target.namespace, target.name);
+      if (!object) {
+        this.#send(response, 404, notFound(target.resource, target.name));
+        return;
+      }
+      this.#send(response, 200, table ? toTable(target.resource, [object], { resourceVersion: String(store.version), includeObject }) : object);
+      return;
+    }
+    const matches = this.#matcher(target, query);
+    const watching = query.get('watch') === 'true' || query.get('watch') === '1';
+    if (watching) {
+      const end = serveWatch({
+        request,
+        response,
+        store,
+        resource: target.resource,
+        matches,
+        resourceVersion: query.get('resourceVersion') ?? '',
+        timeoutSeconds: Math.min(Number(query.get('timeoutSeconds') ?? '') || Infinity, this.#options.maxWatchSeconds ?? 1800 + Math.floor(Math.random() * 1800)),
+        bookmarks: query.get('allowWatchBookmarks') === 'true',
+        table: table ? { includeObject } : undefined,
+        onEnd: () => this.#watches.delete(end),
+      });
+      this.#watches.add(end);
+      return;
+    }
+    const items = store.list(target.resource).filter(matches);
+    const resourceVersion = String(store.version);
+    if (table) {
+      this.#send(response, 200, toTable(target.resource, items, { resourceVersion, includeObject }));
+      return;
+    }
+    this.#send(response, 200, { kind: `${KIND_OF[target.resource]}List`, apiVersion: 'v1', metadata: { resourceVersion }, items });
+  }
+
+  /** The namespace, label and field selectors of a list or watch, as one predicate. */
+  #matcher(target: ResourcePath, query: URLSearchParams): Matcher {
+    const labels = parseLabelSelector(query.get('labelSelector') ?? '');
+    const fields = parseFieldSelector(query.get('fieldSelector') ?? '', target.resource);
+    return (object) => {
+      const stored = object as StoredObject;
+      if (target.namespace !== undefined && stored.metadata.namespace !== target.namespace) return false;
+      return labels(object) && fields(object);
+    };
+  }
+
+  #send(response: ServerResponse, code: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    response.writeHead(code, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Content-Length': Buffer.byteLength(text) });
+    response.end(text);
+  }
+
+  #sendText(response: ServerResponse, code: number, text: string, contentType = 'text/plain; charset=utf-8'): void {
+    response.writeHead(code, { 'Content-Type': contentType, 'Cache-Control': 'no-cache, private', 'Content-Length': Buffer.byteLength(text) });
+    response.end(text);
+  }
+}
+
+/** Reads a file named by a flag; a failure names the flag and the file. */
+async function readOption(path: string, flag: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new PodvisorError('E_CONFIG', `${flag} ${path}: ${errorMessage(error)}`, { cause: error });
+  }
+}
+
+export type { V1Status };

@@ -1,0 +1,118 @@
+// One watch: a chunked stream of `{"type":..., "object":...}` lines, as the API server sends
+// them. It starts with the objects that exist (no resourceVersion, or "0") or with the changes
+// after the version given, then follows the store. An object that stops matching the selectors
+// is sent as DELETED, one that starts matching as ADDED. A version older than the store's history
+// ends the watch with a 410 Expired Status, so the client lists afresh.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ExpiredVersionError, objectKey, type MirrorStore, type ResourceName, type StoreChange, type StoredObject, type WatchEventType } from '../mirror/mirror-store.js';
+import { badRequest, expired } from './api-status.js';
+import type { Matcher } from './selectors.js';
+import { toTable, type IncludeObject } from './tables.js';
+
+export interface WatchRequest {
+  request: IncomingMessage;
+  response: ServerResponse;
+  store: MirrorStore;
+  resource: ResourceName;
+  matches: Matcher;
+  resourceVersion: string;
+  timeoutSeconds: number;
+  bookmarks: boolean;
+  /** Send each object as a one-row Table (the client asked for `as=Table`). */
+  table: { includeObject: IncludeObject } | undefined;
+  onEnd: () => void;
+}
+
+/** How often a quiet watch that allows bookmarks gets one. */
+const BOOKMARK_MS = 60_000;
+/** A watch whose client reads too slowly is ended rather than buffered without bound. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+/** Serves the watch; returns the function that ends it. */
+export function serveWatch(watch: WatchRequest): () => void {
+  const { response, store, resource, matches } = watch;
+  const inside = new Set<string>();
+  let ended = false;
+  let bookmarkTimer: NodeJS.Timeout | undefined;
+  let lastVersion = store.version;
+
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    unsubscribe();
+    clearTimeout(lifeTimer);
+    clearInterval(bookmarkTimer);
+    response.end();
+    watch.onEnd();
+  };
+  const send = (type: WatchEventType | 'BOOKMARK' | 'ERROR', object: unknown) => {
+    if (ended) return;
+    response.write(`${JSON.stringify({ type, object })}\n`);
+    if (response.writableLength > MAX_BUFFERED_BYTES) end();
+  };
+  const sendObject = (type: WatchEventType, object: StoredObject, version: number) => {
+    lastVersion = version;
+    if (!watch.table) {
+      send(type, object);
+      return;
+    }
+    send(type, toTable(resource, [object], { resourceVersion: String(version), includeObject: watch.table.includeObject }));
+  };
+  const apply = (change: StoreChange) => {
+    if (change.resource !== resource) return;
+    const key = objectKey(change.object);
+    const was = inside.has(key);
+    const is = change.type !== 'DELETED' && matches(change.object);
+    if (is) inside.add(key);
+    else inside.delete(key);
+    if (is) sendObject(was ? 'MODIFIED' : 'ADDED', change.object, change.resourceVersion);
+    else if (was) sendObject('DELETED', change.object, change.resourceVersion);
+  };
+
+  // Subscribe before reading the start, holding changes until it is sent, so none falls between.
+  let pending: StoreChange[] | undefined = [];
+  const unsubscribe = store.subscribe((change) => {
+    if (pending) pending.push(change);
+    else apply(change);
+  });
+  const lifeTimer = setTimeout(end, Math.max(1, watch.timeoutSeconds) * 1000);
+  lifeTimer.unref();
+  watch.request.socket.on('close', end);
+  response.on('error', end);
+
+  response.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+  const startVersion = store.version;
+  const from = watch.resourceVersion;
+  if (from === '' || from === '0') {
+    for (const object of store.list(resource)) {
+      if (!matches(object)) continue;
+      inside.add(objectKey(object));
+      sendObject('ADDED', object, Number(object.metadata.resourceVersion ?? startVersion));
+    }
+  } else {
+    const version = Number(from);
+    try {
+      if (!Number.isInteger(version) || version < 0) throw new RangeError(`invalid resourceVersion: "${from}"`);
+      // What the client had at its version is not known here: start from what matches now and
+      // send what changed after it.
+      for (const object of store.list(resource)) if (matches(object) && Number(object.metadata.resourceVersion) <= version) inside.add(objectKey(object));
+      for (const change of store.changesSince(version)) if (change.resourceVersion <= startVersion) apply(change);
+    } catch (error) {
+      const status = error instanceof ExpiredVersionError ? expired(`too old resource version: ${from} (${store.version})`) : badRequest(error instanceof Error ? error.message : String(error));
+      send('ERROR', status);
+      end();
+      return end;
+    }
+  }
+  const held = pending;
+  pending = undefined;
+  for (const change of held) if (change.resourceVersion > startVersion) apply(change);
+  if (watch.bookmarks) {
+    bookmarkTimer = setInterval(() => {
+      const kind = resource === 'pods' ? 'Pod' : resource === 'events' ? 'Event' : 'Node';
+      send('BOOKMARK', { kind, apiVersion: 'v1', metadata: { resourceVersion: String(Math.max(lastVersion, store.version)) } });
+    }, BOOKMARK_MS);
+    bookmarkTimer.unref();
+  }
+  return end;
+}

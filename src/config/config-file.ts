@@ -1,0 +1,78 @@
+// The optional config file (`podvisor run --config FILE`): YAML whose keys are the flags' names,
+// the API's and the publisher's settings in their own sections:
+//
+//   manifest-dir: /etc/pods.d
+//   api:
+//     address: 127.0.0.1:10255
+//   publish:
+//     webhook: https://fleet.example/pods
+//     token-file: /etc/podvisor/publish-token
+//
+// Flags given on the command line win over the file. An unknown key or a bad value names the
+// file, line, column and key.
+import { readFile } from 'node:fs/promises';
+import { UsageError, errorMessage } from '../errors.js';
+import { parseManifestText } from '../manifest/parse.js';
+import { SETTINGS, type Origin } from './agent-config.js';
+
+export interface ConfigFileValues {
+  /** Values by AgentConfig field. */
+  values: Map<string, unknown>;
+  origins: Map<string, Origin>;
+}
+
+const SECTIONS = new Set<string>(SETTINGS.filter((setting) => setting.key.length === 2).map((setting) => setting.key[0]));
+
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  const lower = word.toLowerCase().replace(/[_-]/g, '');
+  return candidates.find((candidate) => candidate.replace(/-/g, '') === lower);
+}
+
+/** Reads and checks a config file; every problem is a UsageError with its place. */
+export async function readConfigFile(file: string): Promise<ConfigFileValues> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--config ${file}: ${errorMessage(error)}`, { cause: error });
+  }
+  const documents = parseManifestText(text);
+  const values = new Map<string, unknown>();
+  const origins = new Map<string, Origin>();
+  if (documents.length === 0) return { values, origins };
+  const [document] = documents;
+  if (!document || documents.length > 1) {
+    const position = documents[1]?.locate([]) ?? { line: 1, column: 1 };
+    throw new UsageError(`${file}:${position.line}:${position.column}: a config file holds one YAML document`);
+  }
+  const syntax = document.syntaxErrors[0];
+  if (syntax) throw new UsageError(`${file}:${syntax.position.line}:${syntax.position.column}: ${syntax.message}`);
+  const at = (key: readonly string[]) => document.locate([...key]);
+  const fail = (key: readonly string[], message: string): never => {
+    const position = at(key);
+    throw new UsageError(`${file}:${position.line}:${position.column}: ${key.join('.')}: ${message}`);
+  };
+  const root = document.value;
+  if (typeof root !== 'object' || root === null || Array.isArray(root)) return fail([], 'the file must be a mapping of settings');
+
+  const take = (key: readonly string[], value: unknown) => {
+    const setting = SETTINGS.find((candidate) => candidate.key.join('.') === key.join('.'));
+    if (!setting) {
+      const siblings = SETTINGS.filter((candidate) => candidate.key.length === key.length && candidate.key.slice(0, -1).join('.') === key.slice(0, -1).join('.')).map((candidate) => candidate.key.at(-1)!);
+      const hint = closest(key.at(-1)!, siblings);
+      return fail(key, `unknown setting${hint ? ` (did you mean ${hint}?)` : `; known here: ${siblings.join(', ')}`}`);
+    }
+    if (value !== null && typeof value === 'object') return fail(key, 'must be a single value');
+    const position = at(key);
+    values.set(setting.field, value === null ? undefined : value);
+    origins.set(setting.field, { file, line: position.line, column: position.column, key: key.join('.') });
+  };
+  for (const [name, value] of Object.entries(root)) {
+    if (SECTIONS.has(name)) {
+      if (value === null) continue;
+      if (typeof value !== 'object' || Array.isArray(value)) fail([name], 'must be a mapping');
+      for (const [child, childValue] of Object.entries(value as Record<string, unknown>)) take([name, child], childValue);
+    } else take([name], value);
+  }
+  return { values, origins };
+}
