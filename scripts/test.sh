@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/prepare.sh
+# Real clients to check against: kubectl and promtool (unpacked into .cache/tools when missing).
+PATH="$(bash scripts/test-tools.sh):$PATH"
+export PATH
 echo "test: type-checking sources and tests" >&2
 npx tsc -p tsconfig.test.json
 if [ "$#" -gt 0 ]; then

@@ -81,6 +81,8 @@ export function serveWatch(watch: WatchRequest): () => void {
   response.on('error', end);
 
   response.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+  // Headers now, not with the first event: a quiet watch must still look started to the client.
+  response.flushHeaders();
   const startVersion = store.version;
   const from = watch.resourceVersion;
   if (from === '' || from === '0') {

@@ -36,7 +36,11 @@ export class AgentMetrics {
 
   constructor(options: AgentMetricsOptions) {
     const registers = [this.registry];
-    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'podvisor_' });
+    if (options.processMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry, prefix: 'podvisor_' });
+      // prom-client names these gauges `_total`, which Prometheus' linter (promtool) rejects.
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(`podvisor_${name}`);
+    }
     new Gauge({
       name: 'podvisor_pods',
       help: 'Pods podvisor supervises, by phase.',
