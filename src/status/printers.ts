@@ -2,7 +2,13 @@
 // server's table printer's) rules, and ages as apimachinery's HumanDuration. Shared by
 // `podvisor status` and the API's Table responses, so both print a pod the same way.
 import type { StatusPod } from './status-manager.js';
-import type { ContainerStatus } from './types.js';
+import type { ContainerStatus, PodStatus } from './types.js';
+
+/** What printing reads of a pod (a mirror pod, with conditions of its own, prints the same). */
+export interface PrintablePod {
+  spec: StatusPod['spec'];
+  status: Omit<PodStatus, 'conditions'> & { conditions: readonly { type: string; status: string }[] };
+}
 
 /** A duration as kubectl prints ages (apimachinery's HumanDuration): 45s, 3m12s, 5h, 2d3h, 2y70d. */
 export function humanDuration(ms: number): string {
@@ -26,7 +32,7 @@ export function humanDuration(ms: number): string {
 }
 
 /** The STATUS, READY and RESTARTS columns, by kubectl's rules for printing a pod. */
-export function printedStatus(pod: StatusPod): { status: string; ready: string; restarts: string } {
+export function printedStatus(pod: PrintablePod): { status: string; ready: string; restarts: string } {
   const status = pod.status;
   const inits = pod.spec.initContainers ?? [];
   const isSidecar = (name: string) => inits.find((one) => one.name === name)?.restartPolicy === 'Always';
