@@ -13,6 +13,7 @@ import { PodProbeRunner } from './prober/probe-runner.js';
 import type { ProbedContainer } from './prober/types.js';
 import { PodmanCli } from './runtime/podman-cli.js';
 import { ExitWatcher, findExitsDirectory } from './runtime/exit-watcher.js';
+import { OomWatcher } from './runtime/oom-watcher.js';
 import { PodmanEventStream } from './runtime/podman-events.js';
 import { detectHostIP, PodmanRuntime } from './runtime/podman-runtime.js';
 import { StatusManager } from './status/status-manager.js';
@@ -54,12 +55,16 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
   const probeRunner = new PodProbeRunner({ cli });
   // Set once the status owner exists; the runtime reports failed preStop hooks to it.
   let status: StatusManager | undefined;
+  const watchers = new AbortController();
+  const oomWatcher = new OomWatcher({ logger, signal: watchers.signal });
+  oomWatcher.start();
   const runtime = new PodmanRuntime({
     cli,
     nodeName: config.nodeName,
     stateDir: config.stateDir,
     hostIP,
     httpGet: probeRunner.httpGetInPod,
+    kernelOomKill: (id, startedAt, finishedAt) => oomWatcher.killedDuring(id, startedAt, finishedAt),
     onOrphan: (uid) => logger.info('removing the volumes of a pod that no longer exists', { uid }),
     onContainerEvent: (pod, container, reason, message) => status?.event(pod, 'Normal', reason, message, container),
     onHookFailure: (pod, container, message) => {
@@ -182,7 +187,6 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
   // Noticing change fast: podman's events (reconnecting, never losing any in between) and,
   // faster still, the exit files conmon writes; both only trigger a (coalesced) pass, and the
   // periodic relist stays, since events can be missed.
-  const watchers = new AbortController();
   let eventConnects = 0;
   const events = new PodmanEventStream({
     cli,
@@ -257,6 +261,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
       watchers.abort();
       exitWatcher.stop();
       await events.stop();
+      await oomWatcher.stop();
       await probes.stop();
       await reconciler.stop(deadlineMs);
       await supervision.flush();

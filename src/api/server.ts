@@ -203,7 +203,8 @@ export class ApiServer {
         this.#send(response, 200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(store.version) }, items: store.list('pods') });
         return;
       case '/version':
-        this.#send(response, 200, versionInfo(podvisorVersion));
+        // no-store: kubectl's dispatcher (gcloud's) would otherwise keep it for two hours.
+        this.#send(response, 200, versionInfo(podvisorVersion), 'no-store');
         return;
       case '/api':
         this.#send(response, 200, apiVersions(request.headers.host ?? `${this.#options.host}:${this.#options.port}`));
@@ -281,9 +282,9 @@ export class ApiServer {
     };
   }
 
-  #send(response: ServerResponse, code: number, body: unknown): void {
+  #send(response: ServerResponse, code: number, body: unknown, cacheControl = 'no-cache, private'): void {
     const text = JSON.stringify(body);
-    response.writeHead(code, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Content-Length': Buffer.byteLength(text) });
+    response.writeHead(code, { 'Content-Type': 'application/json', 'Cache-Control': cacheControl, 'Content-Length': Buffer.byteLength(text) });
     response.end(text);
   }
 

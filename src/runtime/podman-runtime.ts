@@ -131,6 +131,8 @@ export interface PodmanRuntimeOptions {
   httpGet?: HttpGetInPod;
   /** Told of what happened to a container as it was made (Pulling, Pulled, Created). */
   onContainerEvent?: (pod: PodIdentity, container: { name: string; kind: 'init' | 'app' }, reason: string, message: string) => void;
+  /** Whether the kernel log says the OOM killer struck a container during a run (see OomWatcher). */
+  kernelOomKill?: (containerId: string, startedAt: Date | undefined, finishedAt: Date | undefined) => boolean;
   /** Told of a preStop hook that failed (the container is stopped all the same). */
   onHookFailure?: (pod: ObservedPod, container: string, message: string) => void;
 }
@@ -144,6 +146,7 @@ export class PodmanRuntime implements PodRuntime {
   readonly #httpGet: HttpGetInPod | undefined;
   readonly #onHookFailure: PodmanRuntimeOptions['onHookFailure'];
   readonly #onContainerEvent: PodmanRuntimeOptions['onContainerEvent'];
+  readonly #kernelOomKill: PodmanRuntimeOptions['kernelOomKill'];
   /** Whether each exit with code 137 was an OOM kill, by container id and exit time. */
   readonly #oomKills = new Map<string, boolean>();
   /** Pod addresses by infra container id (a container's address does not change while it runs). */
@@ -158,6 +161,7 @@ export class PodmanRuntime implements PodRuntime {
     this.#httpGet = options.httpGet;
     this.#onHookFailure = options.onHookFailure;
     this.#onContainerEvent = options.onContainerEvent;
+    this.#kernelOomKill = options.kernelOomKill;
   }
 
   async list(signal?: AbortSignal): Promise<Observation> {
@@ -189,7 +193,8 @@ export class PodmanRuntime implements PodRuntime {
     const live = new Set(killed.map(exitKey));
     for (const key of this.#oomKills.keys()) if (!live.has(key)) this.#oomKills.delete(key);
     for (const container of killed) {
-      if (this.#oomKills.get(exitKey(container))) container.oomKilled = true;
+      // The kernel's word is asked on every pass: its log line may arrive after podman's answer.
+      if (this.#oomKills.get(exitKey(container)) || this.#kernelOomKill?.(container.id, container.startedAt, container.finishedAt)) container.oomKilled = true;
     }
   }
 
