@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../errors.js';
 import type { PodRuntime } from '../runtime/types.js';
 import type { DesiredPod, PodIdentity } from '../manifest/identity.js';
-import { ContainerStartError } from '../runtime/container-errors.js';
+import { ContainerStartError, InitContainerExitError } from '../runtime/container-errors.js';
 import type { ObservedPod } from '../runtime/types.js';
 import type { StatusSink } from '../status/status-manager.js';
 import { backoffKey, backoffSince } from './backoff.js';
@@ -159,6 +159,11 @@ export class PodWorkers {
       if (signal.aborted) {
         logger.info(`${action.kind} cancelled: ${errorMessage(signal.reason)}`, { pod: action.key });
         throw error;
+      }
+      // The container's own outcome: the next pass plans its retry by the back-off (or the pod fails).
+      if (error instanceof InitContainerExitError) {
+        logger.info(error.message, { pod: action.key });
+        return;
       }
       logger.error(`${action.kind} failed: ${errorMessage(error)}`, { pod: action.key });
       this.#failed(action, error);

@@ -4,10 +4,9 @@ import { readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { PodvisorError } from '../errors.js';
 import type { DesiredPod, PodIdentity } from '../manifest/identity.js';
 import type { Container } from '../manifest/pod-schema.js';
-import { classifyStartFailure, ContainerStartError } from './container-errors.js';
+import { classifyStartFailure, ContainerStartError, InitContainerExitError } from './container-errors.js';
 import { needsPodIP, type PodFacts } from './environment.js';
 import { hookFailure, runHook, type HttpGetInPod } from './lifecycle-hooks.js';
 import { LABEL, podmanPodName } from './labels.js';
@@ -380,7 +379,7 @@ export class PodmanRuntime implements PodRuntime {
       const { stdout } = await this.#cli.run(['wait', id], { signal, timeoutMs: 24 * 3600_000 });
       const exitCode = Number(stdout.trim().split('\n').pop());
       if (exitCode !== 0) {
-        throw new PodvisorError('E_PODMAN', `init container "${container.name}" exited with code ${Number.isNaN(exitCode) ? stdout : exitCode}`);
+        throw new InitContainerExitError(container.name, Number.isNaN(exitCode) ? undefined : exitCode, stdout);
       }
     }
     for (const container of spec.containers) {

@@ -130,7 +130,13 @@ t.test('init containers run in order and gate the app; a failing one fails or re
     }, { timeoutMs: 20_000, intervalMs: 250 });
     t.equal(row.READY, '0/1', 'READY 0/1');
 
-    const labels = parseStamps(await fileLines(join(dirs.always, 'log'))).map((one) => one.label);
+    const runs = parseStamps(await fileLines(join(dirs.always, 'log')));
+    const labels = runs.map((one) => one.label);
+    // As the kubelet's back-off: the first retry at once, the next after the initial delay (1 s here).
+    const [first, second, third] = runs.map((one) => one.at);
+    if (first !== undefined && second !== undefined && third !== undefined) {
+      t.ok(third - second > second - first, `the first retry came sooner (${second - first} ms) than the second (${third - second} ms)`);
+    }
     t.ok(labels.length >= 3 && labels.every((label) => label === 'init1'), `init1 ran ${labels.length} times, the app never`);
     // The status file is written every 2 s: it catches up with the runs the file shows.
     const later = await waitForStatus(world.stateDir, podName, `init1 restartCount ${labels.length - 1}`, (item) =>
