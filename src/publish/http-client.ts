@@ -1,0 +1,207 @@
+// A small HTTP(S) client for the publishers, on node:http and node:https: a deadline for each
+// request (connection, answer and body together), cancellation by AbortSignal, a CA, client
+// certificate and bearer token, and TLS verification always on unless a kubeconfig says
+// insecure-skip-tls-verify. Redirects are not followed, so a token never goes anywhere but the
+// endpoint it was configured for. Answers of any status are returned; the caller judges them.
+import http from 'node:http';
+import https from 'node:https';
+
+/**
+ * What went wrong, for retry decisions, health and the metrics' result label. 'state': the
+ * endpoint answered, but what it holds is something podvisor waits out or leaves alone.
+ */
+export type PublishFailureKind = 'timeout' | 'network' | 'tls' | 'aborted' | 'http' | 'response' | 'credentials' | 'state';
+
+/**
+ * A failed delivery. Not a PodvisorError: src/errors.ts has no code for it yet ('E_PUBLISH'
+ * would be it), and the publishers never throw these into the agent anyway.
+ */
+export class PublishError extends Error {
+  readonly kind: PublishFailureKind;
+  /** The HTTP status, for kind 'http'. */
+  readonly status: number | undefined;
+  /** The `reason` of a Kubernetes Status answer: AlreadyExists, NotFound, Conflict... */
+  readonly reason: string | undefined;
+
+  constructor(kind: PublishFailureKind, message: string, options: { cause?: unknown; status?: number; reason?: string } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'PublishError';
+    this.kind = kind;
+    this.status = options.status;
+    this.reason = options.reason;
+  }
+}
+
+/** True for failures of the endpoint as a whole (unreachable, overloaded), not of one request's content. */
+export function isEndpointFailure(error: unknown): boolean {
+  if (!(error instanceof PublishError)) return false;
+  if (error.kind === 'http') return error.status === undefined || error.status >= 500 || error.status === 429 || error.status === 401;
+  return error.kind !== 'response' && error.kind !== 'state';
+}
+
+/** The metrics' `result` label for an attempt: a small fixed set. */
+export function resultLabel(error?: unknown): string {
+  if (error === undefined) return 'success';
+  if (!(error instanceof PublishError)) return 'error';
+  if (error.kind !== 'http') return error.kind;
+  if (error.status === 404) return 'not_found';
+  if (error.status === 409) return 'conflict';
+  return error.status !== undefined && (error.status >= 500 || error.status === 429) ? 'server_error' : 'rejected';
+}
+
+export interface TlsSettings {
+  /** PEM certificates to verify the server with instead of the system's roots. */
+  ca?: string | Buffer;
+  /** PEM client certificate and key. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** Only from a kubeconfig's insecure-skip-tls-verify: no verification of the server at all. */
+  insecureSkipTLSVerify?: boolean;
+  /** The name to verify the server's certificate for, when it is not the URL's host. */
+  serverName?: string;
+}
+
+/** Where the bearer token comes from: read for each request, so a rotated token file is picked up. */
+export type TokenSource = () => Promise<string | undefined>;
+
+export interface HttpClientOptions {
+  tls?: TlsSettings;
+  token?: TokenSource;
+  /** The deadline of one request (default 10000 ms). */
+  timeoutMs?: number;
+  /** Answers longer than this fail (default 16 MiB), so a broken endpoint cannot fill memory. */
+  maxResponseBytes?: number;
+  userAgent?: string;
+}
+
+export interface HttpRequest {
+  method: string;
+  url: URL;
+  headers?: Record<string, string>;
+  body?: string;
+  signal?: AbortSignal;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+// OpenSSL's and Node's codes for a server certificate that does not verify.
+const TLS_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+function describe(request: HttpRequest): string {
+  return `${request.method} ${request.url.origin}${request.url.pathname}`;
+}
+
+function classify(error: unknown, request: HttpRequest): PublishError {
+  if (error instanceof PublishError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (typeof code === 'string' && (TLS_CODES.has(code) || code.startsWith('ERR_SSL_'))) {
+    return new PublishError('tls', `${describe(request)}: TLS verification of ${request.url.host} failed: ${message}`, { cause: error });
+  }
+  return new PublishError('network', `${describe(request)}: ${message}`, { cause: error });
+}
+
+export class HttpClient {
+  readonly #httpAgent: http.Agent;
+  readonly #httpsAgent: https.Agent;
+  readonly #token: TokenSource | undefined;
+  readonly #timeoutMs: number;
+  readonly #maxResponseBytes: number;
+  readonly #userAgent: string;
+
+  constructor(options: HttpClientOptions = {}) {
+    const tls = options.tls ?? {};
+    // Keep-alive: the Kubernetes mode makes several requests per change to the same server.
+    this.#httpAgent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+    this.#httpsAgent = new https.Agent({
+      keepAlive: true,
+      maxSockets: 4,
+      ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
+      ...(tls.cert !== undefined ? { cert: tls.cert } : {}),
+      ...(tls.key !== undefined ? { key: tls.key } : {}),
+      ...(tls.serverName !== undefined ? { servername: tls.serverName } : {}),
+      rejectUnauthorized: tls.insecureSkipTLSVerify !== true,
+    });
+    this.#token = options.token;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#maxResponseBytes = options.maxResponseBytes ?? 16 * 1024 * 1024;
+    this.#userAgent = options.userAgent ?? 'podvisor';
+  }
+
+  /** Sends one request; rejects with a PublishError when no complete answer came. */
+  async request(request: HttpRequest): Promise<HttpResponse> {
+    const { signal } = request;
+    if (signal?.aborted) throw new PublishError('aborted', `${describe(request)}: cancelled`);
+    let token: string | undefined;
+    try {
+      token = await this.#token?.();
+    } catch (error) {
+      throw new PublishError('credentials', `cannot read the bearer token: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    const headers: Record<string, string> = { 'User-Agent': this.#userAgent, Accept: 'application/json', ...request.headers };
+    if (token !== undefined) headers['Authorization'] = `Bearer ${token}`;
+    if (request.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(request.body));
+    const secure = request.url.protocol === 'https:';
+    return new Promise<HttpResponse>((resolve, reject) => {
+      let settled = false;
+      const finish = (error: PublishError | undefined, response?: HttpResponse) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (error) {
+          req.destroy(error);
+          reject(error);
+        } else if (response) {
+          resolve(response);
+        }
+      };
+      const onAbort = () => finish(new PublishError('aborted', `${describe(request)}: cancelled`));
+      const req = (secure ? https : http).request(request.url, {
+        method: request.method,
+        headers,
+        agent: secure ? this.#httpsAgent : this.#httpAgent,
+      });
+      const timer = setTimeout(() => finish(new PublishError('timeout', `${describe(request)}: no complete answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      req.on('error', (error) => finish(classify(error, request)));
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > this.#maxResponseBytes) finish(new PublishError('response', `${describe(request)}: answer longer than ${this.#maxResponseBytes} bytes`));
+          else chunks.push(chunk);
+        });
+        res.on('error', (error) => finish(classify(error, request)));
+        res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('close', () => {
+          if (!res.complete) finish(new PublishError('network', `${describe(request)}: the connection closed before the answer was complete`));
+        });
+      });
+      req.end(request.body);
+    });
+  }
+
+  /** Closes the kept-alive connections; requests after this open new ones. */
+  close(): void {
+    this.#httpAgent.destroy();
+    this.#httpsAgent.destroy();
+  }
+}
