@@ -1,0 +1,284 @@
+// The webhook publisher: POSTs the node's mirror pods as a v1 PodList to a URL on change and on a
+// heartbeat schedule.
+//
+// - Changes are coalesced: a POST at most once per `intervalSeconds`, counted from the previous
+//   attempt. The first change after a quiet interval goes out at once; changes within the
+//   interval go out together at its end, as the state is then.
+// - The heartbeat (a node-cron expression, every minute by default) POSTs the state even when
+//   it did not change, so the receiver can tell a quiet node from a dead one.
+// - A change whose content hash equals the last delivered one is not sent (the heartbeat is).
+// - While the receiver fails, attempts are spaced by back-off and only the latest state is sent
+//   (the snapshot is made when a POST starts, never queued).
+//
+// Body: {"apiVersion":"v1","kind":"PodList","metadata":{"resourceVersion":<store version>},"items":[...]}
+// with the mirror pods sorted by namespace/name. The node object is not in the body (a PodList
+// holds pods; a receiver that decodes one strictly keeps working); the node is named in a header.
+// Headers:
+//   Authorization: Bearer <the token file's content, trimmed; read for each POST>
+//   Content-Type: application/json
+//   X-Podvisor-Node: <node name>
+//   X-Podvisor-Content-Hash: sha256=<hex>, over the canonical JSON (keys sorted at every level)
+//     of the items with metadata.resourceVersion removed: the versions count changes in the
+//     store and restart from the clock, while the content is what a receiver wants to compare.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createTask, validate, validateDetailed, type ScheduledTask } from 'node-cron';
+import { PodvisorError } from '../errors.js';
+import type { MirrorPod } from '../mirror/mirror-pod.js';
+import { HttpClient, PublishError, resultLabel } from './http-client.js';
+import { canonicalJson, DeliveryHealth, podKey, Wakeup, type Publisher, type PublisherOptions, type PublishInput } from './publisher.js';
+import { RetryBackoff } from './retry.js';
+
+export const CONTENT_HASH_HEADER = 'X-Podvisor-Content-Hash';
+export const NODE_HEADER = 'X-Podvisor-Node';
+export const DEFAULT_HEARTBEAT = '* * * * *';
+
+export interface WebhookPublisherOptions extends PublisherOptions {
+  /** Where to POST: an http:// or https:// URL. */
+  url: string;
+  /** A file holding the bearer token; without it no Authorization header is sent. */
+  tokenFile?: string;
+  /** At most one POST for changes per this many seconds (default 10). */
+  intervalSeconds?: number;
+  /** A node-cron expression (5 fields, or 6 with seconds) for the heartbeat POST; null: none. */
+  heartbeat?: string | null;
+  /** PEM certificates to verify an https receiver with, instead of the system's roots. */
+  ca?: string | Buffer;
+}
+
+/** The PodList a POST carries and the hash of its content. */
+export interface WebhookSnapshot {
+  body: string;
+  hash: string;
+}
+
+/** The body and content hash for the input's state now. */
+export function webhookSnapshot(input: Pick<PublishInput, 'pods' | 'resourceVersion'>): WebhookSnapshot {
+  const items = [...input.pods()].sort((a, b) => podKey(a).localeCompare(podKey(b)));
+  const body = JSON.stringify({ apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: input.resourceVersion() }, items });
+  return { body, hash: contentHash(items) };
+}
+
+/** `sha256=<hex>` of the items' canonical JSON without their resourceVersions. */
+export function contentHash(items: readonly MirrorPod[]): string {
+  const bare = items.map((pod) => {
+    const { resourceVersion: _version, ...metadata } = pod.metadata;
+    return { ...pod, metadata };
+  });
+  return `sha256=${createHash('sha256').update(canonicalJson(bare)).digest('hex')}`;
+}
+
+function parseUrl(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch (error) {
+    throw new PodvisorError('E_CONFIG', `--publish-webhook: not a URL: ${JSON.stringify(raw)}`, { cause: error });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new PodvisorError('E_CONFIG', `--publish-webhook: must be an http:// or https:// URL, got ${url.protocol}`);
+  if (url.username || url.password) throw new PodvisorError('E_CONFIG', '--publish-webhook: put credentials in --publish-token-file, not in the URL');
+  return url;
+}
+
+export class WebhookPublisher implements Publisher {
+  readonly mode = 'webhook' as const;
+  readonly #options: WebhookPublisherOptions;
+  readonly #url: URL;
+  readonly #intervalMs: number;
+  readonly #stopTimeoutMs: number;
+  readonly #now: () => number;
+  readonly #client: HttpClient;
+  readonly #backoff: RetryBackoff;
+  readonly #health: DeliveryHealth;
+  readonly #wakeup = new Wakeup();
+  readonly #heartbeat: string | null;
+  #cron: ScheduledTask | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+  #inFlight: AbortController | undefined;
+  #stopping = false;
+  /** Changes seen, and how many of them the last delivered (or skipped) snapshot covered. */
+  #changes = 0;
+  #covered = -1;
+  #heartbeatDue = false;
+  #lastAttemptAt = Number.NEGATIVE_INFINITY;
+  #retryAt: number | undefined;
+  #deliveredHash: string | undefined;
+
+  /** Throws PodvisorError('E_CONFIG') for a bad URL, interval or heartbeat; never after. */
+  constructor(options: WebhookPublisherOptions) {
+    this.#options = options;
+    this.#url = parseUrl(options.url);
+    const interval = options.intervalSeconds ?? 10;
+    if (!Number.isFinite(interval) || interval < 0) throw new PodvisorError('E_CONFIG', `--publish-interval must be a number of seconds of at least 0, got ${interval}`);
+    this.#intervalMs = interval * 1000;
+    const heartbeat = options.heartbeat === undefined ? DEFAULT_HEARTBEAT : options.heartbeat;
+    if (heartbeat !== null && !validate(heartbeat)) {
+      const why = validateDetailed(heartbeat).errors.map((error) => error.message).join('; ');
+      throw new PodvisorError('E_CONFIG', `--publish-heartbeat: not a cron expression: ${JSON.stringify(heartbeat)}${why ? ` (${why})` : ''}`);
+    }
+    this.#stopTimeoutMs = (options.stopTimeoutSeconds ?? 2) * 1000;
+    this.#now = options.now ?? Date.now;
+    const tokenFile = options.tokenFile;
+    this.#client = new HttpClient({
+      timeoutMs: (options.timeoutSeconds ?? 10) * 1000,
+      ...(options.ca !== undefined ? { tls: { ca: options.ca } } : {}),
+      ...(tokenFile !== undefined ? { token: async () => readToken(tokenFile) } : {}),
+    });
+    this.#backoff = new RetryBackoff(options.retry);
+    this.#health = new DeliveryHealth('webhook', options.logger, this.#now);
+    this.#heartbeat = heartbeat;
+  }
+
+  get pending(): number {
+    return this.#changes !== this.#covered || this.#retryAt !== undefined ? 1 : 0;
+  }
+
+  start(): void {
+    if (this.#loop || this.#stopping) return;
+    if (this.#url.protocol === 'http:' && this.#options.tokenFile !== undefined && !isLoopback(this.#url.hostname)) {
+      this.#options.logger.warn(`publish (webhook): the bearer token goes to ${this.#url.host} over plain http`);
+    }
+    this.#unsubscribe = this.#options.input.subscribe(() => this.#onChange());
+    if (this.#heartbeat !== null) {
+      const logger = this.#options.logger;
+      this.#cron = createTask(this.#heartbeat, () => this.#onHeartbeat(), {
+        // node-cron's own words (a missed run, say) go to podvisor's log, at debug.
+        logger: {
+          info: (message) => logger.debug(`publish heartbeat: ${message}`),
+          warn: (message) => logger.debug(`publish heartbeat: ${message}`),
+          error: (message) => logger.debug(`publish heartbeat: ${String(message)}`),
+          debug: () => undefined,
+        },
+      });
+      void this.#cron.start();
+    }
+    this.#loop = this.#run();
+    this.#setPendingMetric();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopping) return this.#loop;
+    this.#stopping = true;
+    this.#unsubscribe?.();
+    void this.#cron?.destroy();
+    this.#wakeup.kick();
+    const loop = this.#loop ?? Promise.resolve();
+    // A POST in flight may be the last state: it gets a short while, then it is cancelled.
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#stopTimeoutMs);
+    });
+    await Promise.race([loop, deadline]);
+    clearTimeout(timer);
+    this.#inFlight?.abort();
+    await loop;
+    this.#client.close();
+  }
+
+  health() {
+    return this.#health.health();
+  }
+
+  #onChange(): void {
+    this.#changes++;
+    this.#setPendingMetric();
+    this.#wakeup.kick();
+  }
+
+  #onHeartbeat(): void {
+    this.#heartbeatDue = true;
+    this.#wakeup.kick();
+  }
+
+  /** How long until the next POST is due (Infinity: nothing to do). */
+  #delay(): number {
+    const now = this.#now();
+    if (this.#retryAt !== undefined) return this.#retryAt - now;
+    if (this.#heartbeatDue) return 0;
+    if (this.#changes !== this.#covered) return this.#lastAttemptAt + this.#intervalMs - now;
+    return Number.POSITIVE_INFINITY;
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopping) {
+      const delay = this.#delay();
+      if (delay > 0) {
+        await this.#wakeup.wait(delay);
+        continue;
+      }
+      try {
+        await this.#attempt();
+      } catch (error) {
+        // #attempt handles delivery failures; this is a bug, and the loop must outlive it.
+        this.#options.logger.error(`publish (webhook): unexpected error: ${String(error)}`);
+        this.#retryAt = this.#now() + this.#backoff.next();
+      }
+    }
+  }
+
+  async #attempt(): Promise<void> {
+    const retrying = this.#retryAt !== undefined;
+    const heartbeat = this.#heartbeatDue;
+    const changes = this.#changes;
+    this.#heartbeatDue = false;
+    this.#lastAttemptAt = this.#now();
+    const snapshot = webhookSnapshot(this.#options.input);
+    if (!retrying && !heartbeat && snapshot.hash === this.#deliveredHash) {
+      this.#covered = changes;
+      this.#setPendingMetric();
+      return;
+    }
+    const controller = new AbortController();
+    this.#inFlight = controller;
+    try {
+      await this.#post(snapshot, controller.signal);
+      this.#options.metrics?.publishAttempts.inc({ mode: 'webhook', result: 'success' });
+      this.#deliveredHash = snapshot.hash;
+      this.#covered = changes;
+      this.#retryAt = undefined;
+      this.#backoff.reset();
+      this.#health.succeeded();
+    } catch (error) {
+      if (this.#stopping && error instanceof PublishError && error.kind === 'aborted') return;
+      this.#options.metrics?.publishAttempts.inc({ mode: 'webhook', result: resultLabel(error) });
+      this.#retryAt = this.#now() + this.#backoff.next();
+      this.#health.failed(error);
+    } finally {
+      this.#inFlight = undefined;
+      this.#setPendingMetric();
+    }
+  }
+
+  async #post(snapshot: WebhookSnapshot, signal: AbortSignal): Promise<void> {
+    const response = await this.#client.request({
+      method: 'POST',
+      url: this.#url,
+      headers: {
+        'Content-Type': 'application/json',
+        [NODE_HEADER]: this.#options.input.nodeName,
+        [CONTENT_HASH_HEADER]: snapshot.hash,
+      },
+      body: snapshot.body,
+      signal,
+    });
+    if (response.status < 200 || response.status > 299) {
+      const detail = response.body.trim().slice(0, 200);
+      throw new PublishError('http', `POST ${this.#url.origin}${this.#url.pathname}: HTTP ${response.status}${detail ? `: ${detail}` : ''}`, { status: response.status });
+    }
+  }
+
+  #setPendingMetric(): void {
+    this.#options.metrics?.publishPending.set({ mode: 'webhook' }, this.pending);
+  }
+}
+
+async function readToken(path: string): Promise<string> {
+  const token = (await readFile(path, 'utf8')).trim();
+  if (!token) throw new Error(`${path} is empty`);
+  return token;
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || hostname.startsWith('127.');
+}
