@@ -1,6 +1,6 @@
 // PodRuntime on podman: one listing (two podman calls, whatever the number of pods), and the
 // few podman processes a pod needs to start: `pod create`, then one `run` per container.
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,11 @@ import { LABEL, podmanPodName } from './labels.js';
 import { containerRunArgs, effectiveRunAsUser, podCreateArgs, requiresNonRoot } from './podman-args.js';
 import { PodmanCli, PodmanError } from './podman-cli.js';
 import type { ContainerState, Observation, ObservedContainer, ObservedPod, PodRuntime } from './types.js';
-import { prepareVolumes, removePodDirectory, type HostVolume } from './volumes.js';
+import { podDirectory, prepareVolumes, removePodDirectory, type HostVolume } from './volumes.js';
+import { readJson, writeJsonAtomic } from '../state/state-file.js';
+
+/** The spec a pod was made from, in its directory under the state directory. */
+const SPEC_FILE = 'pod.json';
 
 /** `podman pod ps --format json`, as 4.3 through 5.x print it (fields podvisor reads). */
 interface PodPsEntry {
@@ -225,6 +229,7 @@ export class PodmanRuntime implements PodRuntime {
     const podmanName = podmanPodName(pod.namespace, pod.name);
     try {
       const volumes = await prepareVolumes(pod, this.#stateDir, facts);
+      await this.#saveSpec(pod);
       await this.#cli.run([...podCreateArgs(pod, this.#nodeName), '--infra-name', `${podmanName}-infra`], { signal });
       return await this.#startPod(pod, podmanName, volumes, facts, signal);
     } catch (error) {
@@ -258,7 +263,24 @@ export class PodmanRuntime implements PodRuntime {
     await removePodDirectory(this.#stateDir, observed.uid);
   }
 
-  async stopPod(observed: ObservedPod, gracePeriodSeconds: number, signal?: AbortSignal, spec?: DesiredPod): Promise<void> {
+  /**
+   * Keeps the spec a pod was made from beside its volumes, so that a pod whose manifest went away
+   * while the agent was down is still stopped with its preStop hooks and sidecar order.
+   */
+  async #saveSpec(pod: DesiredPod): Promise<void> {
+    const directory = podDirectory(this.#stateDir, pod.uid);
+    await mkdir(directory, { recursive: true });
+    await writeJsonAtomic(join(directory, SPEC_FILE), pod);
+  }
+
+  /** The spec saved for a pod by the agent that made it (undefined when none is readable). */
+  async #savedSpec(uid: string): Promise<DesiredPod | undefined> {
+    const saved = (await readJson(join(podDirectory(this.#stateDir, uid), SPEC_FILE)).catch(() => undefined)) as DesiredPod | undefined;
+    return saved?.uid === uid && Array.isArray(saved.pod?.spec?.containers) ? saved : undefined;
+  }
+
+  async stopPod(observed: ObservedPod, gracePeriodSeconds: number, signal?: AbortSignal, known?: DesiredPod): Promise<void> {
+    const spec = known ?? (await this.#savedSpec(observed.uid));
     const timeoutMs = (gracePeriodSeconds + 60) * 1000;
     const inits = spec?.pod.spec.initContainers ?? [];
     const sidecars = inits.filter((container) => container.restartPolicy === 'Always').map((container) => container.name);
