@@ -32,7 +32,9 @@ cp -r dist package.json package-lock.json "$prefix/"
 (cd "$prefix" && npm ci --omit=dev --no-audit --no-fund --loglevel=error --ignore-scripts)
 chmod +x "$prefix/dist/cli.js"
 ln -sf "$prefix/dist/cli.js" /usr/local/bin/podvisor
-mkdir -p /etc/pods.d /var/lib/podvisor
+mkdir -p /etc/pods.d /var/lib/podvisor /etc/podvisor
+# The operator's settings are theirs: an existing config file is never overwritten.
+[ -e /etc/podvisor/config.yaml ] || cp packaging/config.yaml /etc/podvisor/config.yaml
 mkdir -p /etc/systemd/system
 cp packaging/podvisor.service /etc/systemd/system/podvisor.service
 echo "install.sh: installed podvisor $(podvisor version | cut -d' ' -f2) to $prefix"
@@ -43,5 +45,5 @@ if [ "$start" = 1 ] && [ -d /run/systemd/system ]; then
   echo "install.sh: podvisor.service enabled and started; drop Pod manifests into /etc/pods.d"
 else
   echo "install.sh: systemd is not running here (or --no-start): start it with"
-  echo "  podvisor run --manifest-dir /etc/pods.d --state-dir /var/lib/podvisor"
+  echo "  podvisor run --config /etc/podvisor/config.yaml"
 fi

@@ -23,9 +23,24 @@ export interface ConfigFileValues {
 
 const SECTIONS = new Set<string>(SETTINGS.filter((setting) => setting.key.length === 2).map((setting) => setting.key[0]));
 
+/** Edit distance, for a did-you-mean on a misspelt key. */
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/** The known key `word` most likely meant: the same but for case and separators, or one or two typos. */
 function closest(word: string, candidates: readonly string[]): string | undefined {
-  const lower = word.toLowerCase().replace(/[_-]/g, '');
-  return candidates.find((candidate) => candidate.replace(/-/g, '') === lower);
+  const plain = (text: string) => text.toLowerCase().replace(/[_-]/g, '');
+  const same = candidates.find((candidate) => plain(candidate) === plain(word));
+  if (same) return same;
+  const ranked = candidates.map((candidate) => ({ candidate, far: distance(plain(word), plain(candidate)) })).sort((a, b) => a.far - b.far);
+  return ranked[0] && ranked[0].far <= 2 ? ranked[0].candidate : undefined;
 }
 
 /** Reads and checks a config file; every problem is a UsageError with its place. */
