@@ -13,6 +13,7 @@ import { healthText, type HealthChecks } from '../health/health.js';
 import type { Logger } from '../log/logger.js';
 import type { AgentMetrics } from '../metrics/metrics.js';
 import type { MirrorStore, ResourceName, StoredObject } from '../mirror/mirror-store.js';
+import type { V1Node } from '../mirror/node-object.js';
 import { badRequest, failure, notAcceptable, notFound, readOnly, unauthorized, unknownPath, type V1Status } from './api-status.js';
 import { API_GROUPS, API_RESOURCES, apiVersions, versionInfo } from './discovery.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError, type Matcher } from './selectors.js';
@@ -216,6 +217,11 @@ export class ApiServer {
         this.#send(response, 200, API_GROUPS);
         return;
     }
+    const lease = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/kube-node-lease\/leases\/([^/]+)$/.exec(path);
+    if (lease) {
+      this.#sendLease(response, decodeURIComponent(lease[1]!));
+      return;
+    }
     const target = parseResourcePath(path);
     if (!target) {
       this.#send(response, 404, unknownPath());
@@ -269,6 +275,25 @@ export class ApiServer {
       return;
     }
     this.#send(response, 200, { kind: `${KIND_OF[target.resource]}List`, apiVersion: 'v1', metadata: { resourceVersion }, items });
+  }
+
+  /**
+   * The node's Lease, which `kubectl describe node` shows as the node's heartbeat: podvisor holds
+   * it for as long as it runs. Read-only like the rest; not listed in discovery.
+   */
+  #sendLease(response: ServerResponse, name: string): void {
+    const node = this.#options.store.get('nodes', undefined, name) as V1Node | undefined;
+    if (!node) {
+      this.#send(response, 404, failure(404, 'NotFound', `leases.coordination.k8s.io "${name}" not found`, { name, group: 'coordination.k8s.io', kind: 'leases' }));
+      return;
+    }
+    const renewTime = node.status.conditions.find((condition) => condition.type === 'Ready')?.lastHeartbeatTime ?? node.metadata.creationTimestamp;
+    this.#send(response, 200, {
+      kind: 'Lease',
+      apiVersion: 'coordination.k8s.io/v1',
+      metadata: { name, namespace: 'kube-node-lease', uid: node.metadata.uid, creationTimestamp: node.metadata.creationTimestamp, ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata.uid }] },
+      spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: renewTime.replace(/Z$/, '.000000Z') },
+    });
   }
 
   /** The namespace, label and field selectors of a list or watch, as one predicate. */

@@ -107,6 +107,11 @@ t.test('kubectl reads mirror pods, events and the node; every write is refused',
   const nodeJson = JSON.parse((await kubectl('get', 'node', node, '-o', 'json')).stdout) as { status: { nodeInfo: { containerRuntimeVersion: string } } };
   t.match(nodeJson.status.nodeInfo.containerRuntimeVersion, /^podman:\/\/\d+\.\d+/, 'the container runtime is podman, with its version');
 
+  const describedNode = await kubectl('describe', 'node', node);
+  t.equal(describedNode.exitCode, 0, 'describe node succeeds');
+  t.match(describedNode.stdout, new RegExp(`Lease:\\s*\\n\\s+HolderIdentity:\\s+${node}`), 'with the node lease podvisor holds');
+  t.match(describedNode.stdout, new RegExp(`Non-terminated Pods:\\s+\\(2 in total\\)[\\s\\S]*${steady}`), 'and the pods on the node');
+
   // Watch: a manifest edit replaces the steady pod; the watch prints its new states.
   const watch = execa('kubectl', ['--server', `http://127.0.0.1:${port}`, 'get', 'pods', '-w', '-l', 'app=steady'], { reject: false, env: { HOME: home, KUBECONFIG: join(home, 'none') } });
   let watched = '';
