@@ -166,7 +166,8 @@ export class HttpClient {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         if (error) {
-          req.destroy(error);
+          // Without the error: passed on, it would reach emitters that have no listener left.
+          req.destroy();
           reject(error);
         } else if (response) {
           resolve(response);

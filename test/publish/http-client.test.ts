@@ -1,0 +1,86 @@
+// The publishers' HTTP client against test servers on 127.0.0.1: its deadline, cancellation,
+// redirects left unfollowed (a token goes only where it was configured to), and a bounded answer.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import t, { type Test } from 'tap';
+import { HttpClient, isEndpointFailure, PublishError, resultLabel } from '../../src/publish/http-client.js';
+
+async function server(t: Test, handler: http.RequestListener): Promise<URL> {
+  const listening = http.createServer(handler);
+  await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    listening.closeAllConnections();
+    return new Promise<void>((resolve) => listening.close(() => resolve()));
+  });
+  return new URL(`http://127.0.0.1:${(listening.address() as AddressInfo).port}/x`);
+}
+
+async function failure(promise: Promise<unknown>): Promise<PublishError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof PublishError) return error;
+    throw error;
+  }
+  throw new Error('expected a failure');
+}
+
+t.test('an answer that does not come within the deadline is a timeout', async (t) => {
+  const url = await server(t, () => undefined); // never answers
+  const client = new HttpClient({ timeoutMs: 50 });
+  t.teardown(() => client.close());
+  const error = await failure(client.request({ method: 'GET', url }));
+  t.equal(error.kind, 'timeout');
+  t.match(error.message, /no complete answer within 50 ms/);
+  t.ok(isEndpointFailure(error));
+  t.equal(resultLabel(error), 'timeout');
+});
+
+t.test('an abort cancels the request', async (t) => {
+  let arrived = false;
+  const url = await server(t, () => {
+    arrived = true;
+  });
+  const client = new HttpClient({ timeoutMs: 60_000 });
+  t.teardown(() => client.close());
+  const controller = new AbortController();
+  const pending = failure(client.request({ method: 'GET', url, signal: controller.signal }));
+  while (!arrived) await new Promise((resolve) => setTimeout(resolve, 5));
+  controller.abort();
+  t.equal((await pending).kind, 'aborted');
+});
+
+t.test('a redirect is returned, not followed, and the token stays home', async (t) => {
+  const seen: (string | undefined)[] = [];
+  const elsewhere = await server(t, (req, res) => {
+    seen.push(req.headers['authorization']);
+    res.end('{}');
+  });
+  const url = await server(t, (_req, res) => res.writeHead(307, { Location: elsewhere.href }).end());
+  const client = new HttpClient({ token: async () => 'secret' });
+  t.teardown(() => client.close());
+  const response = await client.request({ method: 'POST', url, body: '{}' });
+  t.equal(response.status, 307);
+  t.same(seen, []);
+});
+
+t.test('an answer longer than the limit fails', async (t) => {
+  const url = await server(t, (_req, res) => res.end('x'.repeat(10_000)));
+  const client = new HttpClient({ maxResponseBytes: 1000 });
+  t.teardown(() => client.close());
+  const error = await failure(client.request({ method: 'GET', url }));
+  t.equal(error.kind, 'response');
+  t.notOk(isEndpointFailure(error), "one answer's fault, not the endpoint's");
+});
+
+t.test('result labels are a small fixed set', async (t) => {
+  t.equal(resultLabel(), 'success');
+  t.equal(resultLabel(new PublishError('http', 'x', { status: 404 })), 'not_found');
+  t.equal(resultLabel(new PublishError('http', 'x', { status: 409 })), 'conflict');
+  t.equal(resultLabel(new PublishError('http', 'x', { status: 422 })), 'rejected');
+  t.equal(resultLabel(new PublishError('http', 'x', { status: 503 })), 'server_error');
+  t.equal(resultLabel(new PublishError('http', 'x', { status: 429 })), 'server_error');
+  t.equal(resultLabel(new Error('x')), 'error');
+  t.ok(isEndpointFailure(new PublishError('http', 'x', { status: 401 })), 'a bad token fails every request');
+  t.notOk(isEndpointFailure(new PublishError('http', 'x', { status: 422 })));
+});
