@@ -5,6 +5,7 @@
 // error, hold requests without answering, and stop and start again on the same port.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 export interface ReceivedPost {
@@ -43,20 +44,26 @@ export class WebhookTestReceiver {
   /** Held requests whose connection the client closed. */
   abandoned = 0;
   readonly held: http.ServerResponse[] = [];
+  readonly #tls: { key: string; cert: string } | undefined;
   #server: http.Server | undefined;
   #port = 0;
+
+  /** With `tls`, an HTTPS receiver. */
+  constructor(tls?: { key: string; cert: string }) {
+    this.#tls = tls;
+  }
 
   get port(): number {
     return this.#port;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.#port}/hook`;
+    return `${this.#tls ? 'https' : 'http'}://127.0.0.1:${this.#port}/hook`;
   }
 
   /** Starts listening (again on the same port after a stop). */
   async start(): Promise<void> {
-    const server = http.createServer((req, res) => {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
@@ -82,7 +89,8 @@ export class WebhookTestReceiver {
         });
         res.writeHead(204).end();
       });
-    });
+    };
+    const server: http.Server = this.#tls ? https.createServer(this.#tls, handler) : http.createServer(handler);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.#port, '127.0.0.1', () => resolve());

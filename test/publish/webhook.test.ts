@@ -8,6 +8,7 @@ import { contentHash, WebhookPublisher, type WebhookPublisherOptions } from '../
 import { recordingLogger, untilWithin } from '../support/recording.js';
 import { node, NODE, pod, storeInput } from './fixtures.js';
 import { attempts, pendingGauge, tempDir, testMetrics } from './helpers.js';
+import { makeTestTls } from './tls-fixture.js';
 import { WebhookTestReceiver } from './webhook-test-receiver.js';
 
 const until = untilWithin(15_000);
@@ -115,7 +116,8 @@ t.test('a receiver that goes away and comes back gets the final state', async (t
   await receiver.stop();
   set([pod('web', { phase: 'Failed' })]);
   await until(() => !publisher.health().ok, 'the failure in health');
-  t.match(publisher.health().message, /ECONNREFUSED.*failing since \d{4}-\d\d-\d\dT.*attempt/);
+  // Refused, or a kept-alive connection the receiver closed just then.
+  t.match(publisher.health().message, /(ECONNREFUSED|ECONNRESET|socket hang up).*failing since \d{4}-\d\d-\d\dT.*attempt/);
   for (let change = 0; change < 20; change++) set([pod('web', { phase: change % 2 ? 'Failed' : 'Pending' }), pod(`extra-${change}`)]);
   set([pod('web', { phase: 'Succeeded' }), pod('db', { phase: 'Succeeded' })]);
   t.equal(publisher.pending, 1, 'one snapshot pending, not one per change');
@@ -176,4 +178,27 @@ t.test('bad settings are configuration errors naming the flag', async (t) => {
   t.throws(make({ heartbeat: '61 * * * * *' }), configError(/--publish-heartbeat/));
   t.throws(make({ intervalSeconds: -1 }), configError(/--publish-interval/));
   t.doesNotThrow(make({ heartbeat: '*/30 * * * * *' }), 'seconds are allowed');
+});
+
+t.test('an https receiver is verified with the given CA; another CA is a reported failure', async (t) => {
+  const tls = makeTestTls(tempDir(t));
+  const receiver = new WebhookTestReceiver({ key: tls.pem('serverKey'), cert: tls.pem('server') });
+  await receiver.start();
+  t.teardown(() => receiver.stop());
+  const { input } = storeInput([pod('web')]);
+  const { logger } = recordingLogger();
+  const make = (ca: string) => {
+    const publisher = new WebhookPublisher({ input, logger, url: receiver.url, ca, heartbeat: null, retry: { initialMs: 20, maxMs: 100 }, stopTimeoutSeconds: 0.2 });
+    t.teardown(() => publisher.stop());
+    publisher.start();
+    return publisher;
+  };
+  const wrong = make(tls.pem('otherCa'));
+  await until(() => !wrong.health().ok, 'the TLS failure in health');
+  t.match(wrong.health().message, /TLS verification of 127\.0\.0\.1:\d+ failed/);
+  t.equal(receiver.posts.length, 0);
+  await wrong.stop();
+  const right = make(tls.pem('ca'));
+  await until(() => receiver.posts.length === 1 && right.pending === 0, 'the POST over https');
+  t.same(right.health(), { ok: true });
 });
