@@ -154,6 +154,8 @@ export class HttpClient {
     } catch (error) {
       throw new PublishError('credentials', `cannot read the bearer token: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
+    // The token may have taken a while (a file on a slow disk): the caller may have given up.
+    if (signal?.aborted) throw new PublishError('aborted', `${describe(request)}: cancelled`);
     const headers: Record<string, string> = { 'User-Agent': this.#userAgent, Accept: 'application/json', ...request.headers };
     if (token !== undefined) headers['Authorization'] = `Bearer ${token}`;
     if (request.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(request.body));

@@ -88,7 +88,11 @@ export class KubeApi {
         throw new PublishError('response', `${method} ${path}: HTTP ${response.status} with an answer that is not JSON`, { cause: error });
       }
     }
-    if (response.status >= 200 && response.status <= 299) return parsed as T;
+    if (response.status >= 200 && response.status <= 299) {
+      // Every success of the calls made here carries an object (the API server always sends one).
+      if (typeof parsed !== 'object' || parsed === null) throw new PublishError('response', `${method} ${path}: HTTP ${response.status} without an object in the answer`);
+      return parsed as T;
+    }
     const status = (parsed ?? {}) as KubeStatus;
     const reason = typeof status.reason === 'string' && status.reason ? status.reason : undefined;
     const message = typeof status.message === 'string' && status.message ? status.message : response.body.trim().slice(0, 200);

@@ -18,7 +18,7 @@
 // - The server unreachable (or 5xx, 429, 401): the pass stops, the next waits out the back-off.
 //   One pod's own failure (422, 403...) backs off that pod only.
 // Nothing is queued: a pass reads the mirror pods as they are when it runs.
-import { errorMessage } from '../errors.js';
+import { errorMessage, PodvisorError } from '../errors.js';
 import { CONFIG_MIRROR_ANNOTATION, type MirrorPod } from '../mirror/mirror-pod.js';
 import type { V1Node } from '../mirror/node-object.js';
 import { isEndpointFailure, PublishError } from './http-client.js';
@@ -108,10 +108,13 @@ export class KubernetesPublisher implements Publisher {
   #needList = true;
   readonly #retries = new Map<string, ItemRetry>();
 
+  /** Throws PodvisorError('E_CONFIG') for a bad resync interval; never after. */
   constructor(options: KubernetesPublisherOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
-    this.#resyncMs = (options.resyncSeconds ?? 60) * 1000;
+    const resync = options.resyncSeconds ?? 60;
+    if (!Number.isFinite(resync) || resync <= 0) throw new PodvisorError('E_CONFIG', `--publish-resync must be a number of seconds above 0, got ${resync}`);
+    this.#resyncMs = resync * 1000;
     this.#stopTimeoutMs = (options.stopTimeoutSeconds ?? 2) * 1000;
     this.#backoff = new RetryBackoff(options.retry);
     this.#health = new DeliveryHealth('kubernetes', options.logger, this.#now);

@@ -31,6 +31,7 @@ t.test('the mode follows the flag; a bad kubeconfig fails at once, naming the fi
   const path = join(dir, 'kubeconfig');
   writeFileSync(path, 'clusters:\n- name: k\n  cluster: {server: https://127.0.0.1:6443}\ncontexts:\n- name: c\n  context: {cluster: k}\ncurrent-context: c\n');
   t.equal(createPublisher({ kubeconfig: path }, base())?.mode, 'kubernetes');
+  t.throws(() => createPublisher({ kubeconfig: path, resyncSeconds: 0 }, base()), { code: 'E_CONFIG', message: /--publish-resync/ });
   writeFileSync(path, 'clusters:\n- name: k\n  cluster: {}\ncontexts: []\n');
   t.throws(() => createPublisher({ kubeconfig: path }, base()), { code: 'E_CONFIG', message: new RegExp(`^${path}:3:3: clusters\\[0\\]\\.cluster\\.server: Required`) });
 });
