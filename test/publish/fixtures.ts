@@ -46,7 +46,7 @@ export function pod(name: string, options: PodSpecOptions = {}): MirrorPod {
       initContainerStatuses: [],
       containerStatuses: [],
     },
-  } as StatusPod;
+  };
   return mirrorPod(status, { name: NODE, uid: LOCAL_NODE_UID });
 }
 
