@@ -1,6 +1,7 @@
 // From the publish flags to a publisher, or none: nothing is sent unless --publish-webhook or
 // --publish-kubeconfig is given. The agent adds the result's health as an informational check.
-import { UsageError } from '../errors.js';
+import { readFileSync } from 'node:fs';
+import { errorMessage, PodvisorError, UsageError } from '../errors.js';
 import type { HealthCheck } from '../health/health.js';
 import { KubernetesPublisher } from './kubernetes.js';
 import { loadKubeconfig } from './kubeconfig.js';
@@ -12,6 +13,8 @@ export interface PublishSettings {
   webhookUrl?: string;
   /** --publish-token-file PATH (webhook mode) */
   tokenFile?: string;
+  /** --publish-ca-file PATH (webhook mode): PEM certificates to verify an https receiver with. */
+  caFile?: string;
   /** --publish-kubeconfig PATH */
   kubeconfig?: string;
   /** The kubeconfig context to use instead of its current-context. */
@@ -33,10 +36,12 @@ export function createPublisher(settings: PublishSettings, options: PublisherOpt
   const { webhookUrl, kubeconfig } = settings;
   if (webhookUrl !== undefined && kubeconfig !== undefined) throw new UsageError('--publish-webhook and --publish-kubeconfig cannot be used together');
   if (webhookUrl === undefined && settings.tokenFile !== undefined) throw new UsageError('--publish-token-file goes with --publish-webhook');
+  if (webhookUrl === undefined && settings.caFile !== undefined) throw new UsageError('--publish-ca-file goes with --publish-webhook');
   if (webhookUrl !== undefined) {
     return new WebhookPublisher({
       ...options,
       url: webhookUrl,
+      ...(settings.caFile !== undefined ? { ca: readCaFile(settings.caFile) } : {}),
       ...(settings.tokenFile !== undefined ? { tokenFile: settings.tokenFile } : {}),
       ...(settings.intervalSeconds !== undefined ? { intervalSeconds: settings.intervalSeconds } : {}),
       ...(settings.heartbeat !== undefined ? { heartbeat: settings.heartbeat } : {}),
@@ -50,6 +55,18 @@ export function createPublisher(settings: PublishSettings, options: PublisherOpt
     });
   }
   return undefined;
+}
+
+/** The CA file's certificates; read once, at start-up, like the kubeconfig's. */
+function readCaFile(path: string): Buffer {
+  let content: Buffer;
+  try {
+    content = readFileSync(path);
+  } catch (error) {
+    throw new PodvisorError('E_CONFIG', `--publish-ca-file: cannot read ${path}: ${errorMessage(error)}`, { cause: error });
+  }
+  if (!content.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) throw new PodvisorError('E_CONFIG', `--publish-ca-file: ${path} holds no PEM certificate`);
+  return content;
 }
 
 /** The publisher's health as a /healthz check that never makes the agent unhealthy. */
