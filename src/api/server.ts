@@ -222,7 +222,14 @@ export class ApiServer {
       this.#sendLease(response, decodeURIComponent(lease[1]!));
       return;
     }
-    const target = parseResourcePath(path);
+    let target: ResourcePath | undefined;
+    try {
+      target = parseResourcePath(path);
+    } catch (error) {
+      if (!(error instanceof URIError)) throw error;
+      this.#send(response, 400, badRequest(`malformed path: ${path}`));
+      return;
+    }
     if (!target) {
       this.#send(response, 404, unknownPath());
       return;
@@ -253,7 +260,7 @@ export class ApiServer {
     const matches = this.#matcher(target, query);
     const watching = query.get('watch') === 'true' || query.get('watch') === '1';
     if (watching) {
-      const end = serveWatch({
+      serveWatch({
         request,
         response,
         store,
@@ -263,9 +270,9 @@ export class ApiServer {
         timeoutSeconds: Math.min(Number(query.get('timeoutSeconds') ?? '') || Infinity, this.#options.maxWatchSeconds ?? 1800 + Math.floor(Math.random() * 1800)),
         bookmarks: query.get('allowWatchBookmarks') === 'true',
         table: table ? { includeObject } : undefined,
-        onEnd: () => this.#watches.delete(end),
+        register: (end) => this.#watches.add(end),
+        onEnd: (end) => this.#watches.delete(end),
       });
-      this.#watches.add(end);
       return;
     }
     const items = store.list(target.resource).filter(matches);

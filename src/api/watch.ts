@@ -20,7 +20,10 @@ export interface WatchRequest {
   bookmarks: boolean;
   /** Send each object as a one-row Table (the client asked for `as=Table`). */
   table: { includeObject: IncludeObject } | undefined;
-  onEnd: () => void;
+  /** Told of the function that ends this watch, before anything can end it. */
+  register: (end: () => void) => void;
+  /** Called once when the watch has ended, however it ended. */
+  onEnd: (end: () => void) => void;
 }
 
 /** How often a quiet watch that allows bookmarks gets one. */
@@ -42,9 +45,13 @@ export function serveWatch(watch: WatchRequest): () => void {
     unsubscribe();
     clearTimeout(lifeTimer);
     clearInterval(bookmarkTimer);
+    // The connection may carry further requests: leave no listener of this watch on it.
+    watch.request.socket.off('close', end);
+    response.off('error', end);
     response.end();
-    watch.onEnd();
+    watch.onEnd(end);
   };
+  watch.register(end);
   const send = (type: WatchEventType | 'BOOKMARK' | 'ERROR', object: unknown) => {
     if (ended) return;
     response.write(`${JSON.stringify({ type, object })}\n`);
@@ -95,10 +102,14 @@ export function serveWatch(watch: WatchRequest): () => void {
     const version = Number(from);
     try {
       if (!Number.isInteger(version) || version < 0) throw new RangeError(`invalid resourceVersion: "${from}"`);
-      // What the client had at its version is not known here: start from what matches now and
-      // send what changed after it.
-      for (const object of store.list(resource)) if (matches(object) && Number(object.metadata.resourceVersion) <= version) inside.add(objectKey(object));
-      for (const change of store.changesSince(version)) if (change.resourceVersion <= startVersion) apply(change);
+      // What matched at that version: objects unchanged since, as they are now; objects changed
+      // since, as they were before their first change after it.
+      const changes = store.changesSince(version).filter((change) => change.resource === resource && change.resourceVersion <= startVersion);
+      const firstChange = new Map<string, StoreChange>();
+      for (const change of changes) if (!firstChange.has(objectKey(change.object))) firstChange.set(objectKey(change.object), change);
+      for (const object of store.list(resource)) if (!firstChange.has(objectKey(object)) && matches(object)) inside.add(objectKey(object));
+      for (const [key, change] of firstChange) if (change.previous && matches(change.previous)) inside.add(key);
+      for (const change of changes) apply(change);
     } catch (error) {
       const status = error instanceof ExpiredVersionError ? expired(`too old resource version: ${from} (${store.version})`) : badRequest(error instanceof Error ? error.message : String(error));
       send('ERROR', status);

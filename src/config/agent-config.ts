@@ -22,7 +22,7 @@ export function parseListenAddress(text: string): { host: string; port: number }
 }
 
 const listenAddress = z
-  .string()
+  .string({ message: '--api-address must be HOST:PORT (for example 127.0.0.1:10255)' })
   .transform((text, context) => {
     const address = parseListenAddress(text);
     if (!address) {
@@ -32,7 +32,7 @@ const listenAddress = z
     return address;
   });
 
-const webhookUrl = z.string().refine((text) => {
+const webhookUrl = z.string({ message: '--publish-webhook must be an http:// or https:// URL' }).refine((text) => {
   try {
     const url = new URL(text);
     return url.protocol === 'http:' || url.protocol === 'https:';
@@ -43,12 +43,12 @@ const webhookUrl = z.string().refine((text) => {
 
 export const agentConfigSchema = z
   .object({
-    manifestDir: z.string().min(1, '--manifest-dir must not be empty'),
+    manifestDir: path('--manifest-dir'),
     nodeName: z
-      .string()
+      .string({ message: '--node-name must be text' })
       .transform((name) => name.toLowerCase())
       .refine(isDns1123Subdomain, '--node-name must be a DNS-1123 subdomain (lower-case letters, digits, "-" and ".")'),
-    stateDir: z.string().min(1, '--state-dir must not be empty'),
+    stateDir: path('--state-dir'),
     resyncIntervalSeconds: seconds('--resync-interval', 1),
     relistIntervalSeconds: seconds('--relist-interval', 1),
     backoffInitialSeconds: seconds('--backoff-initial', 0),
@@ -64,12 +64,16 @@ export const agentConfigSchema = z
     publishCaFile: path('--publish-ca-file').optional(),
     publishKubeconfig: path('--publish-kubeconfig').optional(),
     publishIntervalSeconds: seconds('--publish-interval', 1),
-    publishHeartbeat: z.string().refine((expression) => validateCron(expression), '--publish-heartbeat must be a cron expression (for example "* * * * *", every minute)'),
+    publishHeartbeat: z.string({ message: '--publish-heartbeat must be a cron expression in quotes' }).refine((expression) => validateCron(expression), '--publish-heartbeat must be a cron expression (for example "* * * * *", every minute)'),
   })
   .superRefine((config, context) => {
-    if (config.backoffMaxSeconds < config.backoffInitialSeconds) context.addIssue({ code: 'custom', path: ['backoffMaxSeconds'], message: '--backoff-max must be at least --backoff-initial' });
+    // An issue between two settings names both: the error shows where either was given.
+    if (config.backoffMaxSeconds < config.backoffInitialSeconds) {
+      context.addIssue({ code: 'custom', path: ['backoffMaxSeconds'], params: { related: ['backoffInitialSeconds'] }, message: '--backoff-max must be at least --backoff-initial' });
+    }
     if ((config.apiTlsCert === undefined) !== (config.apiTlsKey === undefined)) {
-      context.addIssue({ code: 'custom', path: [config.apiTlsCert === undefined ? 'apiTlsCert' : 'apiTlsKey'], message: '--api-tls-cert and --api-tls-key go together' });
+      // Named by the one that was given: the missing one has no place in a file.
+      context.addIssue({ code: 'custom', path: [config.apiTlsCert === undefined ? 'apiTlsKey' : 'apiTlsCert'], message: '--api-tls-cert and --api-tls-key go together' });
     }
     for (const field of ['apiTokenFile', 'apiTlsCert'] as const) {
       if (config[field] !== undefined && config.apiAddress === undefined) context.addIssue({ code: 'custom', path: [field], message: `${FLAG_OF[field]} needs --api-address` });
@@ -114,8 +118,9 @@ export function parseAgentConfig(raw: Record<string, unknown>, origins: Readonly
   const result = agentConfigSchema.safeParse(raw);
   if (!result.success) {
     const issue = result.error.issues[0];
-    const field = String(issue?.path[0] ?? '');
-    const origin = origins.get(field);
+    const related = (issue as { params?: { related?: string[] } } | undefined)?.params?.related ?? [];
+    const fields = [String(issue?.path[0] ?? ''), ...related];
+    const origin = fields.map((field) => origins.get(field)).find((one) => one !== undefined && 'file' in one) ?? origins.get(fields[0] ?? '');
     const message = issue?.message ?? 'invalid configuration';
     if (origin && 'file' in origin) throw new UsageError(`${origin.file}:${origin.line}:${origin.column}: ${origin.key}: ${message}`);
     throw new UsageError(message);

@@ -65,7 +65,7 @@ export async function readConfigFile(file: string): Promise<ConfigFileValues> {
   const at = (key: readonly string[]) => document.locate([...key]);
   const fail = (key: readonly string[], message: string): never => {
     const position = at(key);
-    throw new UsageError(`${file}:${position.line}:${position.column}: ${key.join('.')}: ${message}`);
+    throw new UsageError(`${file}:${position.line}:${position.column}: ${key.length > 0 ? `${key.join('.')}: ` : ''}${message}`);
   };
   const root = document.value;
   if (typeof root !== 'object' || root === null || Array.isArray(root)) return fail([], 'the file must be a mapping of settings');
@@ -74,6 +74,9 @@ export async function readConfigFile(file: string): Promise<ConfigFileValues> {
     const setting = SETTINGS.find((candidate) => candidate.key.join('.') === key.join('.'));
     if (!setting) {
       const siblings = SETTINGS.filter((candidate) => candidate.key.length === key.length && candidate.key.slice(0, -1).join('.') === key.slice(0, -1).join('.')).map((candidate) => candidate.key.at(-1)!);
+      // `api-address:` at the top: the flag's name, which in a file belongs in its section.
+      const flagLike = key.length === 1 ? SETTINGS.find((candidate) => candidate.key.length === 2 && candidate.flag === key[0]) : undefined;
+      if (flagLike) return fail(key, `unknown setting (in a config file it is ${flagLike.key[1]} under ${flagLike.key[0]}:)`);
       const hint = closest(key.at(-1)!, siblings);
       return fail(key, `unknown setting${hint ? ` (did you mean ${hint}?)` : `; known here: ${siblings.join(', ')}`}`);
     }

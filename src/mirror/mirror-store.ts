@@ -17,11 +17,13 @@ export interface StoreChange {
   resource: ResourceName;
   /** The object as it is now (for DELETED: as it was last, with the deletion's version). */
   object: StoredObject;
+  /** What the object was before this change (MODIFIED, DELETED): a watch from an older version needs it. */
+  previous?: StoredObject;
   resourceVersion: number;
 }
 
 export interface MirrorStoreOptions {
-  /** Changes kept for watches that start at an older version (default 1000). */
+  /** Changes kept for watches that start at an older version (default 300: a reconnect after a short break). */
   historySize?: number;
   /** The first version: the clock by default, so that versions grow across agent restarts too. */
   initialVersion?: number;
@@ -60,7 +62,7 @@ export class MirrorStore {
   #oldest: number;
 
   constructor(options: MirrorStoreOptions = {}) {
-    this.#historySize = options.historySize ?? 1000;
+    this.#historySize = options.historySize ?? 300;
     this.#version = options.initialVersion ?? Date.now();
     this.#oldest = this.#version;
   }
@@ -85,14 +87,14 @@ export class MirrorStore {
       const version = ++this.#version;
       const object = { ...bare, metadata: { ...metadata, resourceVersion: String(version) } };
       current.set(key, { object, json });
-      this.#record({ type: before ? 'MODIFIED' : 'ADDED', resource, object, resourceVersion: version });
+      this.#record({ type: before ? 'MODIFIED' : 'ADDED', resource, object, ...(before ? { previous: before.object } : {}), resourceVersion: version });
     }
     for (const [key, entry] of current) {
       if (seen.has(key)) continue;
       current.delete(key);
       const version = ++this.#version;
       const object = { ...entry.object, metadata: { ...entry.object.metadata, resourceVersion: String(version) } };
-      this.#record({ type: 'DELETED', resource, object, resourceVersion: version });
+      this.#record({ type: 'DELETED', resource, object, previous: entry.object, resourceVersion: version });
     }
   }
 

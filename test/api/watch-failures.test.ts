@@ -45,9 +45,6 @@ async function stillServing(child: Child): Promise<boolean> {
   }
 }
 
-const CRASH_TODO =
-  'server.ts:256-266 (#route) passes onEnd: () => this.#watches.delete(end) while `end` is still being assigned; a watch that ends synchronously inside serveWatch (ERROR event, or more than 4 MiB buffered) calls it in its temporal dead zone, the ReferenceError reaches #handle\'s catch, whose #send writes headers a second time: ERR_HTTP_HEADERS_SENT is thrown from the request handler and the whole process exits';
-
 t.test('a version older than the store\'s history: one ERROR event with a 410 Expired Status, and the server lives on', async (t) => {
   // historySize 2: of the fixtures' 7 changes (1001-1007) the store keeps 1006 and 1007.
   const child = await serveInChild(t, { historySize: 2 });
@@ -60,7 +57,7 @@ t.test('a version older than the store\'s history: one ERROR event with a 410 Ex
   t.match(stream.events, [{ type: 'ERROR', object: { kind: 'Status', status: 'Failure', reason: 'Expired', code: 410, message: /too old resource version: 1001/ } }]);
   t.equal(stream.events.length, 1, 'nothing after the ERROR');
   t.ok(stream.ended, 'the stream ended');
-  t.ok(await stillServing(child), `the server still answers (child stderr: ${child.stderr().split('\n').find((line) => /Error/.test(line)) ?? ''})`, { todo: CRASH_TODO });
+  t.ok(await stillServing(child), `the server still answers (child stderr: ${child.stderr().split('\n').find((line) => /Error/.test(line)) ?? ''})`);
 });
 
 t.test('a version inside the history is not expired', async (t) => {
@@ -81,7 +78,7 @@ t.test('a resourceVersion that is not a number: an ERROR event with a 400 BadReq
   await stream.opened().catch(() => undefined);
   await stream.end().catch(() => undefined);
   t.match(stream.events, [{ type: 'ERROR', object: { kind: 'Status', reason: 'BadRequest', code: 400 } }]);
-  t.ok(await stillServing(child), 'the server still answers', { todo: CRASH_TODO });
+  t.ok(await stillServing(child), 'the server still answers');
 });
 
 t.test('a watch whose first listing is more than 4 MiB is cut, and the server lives on', async (t) => {
@@ -91,7 +88,7 @@ t.test('a watch whose first listing is more than 4 MiB is cut, and the server li
   await stream.opened().catch(() => undefined);
   await stream.end().catch(() => undefined);
   t.ok(stream.ended, 'the watch ended');
-  t.ok(await stillServing(child), 'the server still answers', { todo: CRASH_TODO });
+  t.ok(await stillServing(child), 'the server still answers');
 });
 
 t.test('watches one after another on one kept-alive connection do not pile up listeners on it', async (t) => {
@@ -119,7 +116,7 @@ t.test('watches one after another on one kept-alive connection do not pile up li
   // removes it when the watch ends by its timeout (or stop): on a kept-alive connection each
   // watch leaves a listener (and its closure: response, store, matcher) behind until the
   // connection closes. end() should remove it (socket.off('close', end)).
-  t.strictSame(warnings, [], 'no MaxListenersExceededWarning', { todo: 'watch.ts:80 (serveWatch) leaves a socket "close" listener per ended watch on a kept-alive connection' });
+  t.strictSame(warnings, [], 'no MaxListenersExceededWarning');
 });
 
 /** One watch through `agent`, read to its end; resolves with the local port it used. */

@@ -115,7 +115,7 @@ t.test('a YAML number where a string setting goes: the file position, and the fl
   // src/config/agent-config.ts:24 (listenAddress = z.string()...) and the other z.string()
   // settings without a message of their own: a number from YAML fails with zod's generic
   // "Invalid input: expected string, received number", which never says what the setting wants.
-  t.match(address.message, /--api-address must be HOST:PORT/, 'says what the setting wants', { todo: 'agent-config.ts:24 (listenAddress) a non-string from the file gets zod\'s generic "Invalid input: expected string, received number"' });
+  t.match(address.message, /--api-address must be HOST:PORT/, 'says what the setting wants');
 });
 
 t.test('a pairing problem from the config file names the file position of the setting given', async (t) => {
@@ -124,12 +124,12 @@ t.test('a pairing problem from the config file names the file position of the se
   // BUG (src/config/agent-config.ts:72, superRefine): the issue's path is the setting that is *missing*
   // (apiTlsKey here), which has no origin, so parseAgentConfig (line 118) finds none and the
   // message loses the file position. It should point at the one given (api.tls-cert, 3:3).
-  t.equal(cert.message, `${cert.file}:3:3: api.tls-cert: --api-tls-cert and --api-tls-key go together`, 'file:line:col of api.tls-cert', { todo: 'agent-config.ts:72 puts the issue on the missing setting, which has no origin in the file' });
+  t.equal(cert.message, `${cert.file}:3:3: api.tls-cert: --api-tls-cert and --api-tls-key go together`, 'file:line:col of api.tls-cert');
   const backoff = await fromFile(t, 'backoff-initial: 900\n');
   t.match(backoff.message, /--backoff-max must be at least --backoff-initial$/);
   // Same (agent-config.ts:70): the issue is on backoffMaxSeconds (the default here), not on the
   // file's backoff-initial that made it wrong.
-  t.equal(backoff.message, `${backoff.file}:1:1: backoff-initial: --backoff-max must be at least --backoff-initial`, 'file:line:col of backoff-initial', { todo: 'agent-config.ts:70 puts the issue on backoffMaxSeconds even when only backoff-initial came from the file' });
+  t.equal(backoff.message, `${backoff.file}:1:1: backoff-initial: --backoff-max must be at least --backoff-initial`, 'file:line:col of backoff-initial');
 });
 
 t.test('a flag\'s origin adds no position: the message is the flag\'s words alone', async (t) => {
