@@ -27,6 +27,8 @@ import { AgentMetrics } from './metrics/metrics.js';
 import { MirrorFeed } from './mirror/mirror-feed.js';
 import type { ManifestProblem } from './mirror/mirror-pod.js';
 import { MirrorStore } from './mirror/mirror-store.js';
+import { createPublisher, publishHealthCheck } from './publish/create-publisher.js';
+import { publishInputFrom, type Publisher } from './publish/publisher.js';
 import { hostFacts } from './mirror/node-object.js';
 import { apiTime } from './status/conditions.js';
 
@@ -251,11 +253,35 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
       api = undefined;
     }
   }
+  let publisher: Publisher | undefined;
+  try {
+    publisher = createPublisher(
+      {
+        webhookUrl: config.publishWebhook,
+        tokenFile: config.publishTokenFile,
+        caFile: config.publishCaFile,
+        kubeconfig: config.publishKubeconfig,
+        intervalSeconds: config.publishIntervalSeconds,
+        heartbeat: config.publishHeartbeat,
+      },
+      { input: publishInputFrom(store, config.nodeName), logger, metrics },
+    );
+  } catch (error) {
+    // As for the API: supervision goes on; the failure is logged and shown in /healthz.
+    logger.error(`publishing not started: ${errorMessage(error)}`);
+    health.add({ name: 'publish', required: false, check: () => ({ ok: false, message: errorMessage(error) }) });
+  }
+  if (publisher) {
+    health.add(publishHealthCheck(publisher));
+    publisher.start();
+    logger.info('publishing mirror pods', { mode: publisher.mode, to: config.publishWebhook ?? config.publishKubeconfig });
+  }
   logger.info('podvisor running', { manifestDir: config.manifestDir, node: config.nodeName, stateDir: config.stateDir });
 
   return {
     async stop(deadlineMs) {
       clearInterval(feedTimer);
+      await publisher?.stop();
       await api?.stop();
       await source.close();
       watchers.abort();

@@ -78,6 +78,9 @@ export const agentConfigSchema = z
     for (const field of ['apiTokenFile', 'apiTlsCert'] as const) {
       if (config[field] !== undefined && config.apiAddress === undefined) context.addIssue({ code: 'custom', path: [field], message: `${FLAG_OF[field]} needs --api-address` });
     }
+    if (config.publishWebhook !== undefined && config.publishKubeconfig !== undefined) {
+      context.addIssue({ code: 'custom', path: ['publishKubeconfig'], params: { related: ['publishWebhook'] }, message: '--publish-webhook and --publish-kubeconfig cannot be used together: choose one' });
+    }
     for (const field of ['publishTokenFile', 'publishCaFile'] as const) {
       if (config[field] !== undefined && config.publishWebhook === undefined) context.addIssue({ code: 'custom', path: [field], message: `${FLAG_OF[field]} needs --publish-webhook` });
     }
