@@ -1,13 +1,17 @@
-// The network probes (httpGet, tcpSocket, grpc) as the kubelet's pkg/probe runs them, in plain
-// Node: the same success rules and, as far as Node's errors allow, the same wording, since the
-// words end up in 'Unhealthy' events. This module runs in two places: in the agent for
-// hostNetwork pods and probes with an explicit host, and in netns-probe-main.ts inside a pod's
-// network namespace. It therefore imports Node builtins only, to keep that process quick to start.
+// The network probes (httpGet, tcpSocket, grpc) as the kubelet's pkg/probe runs them, in the
+// agent's own Node: the same success rules and, as far as Node's errors allow, the same wording,
+// since the words end up in 'Unhealthy' events. Where the bytes go is a Dialer's business: from
+// the agent itself (hostNetwork pods, probes with an explicit host), or through a small process
+// inside a pod's network namespace (netns-dial.ts) whose stdin and stdout are the connection. HTTP,
+// TLS and HTTP/2 run here either way, over whatever stream the dialer gives.
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect as http2Connect, constants as http2Constants } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
-import { connect as netConnect, isIP } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
 import { classifyHttpStatus } from './http-status.js';
+import { NetnsError } from './probe-error.js';
 import type { ProbeOutcome } from './types.js';
 
 /** The User-Agent the kubelet sends (kube-probe/<major>.<minor>); applications match its prefix. */
@@ -31,20 +35,74 @@ export type NetProbeRequest =
   | { type: 'tcp'; host: string; port: number; timeoutMs: number }
   | { type: 'grpc'; host: string; port: number; service: string; timeoutMs: number };
 
-/** Runs one network probe; never rejects (every error is an outcome). */
-export async function runNetProbe(request: NetProbeRequest, signal?: AbortSignal): Promise<ProbeOutcome> {
+/** Where one connection of a probe goes, and what may stop it. */
+export interface DialTarget {
+  host: string;
+  port: number;
+  /** Aborts when the probe's time is up or it is cancelled: the connection is then torn down. */
+  signal: AbortSignal;
+  /** The probe's timeout (a backstop for whatever process the dialer starts). */
+  timeoutMs: number;
+}
+
+/** How a network probe reaches `host:port`: from the agent itself, or from inside a pod's network namespace. */
+export interface Dialer {
+  /**
+   * A byte stream to host:port, usable at once (writes before the connection opens are held). A
+   * failure to connect is the stream's error, with the errno code Node's own sockets carry
+   * (ECONNREFUSED, ...); a NetnsError when the namespace cannot be entered.
+   */
+  connect(target: DialTarget): Duplex;
+  /** Opens a TCP connection to host:port and closes it at once; rejects as connect()'s stream errors. */
+  touch(target: DialTarget): Promise<void>;
+}
+
+/** The agent's own network: plain Node sockets. */
+export const directDialer: Dialer = {
+  connect: ({ host, port }) => netConnect({ host, port }),
+  touch: ({ host, port, signal }) =>
+    new Promise<void>((resolve, reject) => {
+      const socket = netConnect({ host, port });
+      const onAbort = (): void => {
+        socket.destroy();
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      const settle = (error?: Error): void => {
+        signal.removeEventListener('abort', onAbort);
+        socket.destroy();
+        if (error) reject(error);
+        else resolve();
+      };
+      socket.once('connect', () => settle());
+      socket.once('error', settle);
+    }),
+};
+
+/**
+ * Runs one network probe through `dialer` (default: from the agent itself); never rejects (every
+ * error is an outcome).
+ */
+export async function runNetProbe(request: NetProbeRequest, signal?: AbortSignal, dialer: Dialer = directDialer): Promise<ProbeOutcome> {
   try {
     switch (request.type) {
       case 'http':
-        return await httpProbe(request, signal);
+        return await httpProbe(request, signal, dialer);
       case 'tcp':
-        return await tcpProbe(request, signal);
+        return await tcpProbe(request, signal, dialer);
       case 'grpc':
-        return await grpcProbe(request, signal);
+        return await grpcProbe(request, signal, dialer);
     }
   } catch (error) {
     return { result: 'unknown', output: error instanceof Error ? error.message : String(error) };
   }
+}
+
+/** The pod's network namespace could not be entered: the run is an error, not a failure. */
+function netnsFailure(error: unknown): ProbeOutcome | undefined {
+  const cause = (error as { cause?: unknown } | undefined)?.cause;
+  const found = error instanceof NetnsError ? error : cause instanceof NetnsError ? cause : undefined;
+  return found && { result: 'unknown', output: found.message };
 }
 
 /** `host:port`, with brackets for an IPv6 address (Go's net.JoinHostPort). */
@@ -68,6 +126,8 @@ export function describeNetError(error: unknown, address: string): string {
       return `dial tcp ${address}: connect: no route to host`;
     case 'ENETUNREACH':
       return `dial tcp ${address}: connect: network is unreachable`;
+    case 'ETIMEDOUT':
+      return `dial tcp ${address}: connect: connection timed out`;
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return `dial tcp: lookup ${address.replace(/:\d+$/, '')}: no such host`;
@@ -117,7 +177,7 @@ interface HttpResponse {
  * to the same host name (as the kubelet does: followNonLocalRedirects is false), 10 requests at most; a
  * redirect elsewhere is not followed and its 3xx counts as a success with a warning.
  */
-async function httpProbe(request: Extract<NetProbeRequest, { type: 'http' }>, signal: AbortSignal | undefined): Promise<ProbeOutcome> {
+async function httpProbe(request: Extract<NetProbeRequest, { type: 'http' }>, signal: AbortSignal | undefined, dialer: Dialer): Promise<ProbeOutcome> {
   const limit = deadline(request.timeoutMs, signal);
   let url = probeUrl(request.scheme, request.host, request.port, request.path);
   const hostname = url.hostname;
@@ -126,9 +186,11 @@ async function httpProbe(request: Extract<NetProbeRequest, { type: 'http' }>, si
     for (let requests = 1; ; requests++) {
       let response: HttpResponse;
       try {
-        response = await httpGet(url, headers, limit.signal);
+        response = await httpGet(url, headers, limit.signal, dialer, request.timeoutMs);
       } catch (error) {
         if (!limit.timedOut() && signal?.aborted) return { result: 'unknown', output: 'cancelled' };
+        const unreachable = netnsFailure(error);
+        if (unreachable) return unreachable;
         const address = joinHostPort(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || (url.protocol === 'https:' ? 443 : 80)));
         const why = limit.timedOut()
           ? 'context deadline exceeded (Client.Timeout exceeded while awaiting headers)'
@@ -175,11 +237,23 @@ function probeHeaders(pairs: ReadonlyArray<[string, string]>): Record<string, st
   return Object.fromEntries(Object.entries(headers).map(([name, values]) => [name, values.length === 1 ? (values[0] ?? '') : values]));
 }
 
-/** One GET on a fresh connection (no keep-alive), reading at most MAX_BODY_BYTES of the body. */
-function httpGet(url: URL, headers: Record<string, string | string[]>, signal: AbortSignal): Promise<HttpResponse> {
+/**
+ * One GET on a fresh connection from `dialer` (no agent, no keep-alive), reading at most
+ * MAX_BODY_BYTES of the body. HTTPS is TLS over that connection, without certificate checks; the
+ * server name goes out as SNI unless it is an IP address (as Go's client does).
+ */
+function httpGet(url: URL, headers: Record<string, string | string[]>, signal: AbortSignal, dialer: Dialer, timeoutMs: number): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(url, { method: 'GET', headers, signal, agent: false, rejectUnauthorized: false });
+    const https = url.protocol === 'https:';
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const port = Number(url.port || (https ? 443 : 80));
+    const createConnection = (): Socket => {
+      const stream = dialer.connect({ host, port, signal, timeoutMs });
+      if (!https) return stream as Socket; // http.request takes any Duplex (its types say Socket)
+      return tlsConnect({ socket: stream, rejectUnauthorized: false, ...(isIP(host) === 0 ? { servername: host } : {}) });
+    };
+    const send = https ? httpsRequest : httpRequest;
+    const req = send(url, { method: 'GET', headers, signal, createConnection });
     req.on('error', reject);
     req.on('response', (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
@@ -205,22 +279,19 @@ function httpGet(url: URL, headers: Record<string, string | string[]>, signal: A
 }
 
 /** tcpSocket: succeeds when a connection opens; it is closed at once. */
-function tcpProbe(request: Extract<NetProbeRequest, { type: 'tcp' }>, signal: AbortSignal | undefined): Promise<ProbeOutcome> {
+async function tcpProbe(request: Extract<NetProbeRequest, { type: 'tcp' }>, signal: AbortSignal | undefined, dialer: Dialer): Promise<ProbeOutcome> {
   const address = joinHostPort(request.host, request.port);
   const limit = deadline(request.timeoutMs, signal);
-  return new Promise<ProbeOutcome>((resolve) => {
-    const socket = netConnect({ host: request.host, port: request.port });
-    const done = (outcome: ProbeOutcome): void => {
-      limit.signal.removeEventListener('abort', onAbort);
-      socket.destroy();
-      resolve(outcome);
-    };
-    const onAbort = (): void =>
-      done(limit.timedOut() ? { result: 'failure', output: `dial tcp ${address}: i/o timeout` } : { result: 'unknown', output: 'cancelled' });
-    limit.signal.addEventListener('abort', onAbort, { once: true });
-    socket.once('connect', () => done({ result: 'success', output: '' }));
-    socket.once('error', (error) => done({ result: 'failure', output: describeNetError(error, address) }));
-  }).finally(limit.clear);
+  try {
+    await dialer.touch({ host: request.host, port: request.port, signal: limit.signal, timeoutMs: request.timeoutMs });
+    return { result: 'success', output: '' };
+  } catch (error) {
+    if (limit.timedOut()) return { result: 'failure', output: `dial tcp ${address}: i/o timeout` };
+    if (signal?.aborted) return { result: 'unknown', output: 'cancelled' };
+    return netnsFailure(error) ?? { result: 'failure', output: describeNetError(error, address) };
+  } finally {
+    limit.clear();
+  }
 }
 
 /** gRPC status codes by number, named as grpc-go prints them. */
@@ -310,16 +381,20 @@ export function decodeHealthCheckStatus(message: Buffer): number | undefined {
 /**
  * grpc: grpc.health.v1.Health/Check over HTTP/2 cleartext; SERVING succeeds. A refused connection
  * fails at once (the kubelet's grpc-go client retries the dial until the timeout; the result is the
- * same failure, sooner, with the dial error in the message).
+ * same failure, sooner, with the dial error in the message). The connection counts as made once
+ * the server's SETTINGS arrive, as grpc-go's transport counts it ready (and as a stream from a
+ * process in the pod's namespace can tell: it is writable before any TCP connection exists).
  */
-function grpcProbe(request: Extract<NetProbeRequest, { type: 'grpc' }>, signal: AbortSignal | undefined): Promise<ProbeOutcome> {
+function grpcProbe(request: Extract<NetProbeRequest, { type: 'grpc' }>, signal: AbortSignal | undefined, dialer: Dialer): Promise<ProbeOutcome> {
   const address = joinHostPort(request.host, request.port);
   const within = formatDuration(request.timeoutMs);
   const limit = deadline(request.timeoutMs, signal);
   return new Promise<ProbeOutcome>((resolve) => {
     let connected = false;
     let settled = false;
-    const session = http2Connect(`http://${address}`);
+    const session = http2Connect(`http://${address}`, {
+      createConnection: () => dialer.connect({ host: request.host, port: request.port, signal: limit.signal, timeoutMs: request.timeoutMs }),
+    });
     const done = (outcome: ProbeOutcome): void => {
       if (settled) return;
       settled = true;
@@ -337,10 +412,11 @@ function grpcProbe(request: Extract<NetProbeRequest, { type: 'grpc' }>, signal: 
       });
     };
     limit.signal.addEventListener('abort', onAbort, { once: true });
-    session.once('connect', () => {
+    session.once('remoteSettings', () => {
       connected = true;
     });
-    session.on('error', (error) => done({ result: 'failure', output: `error: failed to connect service at "${address}": ${describeNetError(error, address)}` }));
+    session.on('error', (error) =>
+      done(netnsFailure(error) ?? { result: 'failure', output: `error: failed to connect service at "${address}": ${describeNetError(error, address)}` }));
 
     const stream = session.request({
       [http2Constants.HTTP2_HEADER_METHOD]: 'POST',
@@ -367,6 +443,8 @@ function grpcProbe(request: Extract<NetProbeRequest, { type: 'grpc' }>, signal: 
     stream.on('error', (error: Error) => {
       // Before the session connects, a stream fails with the dial error as its cause.
       const cause = (error as { cause?: unknown }).cause ?? error;
+      const unreachable = netnsFailure(error);
+      if (unreachable) return done(unreachable);
       done({
         result: 'failure',
         output: connected

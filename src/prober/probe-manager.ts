@@ -39,7 +39,9 @@ export class ProbeManager {
   constructor(options: ProbeManagerOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
-    this.#runner = options.runner ?? new PodProbeRunner({ cli: options.cli });
+    this.#runner = options.runner ?? new PodProbeRunner({ cli: options.cli, logger: options.logger });
+    // A runner made elsewhere without a logger says through the manager's which way exec probes go.
+    this.#runner.attachLogger?.(options.logger);
     this.#startedAtMs = this.#now();
   }
 

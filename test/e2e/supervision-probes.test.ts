@@ -1,7 +1,8 @@
-// Supervision, probes: the agent runs the pod's probes itself. An exec liveness probe that starts
-// failing restarts the container (Unhealthy and Killing events); an httpGet readiness probe (run
-// inside the pod's network namespace) flips the container's ready flag and the Ready condition
-// both ways without a restart; a startup probe holds liveness back until it succeeds.
+// Supervision, probes: the agent runs the pod's probes itself. An exec liveness probe (through the
+// OCI runtime, not podman exec) that starts failing restarts the container (Unhealthy and Killing
+// events); an httpGet readiness probe (run inside the pod's network namespace) flips the
+// container's ready flag and the Ready condition both ways without a restart; a startup probe
+// holds liveness back until it succeeds.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
@@ -76,6 +77,9 @@ t.test('a failing exec liveness probe restarts the container', async (t) => {
   t.equal(events.unhealthy.type, 'Warning', 'Unhealthy is a Warning');
   t.match(events.unhealthy.message, /^Liveness probe failed:/);
   t.equal(events.killing.message, 'Container app failed liveness probe, will be restarted');
+  // The exec probes called the OCI runtime itself: said once, and no `podman exec` among the podman calls.
+  t.equal(agent.find(/^exec probes call (crun|runc) directly$/).length, 1, 'exec probes through the OCI runtime');
+  t.strictSame(agent.lines.filter((line) => line.message === 'podman' && String(line.args).startsWith('exec ')), [], 'no podman exec');
 });
 
 t.test('an httpGet readiness probe flips Ready both ways', async (t) => {

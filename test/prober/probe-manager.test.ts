@@ -1,7 +1,7 @@
 // ProbeManager against real containers (exec probes, and httpGet through the pod's network
 // namespace): failure thresholds and kills, startup gating, readiness. Then its bookkeeping (sync,
 // restart, stop) with a recording fake runner, where only the calls matter. Periods are 1 s; exec
-// timeouts are generous so that a busy machine does not turn a slow `podman exec` into a failure.
+// timeouts are generous so that a busy machine does not turn a slow exec into a failure.
 import t, { type Test } from 'tap';
 import type { Probe } from '../../src/manifest/pod-schema.js';
 import { PodmanCli } from '../../src/runtime/podman-cli.js';
@@ -9,29 +9,28 @@ import { ProbeManager } from '../../src/prober/probe-manager.js';
 import { PodProbeRunner, type ProbeRunner, type ProbeTarget } from '../../src/prober/probe-runner.js';
 import type { ProbeSpec } from '../../src/prober/probe-spec.js';
 import type { ProbedContainer, ProbeOutcome, ProbeUpdate } from '../../src/prober/types.js';
-import { buildProbeScript, createPod, memoryLogger, podmanExec, requireImage, runContainer, waitFor, type TestContainer } from './fixtures/prober-fixtures.js';
+import { createPod, memoryLogger, podmanExec, requireImage, runContainer, waitFor, type TestContainer } from './fixtures/prober-fixtures.js';
 
-let scriptPath: string;
 const cli = new PodmanCli();
 // The subtests wait on real seconds-long periods, each with its own pod: run them side by side.
 t.jobs = 4;
 
 t.before(async () => {
   await requireImage();
-  scriptPath = await buildProbeScript(t);
 });
 
-/** A manager on the real runner, stopped at teardown, recording its updates. */
-function realManager(t: Test): { manager: ProbeManager; updates: ProbeUpdate[] } {
+/** A manager on the real runner (made without a logger, as the agent makes it), stopped at teardown, recording its updates and log. */
+function realManager(t: Test): { manager: ProbeManager; updates: ProbeUpdate[]; lines: string[] } {
   const updates: ProbeUpdate[] = [];
+  const { logger, lines } = memoryLogger();
   const manager = new ProbeManager({
     cli,
-    logger: memoryLogger().logger,
+    logger,
     onChange: (update) => updates.push(update),
-    runner: new PodProbeRunner({ cli, scriptPath }),
+    runner: new PodProbeRunner({ cli }),
   });
   t.teardown(() => manager.stop());
-  return { manager, updates };
+  return { manager, updates, lines };
 }
 
 function probed(container: TestContainer, probes: Partial<ProbedContainer> = {}): ProbedContainer {
@@ -54,7 +53,7 @@ const sleep = (ms: number) => new Promise((resolveDelay) => setTimeout(resolveDe
 t.test('liveness: one failure short of failureThreshold does not kill; reaching it does, once', async (t) => {
   const pod = await createPod(t);
   const app = await runContainer(pod, 'app', 'exec sleep 3600');
-  const { manager, updates } = realManager(t);
+  const { manager, updates, lines } = realManager(t);
   // Runs 1 and 3 succeed, 2, 4 and 5 fail: the single failure (2) is forgiven, 4 and 5 kill.
   const counter = 'n=$(cat /tmp/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/n; [ $n -ne 2 ] && [ $n -lt 4 ]';
   manager.sync([probed(app, { livenessProbe: exec(counter, { failureThreshold: 2, terminationGracePeriodSeconds: 2 }) })]);
@@ -76,6 +75,7 @@ t.test('liveness: one failure short of failureThreshold does not kill; reaching 
   await sleep(2500);
   t.equal((await podmanExec(app.id, 'cat', '/tmp/n')).stdout, '5', 'no probe runs on hold after the kill');
   t.equal(updates.length, 3);
+  t.equal(lines.filter((line) => /exec probes (call crun|call runc|go through podman exec)/.test(line)).length, 1, "the runner said through the manager's logger which way exec probes go");
 });
 
 t.test('startup holds liveness and readiness back; once started, readiness runs at once', async (t) => {
