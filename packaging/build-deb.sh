@@ -23,7 +23,7 @@ Package: podvisor
 Version: $version
 Architecture: all
 Maintainer: podvisor developers <podvisor@localhost>
-Depends: nodejs (>= 20.19), podman (>= 4.3), iptables
+Depends: nodejs (>= 20.19), podman (>= 4.3), iptables, busybox-static | busybox
 Section: admin
 Priority: optional
 Description: Kubernetes static pods on podman

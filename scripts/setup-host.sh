@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares this machine to run podvisor's examples and tests against real podman.
 # Idempotent: each step first detects whether it is needed. Run as root.
-#   - installs podman (and busybox-static, for the local image) from Debian's packages
+#   - installs podman (and busybox-static, for the local image and the nc of network probes)
+#     from Debian's packages
 #   - clears the two host quirks that stop every container here (see README "Host quirks")
 #   - builds the local image the examples and tests use (no registry is reachable)
 set -euo pipefail
@@ -13,8 +14,10 @@ need_pkgs=()
 command -v podman >/dev/null 2>&1 || need_pkgs+=(podman)
 # netavark needs iptables for port publishing and the bridge; a --no-install-recommends podman lacks it
 command -v iptables >/dev/null 2>&1 || need_pkgs+=(iptables)
+# busybox-static: httpd for the local image, nc for network probes inside a pod's namespace
 # (grep without -q: an early exit would SIGPIPE busybox and fail the pipeline under pipefail)
-[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -x httpd >/dev/null || need_pkgs+=(busybox-static)
+busybox_has() { [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -x "$1" >/dev/null; }
+busybox_has httpd && busybox_has nc || need_pkgs+=(busybox-static)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then log "need root to install: ${need_pkgs[*]}"; exit 1; fi
   log "installing ${need_pkgs[*]}"
