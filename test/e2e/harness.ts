@@ -169,8 +169,9 @@ export class AgentProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exitCode: number | null | undefined;
 
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `cwd`: where the agent runs; conmon drops an `oom` file in its cwd when it sees an OOM kill. */
+  constructor(args: string[], cwd?: string) {
+    this.child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(cwd ? { cwd } : {}) });
     let buffered = '';
     const onData = (chunk: Buffer) => {
       buffered += chunk.toString('utf8');
@@ -299,7 +300,7 @@ export async function setup(t: Test, file: string): Promise<E2E> {
         '--resync-interval', '2',
         '--backoff-initial', '1',
         ...extraArgs,
-      ]);
+      ], root);
       agents.push(agent);
       await agent.waitForLog('podvisor running', { timeoutMs: 30_000 });
       return agent;
