@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'E_PODMAN_MISSING'
   | 'E_HOST_PATH'
   | 'E_PROBE'
+  | 'E_PUBLISH'
   | 'E_ABORTED';
 
 export class PodvisorError extends Error {

@@ -5,6 +5,7 @@
 // endpoint it was configured for. Answers of any status are returned; the caller judges them.
 import http from 'node:http';
 import https from 'node:https';
+import { PodvisorError } from '../errors.js';
 
 /**
  * What went wrong, for retry decisions, health and the metrics' result label. 'state': the
@@ -13,10 +14,10 @@ import https from 'node:https';
 export type PublishFailureKind = 'timeout' | 'network' | 'tls' | 'aborted' | 'http' | 'response' | 'credentials' | 'state';
 
 /**
- * A failed delivery. Not a PodvisorError: src/errors.ts has no code for it yet ('E_PUBLISH'
- * would be it), and the publishers never throw these into the agent anyway.
+ * A failed delivery (code E_PUBLISH). The publishers keep these to themselves (health, logs,
+ * metrics) and never throw them into the agent; `kind` is what their retry decisions read.
  */
-export class PublishError extends Error {
+export class PublishError extends PodvisorError {
   readonly kind: PublishFailureKind;
   /** The HTTP status, for kind 'http'. */
   readonly status: number | undefined;
@@ -24,7 +25,7 @@ export class PublishError extends Error {
   readonly reason: string | undefined;
 
   constructor(kind: PublishFailureKind, message: string, options: { cause?: unknown; status?: number; reason?: string } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super('E_PUBLISH', message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'PublishError';
     this.kind = kind;
     this.status = options.status;

@@ -3,6 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
+import { PodvisorError } from '../../src/errors.js';
 import { HttpClient, isEndpointFailure, PublishError, resultLabel } from '../../src/publish/http-client.js';
 
 async function server(t: Test, handler: http.RequestListener): Promise<URL> {
@@ -83,4 +84,21 @@ t.test('result labels are a small fixed set', async (t) => {
   t.equal(resultLabel(new Error('x')), 'error');
   t.ok(isEndpointFailure(new PublishError('http', 'x', { status: 401 })), 'a bad token fails every request');
   t.notOk(isEndpointFailure(new PublishError('http', 'x', { status: 422 })));
+});
+
+t.test('a PublishError is a PodvisorError with code E_PUBLISH, and keeps its kind, status, reason and cause', async (t) => {
+  const cause = new Error('underneath');
+  const error = new PublishError('http', 'GET /x: HTTP 409 Conflict', { status: 409, reason: 'Conflict', cause });
+  t.ok(error instanceof PodvisorError);
+  t.match(error, { name: 'PublishError', code: 'E_PUBLISH', kind: 'http', status: 409, reason: 'Conflict', message: 'GET /x: HTTP 409 Conflict' });
+  t.equal(error.cause, cause);
+  t.notOk('cause' in new PublishError('state', 'no cause'), 'no cause property when there is none');
+
+  // What the client raises itself: a refused connection, its system error as the cause.
+  const refused = new URL('http://127.0.0.1:1/x'); // nothing listens on port 1
+  const client = new HttpClient({ timeoutMs: 5000 });
+  t.teardown(() => client.close());
+  const network = await failure(client.request({ method: 'GET', url: refused }));
+  t.match(network, { code: 'E_PUBLISH', kind: 'network' });
+  t.match(network.cause, { code: 'ECONNREFUSED' });
 });
