@@ -4,6 +4,9 @@
 //   agent's node object and a NoSchedule taint, since nothing scheduled there would run); its
 //   uid is what every mirror pod's ownerReference names. Its status follows the agent's node
 //   object (PATCH .../nodes/NAME/status).
+// - The node's Lease in kube-node-lease is renewed every `leaseRenewSeconds` (10) by a loop of
+//   its own (node-lease.ts), so that the cluster sees the node alive between status changes,
+//   whatever the pods' loop is doing or waiting for. health() reports both.
 // - The mirror pods on the server are listed (fieldSelector spec.nodeName=NODE) at start, after
 //   the server was unreachable, and every `resyncSeconds`: that is how podvisor learns of mirror
 //   pods someone deleted or changed, and of orphans.
@@ -19,13 +22,15 @@
 //   One pod's own failure (422, 403...) backs off that pod only.
 // Nothing is queued: a pass reads the mirror pods as they are when it runs.
 import { errorMessage, PodvisorError } from '../errors.js';
+import type { CheckResult } from '../health/health.js';
 import { CONFIG_MIRROR_ANNOTATION, type MirrorPod } from '../mirror/mirror-pod.js';
 import type { V1Node } from '../mirror/node-object.js';
 import { isEndpointFailure, PublishError } from './http-client.js';
 import { hasStatus, KubeApi, type ApiList, type ApiObject } from './kube-api.js';
 import type { KubeConnection } from './kubeconfig.js';
 import { mergePatch } from './merge-patch.js';
-import { DeliveryHealth, podKey, Wakeup, type Publisher, type PublisherOptions } from './publisher.js';
+import { DEFAULT_LEASE_RENEW_SECONDS, NODE_LEASE_DURATION_SECONDS, NodeLease } from './node-lease.js';
+import { DeliveryHealth, podKey, stopWithin, Wakeup, type Publisher, type PublisherOptions } from './publisher.js';
 import { RetryBackoff } from './retry.js';
 
 export interface Taint {
@@ -44,6 +49,8 @@ export interface KubernetesPublisherOptions extends PublisherOptions {
   resyncSeconds?: number;
   /** The taints of a node podvisor registers (default: podvisor.io/static-pods-only:NoSchedule). */
   registerTaints?: Taint[];
+  /** How often the node's Lease is renewed (default 10, as the kubelet; below its 40 s duration). */
+  leaseRenewSeconds?: number;
 }
 
 /** A pod on the server under a name podvisor cares about. */
@@ -95,8 +102,10 @@ export class KubernetesPublisher implements Publisher {
   readonly #backoff: RetryBackoff;
   readonly #health: DeliveryHealth;
   readonly #wakeup = new Wakeup();
+  readonly #lease: NodeLease;
   #unsubscribe: (() => void) | undefined;
   #loop: Promise<void> | undefined;
+  #stopped: Promise<void> | undefined;
   #inFlight: AbortController | undefined;
   #stopping = false;
   #changes = 0;
@@ -108,7 +117,7 @@ export class KubernetesPublisher implements Publisher {
   #needList = true;
   readonly #retries = new Map<string, ItemRetry>();
 
-  /** Throws PodvisorError('E_CONFIG') for a bad resync interval; never after. */
+  /** Throws PodvisorError('E_CONFIG') for a bad resync or lease renew interval; never after. */
   constructor(options: KubernetesPublisherOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
@@ -121,6 +130,19 @@ export class KubernetesPublisher implements Publisher {
     this.#api = new KubeApi(options.connection, {
       timeoutMs: (options.timeoutSeconds ?? 10) * 1000,
       onResult: (result) => options.metrics?.publishAttempts.inc({ mode: 'kubernetes', result }),
+    });
+    const renew = options.leaseRenewSeconds ?? DEFAULT_LEASE_RENEW_SECONDS;
+    if (!Number.isFinite(renew) || renew <= 0 || renew >= NODE_LEASE_DURATION_SECONDS) {
+      throw new PodvisorError('E_CONFIG', `the lease renew interval must be a number of seconds above 0 and below the lease's ${NODE_LEASE_DURATION_SECONDS}, got ${renew}`);
+    }
+    this.#lease = new NodeLease({
+      api: this.#api,
+      nodeName: options.input.nodeName,
+      nodeUid: () => this.#node?.uid,
+      logger: options.logger,
+      renewMs: renew * 1000,
+      ...(options.retry ? { retry: options.retry } : {}),
+      now: this.#now,
     });
   }
 
@@ -138,27 +160,25 @@ export class KubernetesPublisher implements Publisher {
       this.#wakeup.kick();
     });
     this.#loop = this.#run();
+    this.#lease.start();
   }
 
   async stop(): Promise<void> {
-    if (this.#stopping) return this.#loop;
+    if (this.#stopping) return this.#stopped;
     this.#stopping = true;
     this.#unsubscribe?.();
     this.#wakeup.kick();
-    const loop = this.#loop ?? Promise.resolve();
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.#stopTimeoutMs);
-    });
-    await Promise.race([loop, deadline]);
-    clearTimeout(timer);
-    this.#inFlight?.abort();
-    await loop;
-    this.#api.close();
+    this.#stopped = Promise.all([stopWithin(this.#loop, this.#stopTimeoutMs, () => this.#inFlight?.abort()), this.#lease.stop(this.#stopTimeoutMs)]).then(() => this.#api.close());
+    return this.#stopped;
   }
 
-  health() {
-    return this.#health.health();
+  /** The pods' and node's delivery; a failing lease renewal added to it. */
+  health(): CheckResult {
+    const delivery = this.#health.health();
+    const lease = this.#lease.health();
+    if (lease.ok) return delivery;
+    const detail = `node lease: ${lease.message ?? 'failing'}`;
+    return { ok: false, message: delivery.ok ? detail : `${delivery.message ?? 'failing'}; ${detail}` };
   }
 
   /** How long until the next pass is due. */
@@ -261,6 +281,7 @@ export class KubernetesPublisher implements Publisher {
     }
     if (!node) throw new PublishError('state', `node ${name} was registered and is gone again; trying once more`);
     this.#node = { uid: node.metadata.uid, status: node.status ?? {}, sent };
+    this.#lease.nodeChanged();
   }
 
   #nodeToRegister(local: V1Node): unknown {

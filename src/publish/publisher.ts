@@ -71,18 +71,30 @@ export interface PublisherOptions {
   now?: () => number;
 }
 
+/** How a DeliveryHealth's two log lines name what failed and what works again. */
+export interface DeliveryWords {
+  /** "delivery failed" in "publish (mode): delivery failed, retrying with back-off: …". */
+  failed: string;
+  /** "delivering again" in "publish (mode): delivering again after 3 failed attempt(s) over 5 s". */
+  recovered: string;
+}
+
+const DELIVERY_WORDS: DeliveryWords = { failed: 'delivery failed', recovered: 'delivering again' };
+
 /** Failing or not, since when, and the transitions logged once each. */
 export class DeliveryHealth {
   readonly #mode: PublishMode;
   readonly #logger: Logger;
   readonly #now: () => number;
+  readonly #words: DeliveryWords;
   #failure: { message: string; since: number; attempts: number } | undefined;
   #delivered = false;
 
-  constructor(mode: PublishMode, logger: Logger, now: () => number) {
+  constructor(mode: PublishMode, logger: Logger, now: () => number, words: DeliveryWords = DELIVERY_WORDS) {
     this.#mode = mode;
     this.#logger = logger;
     this.#now = now;
+    this.#words = words;
   }
 
   get failing(): boolean {
@@ -95,7 +107,7 @@ export class DeliveryHealth {
     if (!failure) return;
     this.#failure = undefined;
     const seconds = Math.round((this.#now() - failure.since) / 1000);
-    this.#logger.info(`publish (${this.#mode}): delivering again after ${failure.attempts} failed attempt(s) over ${seconds} s`, { mode: this.#mode });
+    this.#logger.info(`publish (${this.#mode}): ${this.#words.recovered} after ${failure.attempts} failed attempt(s) over ${seconds} s`, { mode: this.#mode });
   }
 
   failed(error: unknown): void {
@@ -106,7 +118,7 @@ export class DeliveryHealth {
       return;
     }
     this.#failure = { message, since: this.#now(), attempts: 1 };
-    this.#logger.warn(`publish (${this.#mode}): delivery failed, retrying with back-off: ${message}`, { mode: this.#mode });
+    this.#logger.warn(`publish (${this.#mode}): ${this.#words.failed}, retrying with back-off: ${message}`, { mode: this.#mode });
   }
 
   health(): CheckResult {
@@ -143,6 +155,22 @@ export class Wakeup {
     }
     this.#kicked = false;
   }
+}
+
+/**
+ * Waits for a stopping loop: a request in flight gets `graceMs` to finish (it may carry the last
+ * state), then `cancel` aborts it, and the loop is awaited to its end.
+ */
+export async function stopWithin(loop: Promise<void> | undefined, graceMs: number, cancel: () => void): Promise<void> {
+  if (!loop) return;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, graceMs);
+  });
+  await Promise.race([loop, deadline]);
+  clearTimeout(timer);
+  cancel();
+  await loop;
 }
 
 /** JSON with object keys sorted at every level: equal content, equal text. */

@@ -1,5 +1,5 @@
-// Small helpers for the publish tests: a metrics registry to read counters from, and a temporary
-// directory removed after the test.
+// Small helpers for the publish tests: a metrics registry to read counters from, a temporary
+// directory removed after the test, and a kubeconfig for a test receiver.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,4 +24,25 @@ export function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'podvisor-publish-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** A kubeconfig naming `server`, with `token` inline. */
+export function kubeconfigFor(server: string, token: string): string {
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- name: test',
+    '  cluster:',
+    `    server: ${server}`,
+    'users:',
+    '- name: podvisor',
+    '  user:',
+    `    token: ${token}`,
+    'contexts:',
+    '- name: test',
+    '  context: {cluster: test, user: podvisor}',
+    'current-context: test',
+    '',
+  ].join('\n');
 }

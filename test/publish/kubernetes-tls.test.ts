@@ -46,6 +46,7 @@ t.test('https', async (t) => {
     const { receiver, publisher } = await run(t, tls, { token: TOKEN }, [`certificate-authority: ${tls.files.ca}`], ['tokenFile: token']);
     await until(() => receiver.pod(WEB)?.status['phase'] === 'Running' && publisher.pending === 0, 'the mirror pod published');
     await until(() => publisher.health().ok && publisher.health().message === undefined, 'the pass finished');
+    await until(() => receiver.lease(NODE) !== undefined, 'the node lease created over the same connection');
     t.ok(receiver.requests.every((request) => request.authorization === `Bearer ${TOKEN}`));
   });
 

@@ -9,33 +9,13 @@ import { KubernetesPublisher, STATIC_PODS_ONLY_TAINT, type KubernetesPublisherOp
 import { parseKubeconfig } from '../../src/publish/kubeconfig.js';
 import { recordingLogger, untilWithin } from '../support/recording.js';
 import { LOCAL_NODE_UID, node, NODE, pod, storeInput } from './fixtures.js';
-import { attempts, pendingGauge, testMetrics } from './helpers.js';
+import { attempts, kubeconfigFor as kubeconfig, pendingGauge, testMetrics } from './helpers.js';
 import { KubeTestReceiver, type Obj, type KubeTestReceiverOptions } from './kube-test-receiver.js';
 
 const until = untilWithin(15_000);
 const TOKEN = 'token-for-the-api-test-receiver';
 const WEB = `default/web-${NODE}`;
 const DB = `default/db-${NODE}`;
-
-function kubeconfig(server: string, token: string): string {
-  return [
-    'apiVersion: v1',
-    'kind: Config',
-    'clusters:',
-    '- name: test',
-    '  cluster:',
-    `    server: ${server}`,
-    'users:',
-    '- name: podvisor',
-    '  user:',
-    `    token: ${token}`,
-    'contexts:',
-    '- name: test',
-    '  context: {cluster: test, user: podvisor}',
-    'current-context: test',
-    '',
-  ].join('\n');
-}
 
 interface SetupOptions {
   pods?: MirrorPod[];
@@ -108,12 +88,17 @@ t.test('registers the node, creates the mirror pods and patches their status', a
     t.equal((patch.body as { metadata: { uid: string } }).metadata.uid, mirrorOf(receiver, `default/${name}`).metadata.uid, 'the uid as precondition');
   }
   t.same(
-    receiver.requests.slice(0, 3).map((request) => `${request.method} ${request.path}${request.query}`),
+    receiver.requests
+      .filter((request) => !request.path.startsWith('/apis/coordination.k8s.io/'))
+      .slice(0, 3)
+      .map((request) => `${request.method} ${request.path}${request.query}`),
     [`GET /api/v1/nodes/${NODE}`, 'POST /api/v1/nodes', `GET /api/v1/pods?fieldSelector=spec.nodeName%3D${NODE}`],
     'the node first, then what the server has on it',
   );
+  // The node's Lease, beside the pods (test/publish/node-lease.test.ts has the rest of it).
+  await until(() => receiver.lease(NODE) !== undefined, 'the node lease created');
   t.ok(receiver.requests.every((request) => request.authorization === `Bearer ${TOKEN}`), 'the kubeconfig token on every request');
-  t.equal(await attempts(metrics, 'kubernetes', 'not_found'), 1, 'the node lookup');
+  t.equal(await attempts(metrics, 'kubernetes', 'not_found'), 2, 'the node lookup and the lease lookup');
   t.ok((await attempts(metrics, 'kubernetes', 'success')) >= 6);
   t.equal(await pendingGauge(metrics, 'kubernetes'), 0);
 });
@@ -332,8 +317,10 @@ t.test('without a node on the server or in the agent, nothing is created and hea
   await until(() => !publisher.health().ok, 'the failure in health');
   t.match(publisher.health().message, /node edge-1 is not registered, and the agent has no node object/);
   t.equal(receiver.pods.size, 0);
+  t.equal(receiver.calls('GET', /\/leases\//).length + receiver.calls('POST', /\/leases$/).length, 0, 'no lease for a node the server does not have');
   set([pod('web')], node());
   await until(() => receiver.pod(WEB)?.status['phase'] === 'Running', 'published once the node is known');
+  await until(() => receiver.lease(NODE)?.metadata.ownerReferences?.[0]?.uid === receiver.nodes.get(NODE)?.metadata.uid, 'and the lease created, owned by the node');
 });
 
 t.test('stop() is bounded while the API server never answers', async (t) => {
