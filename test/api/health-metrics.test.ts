@@ -154,7 +154,7 @@ t.test('/metrics passes `promtool check metrics`, with and without the process m
     metrics.podmanCall(['pod', 'ps'], 0, 50);
     const { base } = await startApi(t, { store, metrics });
     const text = (await get(`${base}/metrics`)).text;
-    if (processMetrics) t.match(text, /^podvisor_process_cpu_user_seconds_total /m, 'the process metrics are there, prefixed');
+    if (processMetrics) t.match(text, /^podvisor_process_cpu_seconds_total /m, 'the process metrics are there, prefixed');
     const checked = await promtoolCheck(promtool, text);
     t.equal(checked.code, 0, `promtool check metrics (processMetrics: ${processMetrics}): ${checked.output.trim() || 'no complaints'}`);
   }
