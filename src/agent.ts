@@ -80,6 +80,8 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
     cli,
     logger,
     runner: probeRunner,
+    // The kubelet's prober_probe_total: every run, by probe type and result.
+    onResult: (kind, result) => metrics.probeResults.inc({ probe_type: kind, result }),
     onChange: (update) => {
       const seen = lastObservation;
       const desired = seen?.desired.pods.get(update.podKey);

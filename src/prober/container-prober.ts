@@ -16,6 +16,8 @@ export interface ContainerProberOptions {
   logger: Logger;
   now: () => number;
   emit: (update: ProbeUpdate) => void;
+  /** Told of every run's result. */
+  onResult?: (kind: ProbeKind, result: ProbeOutcome['result']) => void;
   /** When the manager started: probes of containers already running then are spread out. */
   managerStartedAtMs: number;
 }
@@ -116,6 +118,7 @@ export class ContainerProber {
   /** Applies one counted run: settles results, reports, and says whether the worker holds. */
   #onRun(kind: ProbeKind, outcome: ProbeOutcome, settle: 'success' | 'failure' | undefined): 'hold' | undefined {
     const { logger } = this.#options;
+    this.#options.onResult?.(kind, outcome.result);
     const { containerId, podKey, containerName } = this.#container;
     const wasStarted = this.status().started;
     let changed = false;

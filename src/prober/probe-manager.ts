@@ -7,7 +7,7 @@ import type { Logger } from '../log/logger.js';
 import type { PodmanCli } from '../runtime/podman-cli.js';
 import { ContainerProber, instanceKey } from './container-prober.js';
 import { PodProbeRunner, type ProbeRunner } from './probe-runner.js';
-import type { ProbedContainer, ProbeStatus, ProbeUpdate } from './types.js';
+import type { ProbedContainer, ProbeKind, ProbeOutcome, ProbeStatus, ProbeUpdate } from './types.js';
 
 export interface ProbeManagerOptions {
   cli: PodmanCli;
@@ -18,6 +18,8 @@ export interface ProbeManagerOptions {
    * sync() (to drop a container it kills, say).
    */
   onChange(update: ProbeUpdate): void;
+  /** Told of every run's result, changed or not (the metrics count them). */
+  onResult?: (kind: ProbeKind, result: ProbeOutcome['result']) => void;
   /** The clock, in ms since the epoch (tests pass a fake). */
   now?: () => number;
   /** Runs the handlers (default: exec through `cli`, network probes in the pod's netns). */
@@ -68,6 +70,7 @@ export class ProbeManager {
         logger: this.#options.logger,
         now: this.#now,
         emit: (update) => this.#options.onChange(update),
+        ...(this.#options.onResult ? { onResult: this.#options.onResult } : {}),
         managerStartedAtMs: this.#startedAtMs,
       });
       this.#probers.set(container.containerId, prober);

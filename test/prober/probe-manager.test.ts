@@ -20,17 +20,19 @@ t.before(async () => {
 });
 
 /** A manager on the real runner (made without a logger, as the agent makes it), stopped at teardown, recording its updates and log. */
-function realManager(t: Test): { manager: ProbeManager; updates: ProbeUpdate[]; lines: string[] } {
+function realManager(t: Test): { manager: ProbeManager; updates: ProbeUpdate[]; lines: string[]; results: string[] } {
   const updates: ProbeUpdate[] = [];
+  const results: string[] = [];
   const { logger, lines } = memoryLogger();
   const manager = new ProbeManager({
     cli,
     logger,
     onChange: (update) => updates.push(update),
+    onResult: (kind, result) => results.push(`${kind} ${result}`),
     runner: new PodProbeRunner({ cli }),
   });
   t.teardown(() => manager.stop());
-  return { manager, updates, lines };
+  return { manager, updates, lines, results };
 }
 
 function probed(container: TestContainer, probes: Partial<ProbedContainer> = {}): ProbedContainer {
@@ -53,7 +55,7 @@ const sleep = (ms: number) => new Promise((resolveDelay) => setTimeout(resolveDe
 t.test('liveness: one failure short of failureThreshold does not kill; reaching it does, once', async (t) => {
   const pod = await createPod(t);
   const app = await runContainer(pod, 'app', 'exec sleep 3600');
-  const { manager, updates, lines } = realManager(t);
+  const { manager, updates, lines, results } = realManager(t);
   // Runs 1 and 3 succeed, 2, 4 and 5 fail: the single failure (2) is forgiven, 4 and 5 kill.
   const counter = 'n=$(cat /tmp/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/n; [ $n -ne 2 ] && [ $n -lt 4 ]';
   manager.sync([probed(app, { livenessProbe: exec(counter, { failureThreshold: 2, terminationGracePeriodSeconds: 2 }) })]);
@@ -75,6 +77,7 @@ t.test('liveness: one failure short of failureThreshold does not kill; reaching 
   await sleep(2500);
   t.equal((await podmanExec(app.id, 'cat', '/tmp/n')).stdout, '5', 'no probe runs on hold after the kill');
   t.equal(updates.length, 3);
+  t.strictSame(results, ['liveness success', 'liveness failure', 'liveness success', 'liveness failure', 'liveness failure'], 'every run is told, changed or not (the metrics count them)');
   t.equal(lines.filter((line) => /exec probes (call crun|call runc|go through podman exec)/.test(line)).length, 1, "the runner said through the manager's logger which way exec probes go");
 });
 
