@@ -3,6 +3,7 @@
 // the host name, comments or whitespace), a stable uid, and the config.* annotations.
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
+import { canonicalJson } from '../canonical-json.js';
 import { applyDefaults } from './defaults.js';
 import type { PodManifest } from './pod-schema.js';
 
@@ -35,23 +36,9 @@ export function defaultNodeName(): string {
   return hostname().toLowerCase();
 }
 
-/** Sorts object keys recursively so that equal content always serialises the same way. */
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value)
-        .filter(([, child]) => child !== undefined)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([key, child]) => [key, canonical(child)]),
-    );
-  }
-  return value;
-}
-
 /** The config hash of a pod's defaulted content. */
 export function configHash(defaulted: PodManifest): string {
-  return createHash('sha256').update(JSON.stringify(canonical(defaulted))).digest('hex').slice(0, 16);
+  return createHash('sha256').update(canonicalJson(defaulted)).digest('hex').slice(0, 16);
 }
 
 /** A uid in UUID form made from `parts`: the same parts always give the same uid. */

@@ -2,7 +2,7 @@
 // `application/merge-patch+json` needs to turn what the API server holds into what podvisor
 // wants. Keys gone from the new state become null (removed); lists are replaced whole, which
 // suits status lists (conditions, container statuses) that podvisor always sends complete.
-import { canonicalJson } from './publisher.js';
+import { canonicalJson } from '../canonical-json.js';
 
 type JsonObject = Record<string, unknown>;
 

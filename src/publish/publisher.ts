@@ -173,24 +173,6 @@ export async function stopWithin(loop: Promise<void> | undefined, graceMs: numbe
   await loop;
 }
 
-/** JSON with object keys sorted at every level: equal content, equal text. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value)
-        .filter(([, child]) => child !== undefined)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([key, child]) => [key, sortKeys(child)]),
-    );
-  }
-  return value;
-}
-
 /** `namespace/name` of a pod. */
 export function podKey(pod: { metadata: { namespace?: string; name: string } }): string {
   return `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name}`;

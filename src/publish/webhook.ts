@@ -26,7 +26,8 @@ import { createTask, validate, validateDetailed, type ScheduledTask } from 'node
 import { PodvisorError } from '../errors.js';
 import type { MirrorPod } from '../mirror/mirror-pod.js';
 import { HttpClient, PublishError, resultLabel } from './http-client.js';
-import { canonicalJson, DeliveryHealth, podKey, Wakeup, type Publisher, type PublisherOptions, type PublishInput } from './publisher.js';
+import { canonicalJson } from '../canonical-json.js';
+import { DeliveryHealth, podKey, Wakeup, type Publisher, type PublisherOptions, type PublishInput } from './publisher.js';
 import { RetryBackoff } from './retry.js';
 
 export const CONTENT_HASH_HEADER = 'X-Podvisor-Content-Hash';
