@@ -27,8 +27,7 @@
 // have been reused yet), and only then lets execa stop the runtime.
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { errorMessage } from '../errors.js';
@@ -87,7 +86,26 @@ export async function detectOciRuntime(cli: PodmanCli): Promise<OciRuntime | { u
     root = /^rundir: (.+)$/m.exec(version.stdout)?.[1]?.trim() ?? '/run/crun';
   }
   if (!(await isDirectory(root))) return { unusable: `${name}'s state root ${root} does not exist` };
+  await removeStaleExecDirs();
   return { name, path, root };
+}
+
+/**
+ * Where each direct exec keeps its process spec, pid file and log: under /run (a tmpfs, emptied
+ * at boot, root's own), since the spec holds the container's environment and its secrets.
+ */
+const EXEC_BASE = '/run/podvisor/exec';
+/** Longer than any probe runs: an older exec directory was left by an agent that was killed. */
+const STALE_EXEC_MS = 10 * 60_000;
+
+/** Removes exec directories an agent killed mid-probe left behind (other agents' live ones stay). */
+async function removeStaleExecDirs(): Promise<void> {
+  const names = await readdir(EXEC_BASE).catch(() => [] as string[]);
+  await Promise.all(names.map(async (name) => {
+    const dir = join(EXEC_BASE, name);
+    const info = await stat(dir).catch(() => undefined);
+    if (info && Date.now() - info.mtimeMs > STALE_EXEC_MS) await rm(dir, { recursive: true, force: true });
+  }));
 }
 
 /**
@@ -101,7 +119,8 @@ export async function directExec(runtime: OciRuntime, containerId: string, comma
   if ('reason' in prepared) return { kind: 'unavailable', reason: prepared.reason };
   if (stop.aborted) return timeout.aborted ? { kind: 'timedOut' } : { kind: 'cancelled' };
 
-  const dir = await mkdtemp(join(tmpdir(), 'podvisor-exec-'));
+  await mkdir(EXEC_BASE, { recursive: true, mode: 0o700 });
+  const dir = await mkdtemp(join(EXEC_BASE, 'exec-'));
   try {
     const files = { process: join(dir, 'process.json'), pid: join(dir, 'pid'), log: join(dir, 'log.json') };
     // Mode 0600 in a 0700 directory: the container's environment may hold secrets.
