@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { closeNow, listenOnLoopback } from './loopback-server.js';
 
 export interface Obj {
   apiVersion?: string;
@@ -113,22 +113,15 @@ export class KubeTestReceiver {
     const server: http.Server = tls
       ? https.createServer({ key: tls.key, cert: tls.cert, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) }, handler)
       : http.createServer(handler);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.#port, '127.0.0.1', () => resolve());
-    });
-    this.#port = (server.address() as AddressInfo).port;
+    this.#port = await listenOnLoopback(server, this.#port);
     this.#server = server;
   }
 
   /** Stops listening and drops every connection: the API server is down. */
   async stop(): Promise<void> {
     const server = this.#server;
-    if (!server) return;
     this.#server = undefined;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
+    await closeNow(server);
   }
 
   // --- someone else's writes ---

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { closeNow, listenOnLoopback } from './loopback-server.js';
 
 export interface ReceivedPost {
   authorization: string | undefined;
@@ -91,22 +91,15 @@ export class WebhookTestReceiver {
       });
     };
     const server: http.Server = this.#tls ? https.createServer(this.#tls, handler) : http.createServer(handler);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.#port, '127.0.0.1', () => resolve());
-    });
-    this.#port = (server.address() as AddressInfo).port;
+    this.#port = await listenOnLoopback(server, this.#port);
     this.#server = server;
   }
 
   /** Stops listening and drops every connection, as a receiver that went away. */
   async stop(): Promise<void> {
     const server = this.#server;
-    if (!server) return;
     this.#server = undefined;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
+    await closeNow(server);
   }
 
   /** The last POST's pod phases by name. */
