@@ -20,15 +20,12 @@ import { StatusManager } from './status/status-manager.js';
 import type { Observation } from './runtime/types.js';
 import { errorMessage } from './errors.js';
 import { SupervisionState } from './state/supervision-state.js';
-import { ApiServer } from './api/server.js';
 import { podvisorVersion } from './cli/version.js';
 import { freshness, HealthChecks } from './health/health.js';
-import { AgentMetrics } from './metrics/metrics.js';
 import { MirrorFeed } from './mirror/mirror-feed.js';
 import type { ManifestProblem } from './mirror/mirror-pod.js';
 import { MirrorStore } from './mirror/mirror-store.js';
-import { createPublisher, publishHealthCheck } from './publish/create-publisher.js';
-import { publishInputFrom, type Publisher } from './publish/publisher.js';
+import { hasReaders, loadMetrics, startReaders } from './readers.js';
 import { hostFacts } from './mirror/node-object.js';
 import { apiTime } from './status/conditions.js';
 
@@ -45,10 +42,10 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
   const startedAt = Date.now();
   // Set once the mirror store exists: it is what the pod metrics read.
   let feed: MirrorFeed | undefined;
-  const metrics = new AgentMetrics({ pods: () => feed?.mirrorPods() ?? [] });
+  const metrics = await loadMetrics(config, () => feed?.mirrorPods() ?? []);
   const cli = new PodmanCli({
     onCall: (args, result) => {
-      metrics.podmanCall(args, result.exitCode, result.durationMs);
+      metrics?.podmanCall(args, result.exitCode, result.durationMs);
       logger.debug('podman', { args: args.slice(0, 3).join(' '), exitCode: result.exitCode, ms: Math.round(result.durationMs) });
     },
   });
@@ -81,7 +78,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
     logger,
     runner: probeRunner,
     // The kubelet's prober_probe_total: every run, by probe type and result.
-    onResult: (kind, result) => metrics.probeResults.inc({ probe_type: kind, result }),
+    onResult: (kind, result) => metrics?.probeResults.inc({ probe_type: kind, result }),
     onChange: (update) => {
       const seen = lastObservation;
       const desired = seen?.desired.pods.get(update.podKey);
@@ -101,14 +98,17 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
       );
     },
   });
-  const store = new MirrorStore();
+  // Mirror pods are made only for their readers (the API, a publisher).
+  const store = hasReaders(config) ? new MirrorStore() : undefined;
   status = new StatusManager({ stateDir: config.stateDir, logger, supervision, hostIP, probes, onChange: () => feed?.sync() });
-  feed = new MirrorFeed({
-    store,
-    status,
-    facts: hostFacts({ nodeName: config.nodeName, hostIP, podmanVersion: await podmanVersion(cli, logger), podvisorVersion: podvisorVersion(), apiPort: config.apiAddress?.port ?? 0 }),
-    health: () => health.summary(),
-  });
+  if (store) {
+    feed = new MirrorFeed({
+      store,
+      status,
+      facts: hostFacts({ nodeName: config.nodeName, hostIP, podmanVersion: await podmanVersion(cli, logger), podvisorVersion: podvisorVersion(), apiPort: config.apiAddress?.port ?? 0 }),
+      health: () => health.summary(),
+    });
+  }
   await status.load();
   status.start();
   const reconciler = new Reconciler({
@@ -119,8 +119,8 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
     relistIntervalMs: config.relistIntervalSeconds * 1000,
     restartDelayMs: config.backoffInitialSeconds * 1000,
     onPass: (durationMs) => {
-      metrics.reconcilePasses.inc();
-      metrics.reconcileDuration.observe(durationMs / 1000);
+      metrics?.reconcilePasses.inc();
+      metrics?.reconcileDuration.observe(durationMs / 1000);
     },
     onObservation: (desired, observation) => {
       lastObservation = { desired, observation };
@@ -145,13 +145,13 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
     for (const path of snapshot.removed) logger.info('manifest removed', { source: path });
     manifestDirError = undefined;
     for (const file of snapshot.changed) {
-      if (file.hasErrors) metrics.manifestErrors.inc();
+      if (file.hasErrors) metrics?.manifestErrors.inc();
       const first = file.findings.find((finding) => finding.severity === 'error');
       if (!first) invalidFiles.delete(file.path);
       else if (invalidFiles.get(file.path)?.message !== formatFinding(first)) invalidFiles.set(file.path, { message: formatFinding(first), since: apiTime(new Date()) });
     }
     for (const path of snapshot.removed) invalidFiles.delete(path);
-    metrics.manifestFilesInvalid.set(invalidFiles.size);
+    metrics?.manifestFilesInvalid.set(invalidFiles.size);
     const merged = mergeFiles(snapshot.files, lastGood);
     lastGood = merged.lastGood;
     for (const conflict of merged.state.conflicts) {
@@ -198,7 +198,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
     nodeName: config.nodeName,
     signal: watchers.signal,
     onConnect: () => {
-      if (eventConnects++ > 0) metrics.eventStreamReconnects.inc();
+      if (eventConnects++ > 0) metrics?.eventStreamReconnects.inc();
     },
     onEvent: (event) => {
       if (event.kind === 'died' || event.kind === 'start' || event.kind === 'remove') reconciler.trigger();
@@ -226,65 +226,18 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
   });
   health.add({ name: 'podman-events', required: false, check: () => (events.pid === undefined ? { ok: false, message: 'not connected; relisting every ' + config.relistIntervalSeconds + ' s meanwhile' } : { ok: true }) });
   health.add({ name: 'manifests', required: false, check: () => (manifestDirError ? { ok: false, message: manifestDirError } : { ok: true, ...(invalidFiles.size ? { message: `${invalidFiles.size} file(s) with errors` } : {}) }) });
-  feed.sync();
+  feed?.sync();
   // The node's heartbeat and readiness move on even when no pod changes.
-  const feedTimer = setInterval(() => feed?.sync(), 10_000);
-  feedTimer.unref();
+  const feedTimer = feed ? setInterval(() => feed?.sync(), 10_000) : undefined;
+  feedTimer?.unref();
 
-  let api: ApiServer | undefined;
-  if (config.apiAddress) {
-    api = new ApiServer({
-      host: config.apiAddress.host,
-      port: config.apiAddress.port,
-      store,
-      health,
-      metrics,
-      logger,
-      nodeName: config.nodeName,
-      podvisorVersion: podvisorVersion(),
-      tokenFile: config.apiTokenFile,
-      tls: config.apiTlsCert && config.apiTlsKey ? { certFile: config.apiTlsCert, keyFile: config.apiTlsKey } : undefined,
-    });
-    try {
-      const bound = await api.start();
-      logger.info('read-only API listening', { address: `${bound.host}:${bound.port}`, tls: Boolean(config.apiTlsCert), token: Boolean(config.apiTokenFile) });
-    } catch (error) {
-      // Pods are supervised already: a bad API setting must not stop that, but it must be seen.
-      logger.error(`read-only API not started: ${errorMessage(error)}`);
-      health.add({ name: 'api', required: false, check: () => ({ ok: false, message: errorMessage(error) }) });
-      api = undefined;
-    }
-  }
-  let publisher: Publisher | undefined;
-  try {
-    publisher = createPublisher(
-      {
-        webhookUrl: config.publishWebhook,
-        tokenFile: config.publishTokenFile,
-        caFile: config.publishCaFile,
-        kubeconfig: config.publishKubeconfig,
-        intervalSeconds: config.publishIntervalSeconds,
-        heartbeat: config.publishHeartbeat,
-      },
-      { input: publishInputFrom(store, config.nodeName), logger, metrics },
-    );
-  } catch (error) {
-    // As for the API: supervision goes on; the failure is logged and shown in /healthz.
-    logger.error(`publishing not started: ${errorMessage(error)}`);
-    health.add({ name: 'publish', required: false, check: () => ({ ok: false, message: errorMessage(error) }) });
-  }
-  if (publisher) {
-    health.add(publishHealthCheck(publisher));
-    publisher.start();
-    logger.info('publishing mirror pods', { mode: publisher.mode, to: config.publishWebhook ?? config.publishKubeconfig });
-  }
+  const readers = store ? await startReaders({ config, store, health, metrics, logger }) : undefined;
   logger.info('podvisor running', { manifestDir: config.manifestDir, node: config.nodeName, stateDir: config.stateDir });
 
   return {
     async stop(deadlineMs) {
       clearInterval(feedTimer);
-      await publisher?.stop();
-      await api?.stop();
+      await readers?.stop();
       await source.close();
       watchers.abort();
       exitWatcher.stop();
