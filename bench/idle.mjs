@@ -28,6 +28,8 @@ async function phase(n) {
   const agent = new Agent({
     node, manifestDir: watch, stateDir: state, logFile: join(dir, 'agent.log'), logLevel: 'info',
     env: { PODVISOR_PODMAN: wrapper, PVB_CALLS_FILE: callsFile },
+    // PVB_AGENT_ARGS: extra flags, e.g. "--api-address 127.0.0.1:0" to measure with the API on.
+    extraArgs: (process.env.PVB_AGENT_ARGS ?? '').split(' ').filter(Boolean),
   });
   try {
     await agent.ready();

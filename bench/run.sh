@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 
 if [ "${PVB_NO_BUILD:-0}" != 1 ]; then
   npx tsc -p tsconfig.json || { echo "run.sh: build failed; not benchmarking a stale dist/" >&2; exit 1; }
+  chmod +x dist/cli.js
 fi
 bash scripts/setup-host.sh || exit 1
 
