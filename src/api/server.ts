@@ -12,7 +12,7 @@ import { PodvisorError, errorMessage } from '../errors.js';
 import { healthText, type HealthChecks } from '../health/health.js';
 import type { Logger } from '../log/logger.js';
 import type { AgentMetrics } from '../metrics/metrics.js';
-import type { MirrorStore, ResourceName, StoredObject } from '../mirror/mirror-store.js';
+import { KIND_OF, type MirrorStore, type ResourceName, type StoredObject } from '../mirror/mirror-store.js';
 import type { V1Node } from '../mirror/node-object.js';
 import { badRequest, failure, notAcceptable, notFound, readOnly, unauthorized, unknownPath, type V1Status } from './api-status.js';
 import { API_GROUPS, API_RESOURCES, apiVersions, versionInfo } from './discovery.js';
@@ -41,8 +41,6 @@ export interface ApiServerOptions {
 const MAX_CONNECTIONS = 128;
 /** The request line and headers together (kubectl's are ~1 KiB). */
 const MAX_HEADER_BYTES = 16 * 1024;
-
-const KIND_OF: Record<ResourceName, string> = { pods: 'Pod', events: 'Event', nodes: 'Node' };
 
 /** The parts of a /api/v1 path: which resource, in which namespace, which one, which subresource. */
 interface ResourcePath {

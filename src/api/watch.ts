@@ -4,7 +4,7 @@
 // is sent as DELETED, one that starts matching as ADDED. A version older than the store's history
 // ends the watch with a 410 Expired Status, so the client lists afresh.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ExpiredVersionError, objectKey, type MirrorStore, type ResourceName, type StoreChange, type StoredObject, type WatchEventType } from '../mirror/mirror-store.js';
+import { ExpiredVersionError, KIND_OF, objectKey, type MirrorStore, type ResourceName, type StoreChange, type StoredObject, type WatchEventType } from '../mirror/mirror-store.js';
 import { badRequest, expired } from './api-status.js';
 import type { Matcher } from './selectors.js';
 import { toTable, type IncludeObject } from './tables.js';
@@ -122,8 +122,7 @@ export function serveWatch(watch: WatchRequest): () => void {
   for (const change of held) if (change.resourceVersion > startVersion) apply(change);
   if (watch.bookmarks) {
     bookmarkTimer = setInterval(() => {
-      const kind = resource === 'pods' ? 'Pod' : resource === 'events' ? 'Event' : 'Node';
-      send('BOOKMARK', { kind, apiVersion: 'v1', metadata: { resourceVersion: String(Math.max(lastVersion, store.version)) } });
+      send('BOOKMARK', { kind: KIND_OF[resource], apiVersion: 'v1', metadata: { resourceVersion: String(Math.max(lastVersion, store.version)) } });
     }, BOOKMARK_MS);
     bookmarkTimer.unref();
   }

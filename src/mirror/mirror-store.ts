@@ -6,6 +6,9 @@
 /** The kinds of object the store keeps, by their API resource names. */
 export type ResourceName = 'pods' | 'events' | 'nodes';
 
+/** The kind of each resource's objects. */
+export const KIND_OF: Record<ResourceName, 'Pod' | 'Event' | 'Node'> = { pods: 'Pod', events: 'Event', nodes: 'Node' };
+
 export interface StoredObject {
   metadata: { name: string; namespace?: string; resourceVersion?: string };
 }

@@ -3,6 +3,7 @@
 // same event (object, reason, message) counts up instead of taking a new slot, as the kubelet's
 // event aggregation does.
 import type { PodIdentity } from '../manifest/identity.js';
+import { apiTime } from './conditions.js';
 
 export interface PodEvent {
   /** Stable within this agent's life: `<pod uid>.<sequence>`. */
@@ -15,8 +16,6 @@ export interface PodEvent {
   lastTimestamp: string;
   involvedObject: { kind: 'Pod'; name: string; namespace: string; uid: string; fieldPath?: string };
 }
-
-const apiTime = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 export class EventRecorder {
   readonly #capacity: number;
@@ -31,7 +30,7 @@ export class EventRecorder {
 
   /** Records an event about a pod (and, with `container`, one of its containers). */
   record(pod: Pick<PodIdentity, 'name' | 'namespace' | 'uid'>, type: PodEvent['type'], reason: string, message: string, container?: { name: string; kind: 'init' | 'app' }): PodEvent {
-    const now = apiTime(this.#now());
+    const now = apiTime(new Date(this.#now()));
     const fieldPath = container ? `spec.${container.kind === 'init' ? 'initContainers' : 'containers'}{${container.name}}` : undefined;
     const same = this.#events.find((event) =>
       event.involvedObject.uid === pod.uid && event.reason === reason && event.message === message && event.involvedObject.fieldPath === fieldPath);
