@@ -4,6 +4,7 @@
 // here with podman 4.3) it stays false for a container the kernel killed for its memory limit.
 // The kernel names the container's memory cgroup in its `oom-kill:` line, and the cgroup's name
 // holds the container id.
+import { createInterface } from 'node:readline';
 import { execa, type ResultPromise } from 'execa';
 import type { Logger } from '../log/logger.js';
 
@@ -40,19 +41,11 @@ export class OomWatcher {
     const { logger, signal } = this.#options;
     const child = execa(this.#options.dmesgPath ?? 'dmesg', ['--follow-new', '--nopager'], { cancelSignal: signal, reject: false, stdin: 'ignore', buffer: false, lines: false });
     this.#process = child;
-    let pending = '';
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString('utf8')).slice(-500);
     });
-    child.stdout?.on('data', (chunk: Buffer) => {
-      pending += chunk.toString('utf8');
-      let newline;
-      while ((newline = pending.indexOf('\n')) !== -1) {
-        this.#take(pending.slice(0, newline));
-        pending = pending.slice(newline + 1);
-      }
-    });
+    if (child.stdout) createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => this.#take(line));
     void child.then((result) => {
       if (signal.aborted) return;
       logger.info(`kernel log not readable (${stderr.trim() || `dmesg exit ${String(result.exitCode)}`}): an OOM kill is recognised by podman's own flag alone`);
