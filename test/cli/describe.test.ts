@@ -1,6 +1,7 @@
 // `podvisor describe`: one pod as `kubectl describe pod` shows it. The text is aligned with
 // spaces, so the lines are matched with patterns, one key line at a time; "now" is a fake clock.
 import t, { type Test } from 'tap';
+import { stdoutOf } from '../support/recording.js';
 import { describeCommand, describePod } from '../../src/cli/describe.js';
 import type { PodEvent } from '../../src/status/event-recorder.js';
 import { STATUS_FILE, type StatusFile, type StatusPod } from '../../src/status/status-manager.js';
@@ -193,22 +194,6 @@ t.test('volumes of each kind, and a container with no state', async (t) => {
   t.match(block(text, /^ {2}scratch:$/), /^\s+SizeLimit:\s+<unset>$/m);
   t.match(block(text, /^ {2}info:$/), /^\s+Type:\s+DownwardAPI/m);
 });
-
-/** What `run` writes to stdout; stdout is given back before any assertion is made. */
-async function stdoutOf(run: () => Promise<number>): Promise<{ code: number; text: string }> {
-  const chunks: string[] = [];
-  const realWrite = process.stdout.write;
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    const code = await run();
-    return { code, text: chunks.join('') };
-  } finally {
-    process.stdout.write = realWrite;
-  }
-}
 
 t.test('describeCommand finds the pod by name, namespace/name or manifest name, with its own events', async (t) => {
   fakeNow(t);

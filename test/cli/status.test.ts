@@ -2,6 +2,7 @@
 // (pkg/printers/internalversion/printers.go), and ages by apimachinery's duration.HumanDuration.
 // Pods are written by hand as the status manager serves them; "now" is a fake clock.
 import t, { type Test } from 'tap';
+import { stdoutOf } from '../support/recording.js';
 import { statusCommand } from '../../src/cli/status.js';
 import { humanDuration, printedStatus } from '../../src/status/printers.js';
 import { readStatusFile } from '../../src/cli/read-status.js';
@@ -209,22 +210,6 @@ t.test('humanDuration: two years and more are written in years, as kubectl does'
 t.test('humanDuration: a time well in the future is <invalid>, as kubectl says', async (t) => {
   t.equal(humanDuration(-s(5)), '<invalid>');
 });
-
-/** What `run` writes to stdout; stdout is given back before any assertion is made. */
-async function stdoutOf(run: () => Promise<number>): Promise<{ code: number; text: string }> {
-  const chunks: string[] = [];
-  const realWrite = process.stdout.write;
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    const code = await run();
-    return { code, text: chunks.join('') };
-  } finally {
-    process.stdout.write = realWrite;
-  }
-}
 
 function statusFile(items: StatusPod[]): string {
   const file: StatusFile = { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: '7' }, items, events: [], writtenAt: new Date(NOW).toISOString() };

@@ -1,5 +1,6 @@
-// Helpers shared by tests that drive podvisor's own loops in-process: a logger whose lines the
-// test can read, and a poll with a deadline (never a fixed sleep as the assertion).
+// Helpers shared by tests that drive podvisor's own code in-process: a logger whose lines the
+// test can read, what a command writes to stdout, and a poll with a deadline (never a fixed
+// sleep as the assertion).
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import winston from 'winston';
@@ -27,4 +28,20 @@ export function untilWithin(defaultTimeoutMs: number, stepMs = 5) {
       await sleep(stepMs);
     }
   };
+}
+
+/** What `run` writes to stdout; stdout is given back before any assertion is made. */
+export async function stdoutOf(run: () => Promise<number>): Promise<{ code: number; text: string }> {
+  const chunks: string[] = [];
+  const realWrite = process.stdout.write;
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    const code = await run();
+    return { code, text: chunks.join('') };
+  } finally {
+    process.stdout.write = realWrite;
+  }
 }
