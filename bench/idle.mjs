@@ -5,7 +5,7 @@
 // resync 20 s), default log level (info).
 import { spawn } from 'node:child_process';
 import {
-  ROOT, Agent, CLK_TCK, callKind, cleanupNode, freshDir, join, log, makeWrapper, manifestYaml, procSample, readCalls,
+  ROOT, Agent, CLK_TCK, callKind, cleanupNode, freshDir, join, log, makeWrapper, manifestYaml, procSample, sampleRssEverySecond, readCalls,
   round, runningAppContainers, sleep, stats, waitRunning, writeFileSync, writeResult, machineFacts,
 } from './lib.mjs';
 
@@ -37,12 +37,7 @@ async function phase(n) {
     await sleep(3000); // the bring-up's trailing passes
     const fromCall = readCalls(callsFile).length;
     const s0 = procSample(agent.pid);
-    const rss = [];
-    for (let k = 1; k <= WINDOW_S; k++) {
-      const wait = s0.at + k * 1000 - performance.timeOrigin - performance.now();
-      if (wait > 0) await sleep(wait);
-      rss.push(procSample(agent.pid).rssKb);
-    }
+    const rss = await sampleRssEverySecond(agent.pid, s0.at, WINDOW_S);
     const s1 = procSample(agent.pid);
     const windowS = (s1.at - s0.at) / 1000;
     const calls = readCalls(callsFile).slice(fromCall).filter((c) => c.ms <= s1.at);

@@ -219,6 +219,17 @@ export function procSample(pid) {
   return { rssKb, utime: Number(fields[11]), stime: Number(fields[12]), cutime: Number(fields[13]), cstime: Number(fields[14]), at: nowMs() };
 }
 
+/** RSS (kB) of `pid` once a second for `seconds`, on the second marks after `fromMs` (nowMs()). */
+export async function sampleRssEverySecond(pid, fromMs, seconds) {
+  const rss = [];
+  for (let k = 1; k <= seconds; k++) {
+    const wait = fromMs + k * 1000 - performance.timeOrigin - performance.now();
+    if (wait > 0) await sleep(wait);
+    rss.push(procSample(pid).rssKb);
+  }
+  return rss;
+}
+
 export const CLK_TCK = (() => { try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100; } catch { return 100; } })();
 
 export function stats(values, digits = 1) {

@@ -23,7 +23,7 @@ import { execFile } from 'node:child_process';
 import { chmodSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
-  Agent, CLI, CLK_TCK, REAL_PODMAN, callKind, cleanupNode, freshDir, join, log, machineFacts, mkdirSync, podman, procSample, readCalls,
+  Agent, CLI, CLK_TCK, REAL_PODMAN, callKind, cleanupNode, freshDir, join, log, machineFacts, mkdirSync, podman, procSample, sampleRssEverySecond, readCalls,
   round, sleep, stats, waitRunning, writeFileSync, writeResult,
 } from './lib.mjs';
 import {
@@ -179,12 +179,7 @@ async function phase(kind) {
     const m0 = machineCpu();
     const pods0 = sumCgroupCpuMs(cgroups);
     const con0 = sumCgroupCpuMs(conmons);
-    const rss = [];
-    for (let k = 1; k <= WINDOW_S; k++) {
-      const wait = s0.at + k * 1000 - performance.timeOrigin - performance.now();
-      if (wait > 0) await sleep(wait);
-      rss.push(procSample(agent.pid).rssKb);
-    }
+    const rss = await sampleRssEverySecond(agent.pid, s0.at, WINDOW_S);
     const s1 = procSample(agent.pid);
     const m1 = machineCpu();
     const pods1 = sumCgroupCpuMs(cgroups);
