@@ -100,11 +100,31 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * A defect anywhere (an exception no code expected, a rejection nobody handled) ends the process
+ * at once with its stack and a non-zero status, so that systemd restarts a clean agent: an agent
+ * that carries on in an unknown state, or hangs, supervises nothing.
+ */
+function exitOnDefect(kind: string, error: unknown): void {
+  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  process.stderr.write(`podvisor: ${kind}, exiting: ${detail.replace(/\n\s*/g, ' | ')}\n`);
+  process.exit(70); // EX_SOFTWARE
+}
+process.on('uncaughtException', (error) => exitOnDefect('uncaught exception', error));
+process.on('unhandledRejection', (reason) => exitOnDefect('unhandled rejection', reason));
+
+/** Sets the exit status; a command whose work is over exits even if a handle (a child, a timer) is left. */
+function finish(code: number): void {
+  process.exitCode = code;
+  // Give stderr a moment to drain, but never wait on what the command left behind.
+  setTimeout(() => process.exit(code), 1000).unref();
+}
+
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  finish,
   (error: unknown) => {
     const message = errorMessage(error);
     process.stderr.write(`${message.startsWith('podvisor') ? message : `podvisor: ${message}`}\n`);
-    process.exitCode = error instanceof UsageError ? 2 : 1;
+    finish(error instanceof UsageError ? 2 : 1);
   },
 );

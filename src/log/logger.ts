@@ -1,6 +1,7 @@
 // The agent's logger: winston, one line per event. Text for a person at a terminal, JSON lines
 // for journald and log shippers (the default when stdout is not a terminal).
 import winston from 'winston';
+import { escapeText } from './escape.js';
 
 export type LogFormat = 'text' | 'json';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -22,6 +23,7 @@ export function createLogger(options: { level: LogLevel; format?: LogFormat | un
   return winston.createLogger({
     level: options.level,
     format: winston.format.combine(
+      escapeFields(),
       winston.format.timestamp(),
       format === 'json' ? winston.format.json() : text,
     ),
@@ -29,3 +31,12 @@ export function createLogger(options: { level: LogLevel; format?: LogFormat | un
     transports: [new winston.transports.Console({ stderrLevels: [...LOG_LEVELS] })],
   });
 }
+
+/** Escapes control characters in the message and in every string field (see escape.ts). */
+const escapeFields = winston.format((info) => {
+  for (const key of Object.keys(info)) {
+    const value = info[key];
+    if (typeof value === 'string') info[key] = escapeText(value);
+  }
+  return info;
+});

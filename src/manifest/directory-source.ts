@@ -5,9 +5,11 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { errorMessage } from '../errors.js';
-import { loadManifestFile, type FileResult } from './load-file.js';
+import { errorCode, isGone, loadManifestFile, type FileResult } from './load-file.js';
 
 const MANIFEST_EXTENSIONS = ['.yaml', '.yml', '.json'];
+/** How soon a file that could not be read is tried again. */
+const RETRY_MS = 2000;
 const LEFTOVER = /(~|\.swp|\.swx|\.tmp|\.bak|\.orig|\.rpmnew|\.rpmsave)$|\.dpkg-/;
 
 /** True for a file name podvisor reads as a manifest; editors' and package managers' leftovers are not. */
@@ -50,6 +52,9 @@ export class DirectorySource {
   #emittedOnce = false;
   #closed = false;
   #dirMissingReported = false;
+  /** Files that exist but could not be read at the last try; retried every RETRY_MS. */
+  readonly #failing = new Set<string>();
+  #retryTimer: NodeJS.Timeout | undefined;
 
   constructor(options: DirectorySourceOptions) {
     this.#options = options;
@@ -101,6 +106,7 @@ export class DirectorySource {
     this.#closed = true;
     clearTimeout(this.#settleTimer);
     clearInterval(this.#resyncTimer);
+    clearTimeout(this.#retryTimer);
     await this.#watcher?.close();
     await this.#flushing;
   }
@@ -111,6 +117,28 @@ export class DirectorySource {
     // Debounce: read once events for the file have been quiet for settleMs.
     clearTimeout(this.#settleTimer);
     this.#settleTimer = setTimeout(() => void this.#flush(false), this.#settleMs);
+  }
+
+  /** The file is gone (ENOENT or ENOTDIR, nothing else): its pods go with it. */
+  #gone(path: string, removed: string[]): void {
+    this.#failing.delete(path);
+    if (this.#files.delete(path)) removed.push(path);
+  }
+
+  /**
+   * The file is there but cannot be read now (EACCES, EIO, EMFILE...): that is no deletion. Its
+   * pods keep their last good state; it is reported once and read again shortly.
+   */
+  #unreadable(path: string, error: unknown): void {
+    if (!this.#failing.has(path)) this.#options.onError(`cannot read ${path}: ${errorMessage(error)}; its pods keep their current state, retrying`, error);
+    this.#failing.add(path);
+    if (this.#closed) return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => {
+      for (const failing of this.#failing) this.#dirty.add(failing);
+      void this.#flush(false);
+    }, RETRY_MS);
+    this.#retryTimer.unref();
   }
 
   /** Re-reads the dirty files, one flush at a time, and emits a snapshot if anything changed. */
@@ -129,28 +157,36 @@ export class DirectorySource {
       let info;
       try {
         info = await stat(path);
-      } catch {
-        if (this.#files.delete(path)) removed.push(path);
+      } catch (error) {
+        if (isGone(errorCode(error))) this.#gone(path, removed);
+        else this.#unreadable(path, error);
         return;
       }
-      if (!info.isFile()) {
-        if (this.#files.delete(path)) removed.push(path);
+      // Subdirectories are not manifests (as the kubelet's file source skips them).
+      if (info.isDirectory()) {
+        this.#gone(path, removed);
         return;
       }
       const known = this.#files.get(path);
-      if (known && known.mtimeMs === info.mtimeMs && known.size === info.size) return;
+      if (known && known.mtimeMs === info.mtimeMs && known.size === info.size && !this.#failing.has(path)) return;
       // The first scan reads everything: a snapshot without a settling file would stop its pods.
-      if (fullScan && this.#emittedOnce && Date.now() - info.mtimeMs < this.#settleMs) {
+      if (fullScan && this.#emittedOnce && info.isFile() && Date.now() - info.mtimeMs < this.#settleMs) {
         // A rescan found it being written: leave it to the debounced read once it settles.
         this.#markDirty(path);
         return;
       }
       const result = await loadManifestFile(path, { nodeName: this.#options.nodeName, displayName: path });
+      if (result.readError !== undefined) {
+        if (isGone(result.readError)) this.#gone(path, removed);
+        else this.#unreadable(path, new Error(result.findings[0]?.message ?? result.readError));
+        return;
+      }
       const after = await stat(path).catch(() => undefined);
-      if (!after || after.mtimeMs !== result.mtimeMs || after.size !== result.size) {
+      if (!after || after.mtimeMs !== result.mtimeMs || (info.isFile() && after.size !== result.size)) {
         this.#markDirty(path); // changed while being read
         return;
       }
+      if (this.#failing.delete(path)) this.#options.onError(`${path} can be read again`);
       this.#files.set(path, result);
       changed.push(result);
     }));

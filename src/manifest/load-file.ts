@@ -1,14 +1,21 @@
 // Reads one manifest file into the pods it asks for and the findings about it. Never throws for
 // bad content: a bad file is findings, so it cannot take anything else down.
-import { readFile, stat } from 'node:fs/promises';
+import { constants, open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { errorMessage } from '../errors.js';
+import { escapeText } from '../log/escape.js';
 import { toDesiredPod, type DesiredPod } from './identity.js';
 import { parseManifestText } from './parse.js';
 import { isDns1123Subdomain } from './pod-schema.js';
 import { validateDocument, type Finding } from './validate.js';
 
-export const MAX_MANIFEST_BYTES = 10 * 1024 * 1024;
+/**
+ * The largest manifest read. The API server refuses objects over 1.5 MiB and no real Pod comes
+ * near it; with the parser's node limits this bounds what one file can cost (bench/hostile-files.mjs).
+ */
+export const MAX_MANIFEST_BYTES = 1024 * 1024;
+/** Findings kept for one file; a file with thousands of problems says how many more it has. */
+export const MAX_FINDINGS = 100;
 
 export interface FileResult {
   path: string;
@@ -19,6 +26,11 @@ export interface FileResult {
   findings: Finding[];
   /** True when any document (or the file itself) has an error. */
   hasErrors: boolean;
+  /**
+   * The OS error that kept the file from being read (ENOENT, EACCES, EIO...). Only ENOENT and
+   * ENOTDIR mean the file is gone; any other is taken as passing and the file is read again.
+   */
+  readError?: string | undefined;
 }
 
 export interface LoadOptions {
@@ -27,34 +39,90 @@ export interface LoadOptions {
   displayName?: string;
 }
 
-/** Reads, parses and validates a manifest file. */
+/** True for an error code that means the file is not there (as opposed to unreadable for now). */
+export function isGone(code: string | undefined): boolean {
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/**
+ * Reads, parses and validates a manifest file. Never throws. Only a regular file is read, and
+ * at most MAX_MANIFEST_BYTES of it: a FIFO, a device or a symlink to one (/dev/zero) is refused
+ * without blocking (O_NONBLOCK) and without reading on.
+ */
 export async function loadManifestFile(path: string, options: LoadOptions): Promise<FileResult> {
-  const display = options.displayName ?? path;
-  const fail = (message: string, mtimeMs = 0, size = 0): FileResult => ({
-    path, mtimeMs, size, pods: [], hasErrors: true,
+  const display = escapeText(options.displayName ?? path);
+  const fail = (message: string, mtimeMs = 0, size = 0, readError?: string): FileResult => ({
+    path, mtimeMs, size, pods: [], hasErrors: true, readError,
     findings: [{ file: display, line: 1, column: 1, field: '', severity: 'error', message }],
   });
-  let info;
+  let handle;
   try {
-    info = await stat(path);
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (error) {
-    return fail(`cannot read: ${errorMessage(error)}`);
+    return fail(`cannot read: ${errorMessage(error)}`, 0, 0, errorCode(error));
   }
-  if (info.size > MAX_MANIFEST_BYTES) return fail(`file is ${info.size} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit for a manifest`, info.mtimeMs, info.size);
-  let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    const info = await handle.stat();
+    if (!info.isFile()) return fail(`not a regular file (${fileKind(info)}): only regular files are read as manifests`, info.mtimeMs, 0);
+    if (info.size > MAX_MANIFEST_BYTES) return fail(`file is ${info.size} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit for a manifest`, info.mtimeMs, info.size);
+    // Read to the limit and one byte more: a file that grew since the stat is still caught.
+    const buffer = Buffer.alloc(Math.min(info.size, MAX_MANIFEST_BYTES) + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length === buffer.length) break;
+    }
+    if (length > MAX_MANIFEST_BYTES) return fail(`file is over the ${MAX_MANIFEST_BYTES}-byte limit for a manifest`, info.mtimeMs, info.size);
+    return { ...validateManifestText(buffer.toString('utf8', 0, length), path, options), mtimeMs: info.mtimeMs, size: info.size };
   } catch (error) {
-    return fail(`cannot read: ${errorMessage(error)}`, info.mtimeMs, info.size);
+    return fail(`cannot read: ${errorMessage(error)}`, 0, 0, errorCode(error));
+  } finally {
+    await handle.close().catch(() => undefined);
   }
-  return { ...validateManifestText(text, path, options), mtimeMs: info.mtimeMs, size: info.size };
+}
+
+/** The OS error code (ENOENT, EACCES...) of a failed file operation. */
+export function errorCode(error: unknown): string | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function fileKind(info: { isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isDirectory(): boolean; isSocket(): boolean }): string {
+  if (info.isFIFO()) return 'a FIFO';
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device';
+  if (info.isDirectory()) return 'a directory';
+  if (info.isSocket()) return 'a socket';
+  return 'not a file';
 }
 
 /** Validates a manifest's text as if read from `path`. */
 export function validateManifestText(text: string, path: string, options: LoadOptions): Omit<FileResult, 'mtimeMs' | 'size'> {
-  const display = options.displayName ?? path;
+  const display = escapeText(options.displayName ?? path);
+  try {
+    return capFindings(validateText(text, path, display, options));
+  } catch (error) {
+    // A defect in validation must not become a defect of the agent: it is this file's finding.
+    const message = `cannot validate: ${errorMessage(error)}`;
+    return { path, pods: [], hasErrors: true, findings: [{ file: display, line: 1, column: 1, field: '', severity: 'error', message }] };
+  }
+}
+
+/** Keeps the first MAX_FINDINGS findings and says how many more there were. */
+function capFindings(result: Omit<FileResult, 'mtimeMs' | 'size'>): Omit<FileResult, 'mtimeMs' | 'size'> {
+  if (result.findings.length <= MAX_FINDINGS) return result;
+  const kept = result.findings.slice(0, MAX_FINDINGS);
+  const last = kept[kept.length - 1]!;
+  const more = result.findings.length - MAX_FINDINGS;
+  kept.push({ file: last.file, line: last.line, column: last.column, field: '', severity: result.hasErrors ? 'error' : 'warning', message: `and ${more} more finding(s) in this file` });
+  return { ...result, findings: kept };
+}
+
+function validateText(text: string, path: string, display: string, options: LoadOptions): Omit<FileResult, 'mtimeMs' | 'size'> {
   const findings: Finding[] = [];
   const pods: DesiredPod[] = [];
+  const keys = new Set<string>();
   const documents = parseManifestText(text);
   if (documents.length === 0) {
     // An empty file is most often one caught mid-save: its pods keep their last good spec.
@@ -70,11 +138,11 @@ export function validateManifestText(text: string, path: string, options: LoadOp
       findings.push({ file: display, line: where.line, column: where.column, field: 'metadata.name', severity: 'error', message: `the static pod name "${desired.name}" (name-node) must be a DNS-1123 subdomain of at most 253 characters` });
       continue;
     }
-    const twin = pods.find((pod) => pod.key === desired.key);
-    if (twin) {
+    if (keys.has(desired.key)) {
       findings.push({ file: display, line: where.line, column: where.column, field: 'metadata.name', severity: 'error', message: `pod ${desired.key} is already defined earlier in this file` });
       continue;
     }
+    keys.add(desired.key);
     pods.push(desired);
   }
   return { path, pods, findings, hasErrors: findings.some((finding) => finding.severity === 'error') };

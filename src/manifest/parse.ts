@@ -1,7 +1,14 @@
-// Reads a manifest file's text into documents that remember where each of their fields stands,
-// so every finding can name its line and column. JSON files go through the same YAML parser
-// (JSON is YAML 1.2), which gives them positions too.
-import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, Scalar, visit, type Document, type Node } from 'yaml';
+// Reads YAML text (manifests, the config file, kubeconfigs) into documents that remember where
+// each of their fields stands, so every finding can name its line and column. JSON files go
+// through the same parser (JSON is YAML 1.2), which gives them positions too.
+//
+// Parsing is bounded: files come from careless or hostile hands, and the yaml library's cost
+// grows much faster than the text (a 1 MiB flow list of 500,000 items took 3.5 s and 585 MB
+// here; 25,000 keys with its own duplicate-key check 3.5 s; an alias bomb expands without end).
+// A cheap pass of the lexer first counts documents, nodes and nesting and refuses a text over
+// any limit before anything is built; aliases are bounded when values are made. Whatever the
+// library throws becomes a syntax error of the document: this function never throws.
+import { CST, isMap, isScalar, isSeq, Lexer, LineCounter, parseAllDocuments, Scalar, visit, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import type { Path } from './field-policy.js';
 
 export interface Position {
@@ -22,23 +29,100 @@ export interface ParsedDocument {
   locate(path: Path): Position;
 }
 
-/** Parses every YAML document in a file's text. */
-export function parseManifestText(text: string): ParsedDocument[] {
+/**
+ * What one text may hold. Real Pod manifests are far inside these (the largest of the public
+ * corpus in test/fixtures/corpus has under 1,000 nodes); at these limits a text costs well under
+ * a second and 100 MB here (bench/hostile-files.mjs).
+ */
+export interface YamlLimits {
+  /** Documents in one text. */
+  maxDocuments: number;
+  /** Scalars, collections and aliases in one text, over all its documents. */
+  maxNodes: number;
+  /** Nesting of collections. */
+  maxDepth: number;
+  /** Nodes an alias may expand to, over one document (the yaml library's maxAliasCount). */
+  maxAliasCount: number;
+}
+
+export const YAML_LIMITS: Readonly<YamlLimits> = { maxDocuments: 1000, maxNodes: 50_000, maxDepth: 64, maxAliasCount: 100 };
+
+/** Token types that make a node, as the lexer names them. */
+const NODE_TOKENS = new Set<string>(['scalar', 'single-quoted-scalar', 'double-quoted-scalar', 'block-scalar-header', 'alias', 'flow-map-start', 'flow-seq-start', 'seq-item-ind', 'explicit-key-ind']);
+/** The lexer's own markers, not part of the text. */
+const CONTROL_TOKENS = new Set<string>([CST.DOCUMENT, CST.FLOW_END, CST.SCALAR]);
+
+/** Parses every YAML document in a text; never throws (a refusal is a document with a syntax error). */
+export function parseManifestText(text: string, limits: Readonly<YamlLimits> = YAML_LIMITS): ParsedDocument[] {
   const lineCounter = new LineCounter();
-  const documents = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: false });
-  const list = Array.isArray(documents) ? documents : [];
   const at = (offset: number): Position => {
     const { line, col } = lineCounter.linePos(offset);
     return { line, column: col };
   };
-  return list
-    .map((document, index) => toParsed(document, index, at))
-    .filter((parsed) => parsed.value !== undefined && parsed.value !== null || parsed.syntaxErrors.length > 0);
+  try {
+    const refusal = checkLimits(text, limits);
+    if (refusal) {
+      // The line counter is fed by parsing; count lines for the refusal's position by hand.
+      return [failed(0, refusal.message, positionOf(text, refusal.offset))];
+    }
+    const documents = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: false, strict: false });
+    const list = Array.isArray(documents) ? documents : [];
+    return list
+      .map((document, index) => toParsed(document, index, at, limits))
+      .filter((parsed) => (parsed.value !== undefined && parsed.value !== null) || parsed.syntaxErrors.length > 0);
+  } catch (error) {
+    // The library's own failures (a stack overflow, an internal error) are this text's problem.
+    return [failed(0, `cannot parse: ${error instanceof Error ? error.message : String(error)}`, { line: 1, column: 1 })];
+  }
 }
 
-function toParsed(document: Document.Parsed, index: number, at: (offset: number) => Position): ParsedDocument {
+/** A document that stands for a refusal of the whole text. */
+function failed(index: number, message: string, position: Position): ParsedDocument {
+  return { index, value: undefined, syntaxErrors: [{ message, position }], syntaxWarnings: [], locate: () => position };
+}
+
+/** Line and column (1-based) of an offset, without a parse. */
+function positionOf(text: string, offset: number): Position {
+  let line = 1;
+  let start = 0;
+  for (let index = text.indexOf('\n'); index !== -1 && index < offset; index = text.indexOf('\n', index + 1)) {
+    line++;
+    start = index + 1;
+  }
+  return { line, column: offset - start + 1 };
+}
+
+/** One pass of the lexer: the first limit the text breaks, with where, or undefined. */
+function checkLimits(text: string, limits: Readonly<YamlLimits>): { message: string; offset: number } | undefined {
+  let offset = 0;
+  let documents = 1;
+  let content = false;
+  let nodes = 0;
+  let depth = 0;
+  for (const token of new Lexer().lex(text)) {
+    const type = CST.tokenType(token);
+    if (type === 'doc-start') {
+      // `---` at the very start opens the first document rather than a second one.
+      if (content && ++documents > limits.maxDocuments) return { message: `more than ${limits.maxDocuments} documents in one file (the limit)`, offset };
+      content = true;
+    } else if (type !== null && NODE_TOKENS.has(type)) {
+      content = true;
+      if (++nodes > limits.maxNodes) return { message: `more than ${limits.maxNodes} YAML nodes in one file (the limit)`, offset };
+      if ((type === 'flow-map-start' || type === 'flow-seq-start') && ++depth > limits.maxDepth) {
+        return { message: `collections nested more than ${limits.maxDepth} deep (the limit)`, offset };
+      }
+    } else if (type === 'flow-map-end' || type === 'flow-seq-end') {
+      depth = Math.max(0, depth - 1);
+    }
+    if (!CONTROL_TOKENS.has(token)) offset += token.length;
+  }
+  return undefined;
+}
+
+function toParsed(document: Document.Parsed, index: number, at: (offset: number) => Position, limits: Readonly<YamlLimits>): ParsedDocument {
   const syntaxErrors: ParsedDocument['syntaxErrors'] = [];
   const syntaxWarnings: ParsedDocument['syntaxWarnings'] = [];
+  const start = document.contents?.range?.[0] ?? 0;
   for (const error of document.errors) {
     const entry = { message: error.message.split('\n')[0] ?? error.message, position: at(error.pos[0]) };
     // Go's YAML parser (what the kubelet reads manifests with) accepts \' in double quotes.
@@ -48,9 +132,22 @@ function toParsed(document: Document.Parsed, index: number, at: (offset: number)
   for (const warning of document.warnings) {
     syntaxWarnings.push({ message: warning.message.split('\n')[0] ?? warning.message, position: at(warning.pos[0]) });
   }
+  if (syntaxErrors.length === 0) {
+    const problem = structureProblem(document.contents, limits);
+    if (problem) syntaxErrors.push({ message: problem.message, position: at(problem.offset ?? start) });
+  }
   if (syntaxErrors.length === 0 && syntaxWarnings.length > 0) unescapeSingleQuotes(document);
-  const value: unknown = syntaxErrors.length > 0 ? undefined : document.toJS({ maxAliasCount: 100 });
-  const start = document.contents?.range?.[0] ?? 0;
+  let value: unknown;
+  if (syntaxErrors.length === 0) {
+    try {
+      value = document.toJS({ maxAliasCount: limits.maxAliasCount });
+    } catch (error) {
+      // An alias bomb, or an alias to an anchor that does not exist.
+      const message = error instanceof Error ? error.message : String(error);
+      const reason = /alias count/i.test(message) ? `aliases expand to more than the limit (maxAliasCount ${limits.maxAliasCount})` : message;
+      syntaxErrors.push({ message: reason, position: at(start) });
+    }
+  }
   return {
     index,
     value,
@@ -60,13 +157,41 @@ function toParsed(document: Document.Parsed, index: number, at: (offset: number)
   };
 }
 
+/**
+ * A duplicate key (Go's YAML parser refuses them, as the yaml library's uniqueKeys does, but its
+ * check costs the square of a mapping's size) or block nesting over the depth limit; walked
+ * without recursion so depth cannot overflow the stack.
+ */
+function structureProblem(root: unknown, limits: Readonly<YamlLimits>): { message: string; offset: number | undefined } | undefined {
+  const stack: { node: unknown; depth: number }[] = [{ node: root, depth: 0 }];
+  while (stack.length > 0) {
+    const { node, depth } = stack.pop()!;
+    if (!isMap(node) && !isSeq(node)) continue;
+    if (depth >= limits.maxDepth) return { message: `collections nested more than ${limits.maxDepth} deep (the limit)`, offset: (node as Node).range?.[0] };
+    if (isMap(node)) {
+      const seen = new Set<string>();
+      for (const pair of node.items) {
+        if (isScalar(pair.key)) {
+          const id = `${typeof pair.key.value}:${String(pair.key.value)}`;
+          if (seen.has(id)) return { message: 'Map keys must be unique', offset: pair.key.range?.[0] };
+          seen.add(id);
+        }
+        stack.push({ node: pair.value, depth: depth + 1 });
+      }
+    } else {
+      for (const item of node.items) stack.push({ node: item, depth: depth + 1 });
+    }
+  }
+  return undefined;
+}
+
 /** The offset of the key (or item) at `path`, or of the nearest parent that exists. */
 function offsetOf(root: unknown, path: Path): number | undefined {
   let node = root as Node | null | undefined;
   let offset = node?.range?.[0];
   for (const segment of path) {
     if (isMap(node)) {
-      const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(segment));
+      const pair = keyIndex(node).get(String(segment));
       if (!pair) break;
       offset = (pair.key as Node).range?.[0] ?? offset;
       node = pair.value as Node | null;
@@ -80,6 +205,21 @@ function offsetOf(root: unknown, path: Path): number | undefined {
     }
   }
   return offset;
+}
+
+/** Each mapping's pairs by key, built on first use: a document with many findings locates each in O(1). */
+const keyIndexes = new WeakMap<object, Map<string, Pair>>();
+function keyIndex(map: YAMLMap): Map<string, Pair> {
+  let index = keyIndexes.get(map);
+  if (!index) {
+    index = new Map();
+    for (const pair of map.items) {
+      const id = isScalar(pair.key) ? String(pair.key.value) : undefined;
+      if (id !== undefined && !index.has(id)) index.set(id, pair as Pair);
+    }
+    keyIndexes.set(map, index);
+  }
+  return index;
 }
 
 /** Decodes \' in double-quoted scalars to ', as Go's YAML parser does (this one keeps the backslash). */

@@ -1,7 +1,9 @@
 // Kubernetes resource quantities ("500m", "1.5", "128Mi", "1e3"), parsed to plain numbers:
 // cores for cpu, bytes for memory. The grammar is the API machinery's (resource.Quantity).
 
-const QUANTITY = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?$/;
+// `\d+(?:\.\d*)?`, not `\d+\.?\d*`: the latter backtracks over every split of a long digit run
+// (80,000 digits and a stray letter took 9 s).
+const QUANTITY = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?$/;
 
 const SUFFIX: Record<string, number> = {
   n: 1e-9, u: 1e-6, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,

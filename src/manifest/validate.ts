@@ -7,6 +7,7 @@ import type { ParsedDocument, Position } from './parse.js';
 import { isDns1123Subdomain, podSchema, type Container, type PodManifest } from './pod-schema.js';
 import { parseQuantity } from './quantity.js';
 import { unknownFields } from './unknown-fields.js';
+import { escapeText } from '../log/escape.js';
 
 export interface Finding {
   file: string;
@@ -26,9 +27,9 @@ export interface DocumentResult {
 
 /** Formats a finding as one line: `file:line:col: field: message`. */
 export function formatFinding(finding: Finding): string {
-  const field = finding.field ? ` ${finding.field}:` : '';
+  const field = finding.field ? ` ${escapeText(finding.field)}:` : '';
   const tag = finding.severity === 'warning' ? ' warning:' : '';
-  return `${finding.file}:${finding.line}:${finding.column}:${tag}${field} ${finding.message}`;
+  return `${escapeText(finding.file)}:${finding.line}:${finding.column}:${tag}${field} ${escapeText(finding.message)}`;
 }
 
 /** Formats a path the way Kubernetes error messages do. */
@@ -109,8 +110,10 @@ function semanticFindings(pod: PodManifest): Semantic[] {
   const out: Semantic[] = [];
   const spec = pod.spec;
   const volumes = new Map((spec.volumes ?? []).map((volume) => [volume.name, volume]));
+  const volumeNames = new Set<string>();
   (spec.volumes ?? []).forEach((volume, index) => {
-    if ((spec.volumes ?? []).findIndex((other) => other.name === volume.name) !== index) out.push([['spec', 'volumes', index, 'name'], `duplicate volume name "${volume.name}"`]);
+    if (volumeNames.has(volume.name)) out.push([['spec', 'volumes', index, 'name'], `duplicate volume name "${volume.name}"`]);
+    volumeNames.add(volume.name);
     if (volume.emptyDir?.sizeLimit !== undefined && volume.emptyDir.medium !== 'Memory') {
       out.push([['spec', 'volumes', index, 'emptyDir', 'sizeLimit'], 'ignored: the size of a disk-backed emptyDir is not enforced (medium: Memory is)', 'warning']);
     }

@@ -1,7 +1,8 @@
 // The directory source against a real temporary directory: chokidar events, settling, the names
 // it ignores, the size limit, removals, and the full rescan. Every wait polls with a deadline;
 // no assertion rests on a fixed sleep.
-import { mkdir, rename, rm, truncate, utimes, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, rename, rm, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { DirectorySource, isManifestName, type SourceSnapshot } from '../../src/manifest/directory-source.js';
@@ -185,19 +186,19 @@ t.test('leftovers, dotfiles and subdirectories are ignored', async (t) => {
   t.same(errors, []);
 });
 
-t.test('a file over 10 MB is an error finding, not read', async (t) => {
+t.test('a file over 1 MiB is an error finding, not read', async (t) => {
   const dir = t.testdir({});
   const { next, has, startWatching } = makeSource(t, dir);
   await startWatching();
-  // Sparse: one byte over the limit without writing 10 MB.
+  // Sparse: one byte over the limit without writing it.
   await writeFile(join(dir, 'big.yaml'), '');
   await truncate(join(dir, 'big.yaml'), MAX_MANIFEST_BYTES + 1);
   const snapshot = await next('big.yaml', has('big.yaml'));
   const result = snapshot.files[0];
-  t.equal(MAX_MANIFEST_BYTES, 10 * 1024 * 1024);
+  t.equal(MAX_MANIFEST_BYTES, 1024 * 1024);
   t.equal(result?.hasErrors, true);
   t.same(result?.pods, []);
-  t.same(result?.findings.map(formatFinding), [`${join(dir, 'big.yaml')}:1:1: file is 10485761 bytes, over the 10485760-byte limit for a manifest`]);
+  t.same(result?.findings.map(formatFinding), [`${join(dir, 'big.yaml')}:1:1: file is 1048577 bytes, over the 1048576-byte limit for a manifest`]);
 });
 
 t.test('a deleted file is dropped and listed as removed', async (t) => {
@@ -278,7 +279,7 @@ t.test('a missing directory is an error, not an empty snapshot', async (t) => {
   await source.start();
   await source.rescan();
   t.same(snapshots, []);
-  t.equal(errors.length, 1, 'reported once');
+  t.equal(errors.length, 1, `reported once: ${errors.join(' | ')}`);
   t.match(errors[0], /^cannot read manifest directory .*absent: .*; keeping the current pods$/);
 });
 
@@ -291,4 +292,46 @@ t.test('close stops the source', async (t) => {
   await age(join(dir, 'web.yaml'));
   await source.rescan();
   t.equal(snapshots.length, 1, 'nothing after close');
+});
+
+t.test('a FIFO or a device named like a manifest is a finding; the files beside it are read', async (t) => {
+  const dir = t.testdir({ 'web.yaml': manifest('web') });
+  await age(join(dir, 'web.yaml'));
+  execFileSync('mkfifo', [join(dir, 'pipe.yaml')]);
+  await symlink('/dev/zero', join(dir, 'zero.yaml'));
+  const { source, snapshots } = makeSource(t, dir);
+  // A blocking open of the FIFO would never return: start() resolving is the first check.
+  await source.start();
+  const files = new Map(snapshots[0]?.files.map((file) => [file.path.slice(dir.length + 1), file]));
+  t.same(files.get('web.yaml')?.pods.map((pod) => pod.key), ['default/web-node1']);
+  t.match(files.get('pipe.yaml')?.findings.map(formatFinding), [/pipe\.yaml:1:1: not a regular file \(a FIFO\)/]);
+  t.match(files.get('zero.yaml')?.findings.map(formatFinding), [/zero\.yaml:1:1: not a regular file \(a device\)/]);
+});
+
+t.test('a file that cannot be read for another reason than ENOENT keeps its pods', async (t) => {
+  // A symlink loop is an error that is not "gone" (ELOOP); as root, it is one that can be made for real.
+  const dir = t.testdir({ 'web.yaml': manifest('web') });
+  await age(join(dir, 'web.yaml'));
+  const { source, snapshots, errors } = makeSource(t, dir);
+  await source.start();
+  t.equal(snapshots.length, 1);
+  await rm(join(dir, 'web.yaml'));
+  await symlink('web.yaml', join(dir, 'web.yaml'));
+  await source.rescan();
+  await source.rescan();
+  t.equal(snapshots.length, 1, 'no snapshot: the pod is not removed');
+  // (chokidar reports the loop too, as a watcher error.)
+  const reads = errors.filter((message) => message.startsWith('cannot read'));
+  t.equal(reads.length, 1, 'reported once');
+  t.match(reads[0], /cannot read .*web\.yaml: .*ELOOP.*its pods keep their current state/);
+  await rm(join(dir, 'web.yaml'));
+  await writeFile(join(dir, 'web.yaml'), manifest('web', '1.26'));
+  await age(join(dir, 'web.yaml'));
+  await source.rescan();
+  const last = snapshots.at(-1);
+  t.same(last?.files.flatMap((file) => file.pods.map((pod) => pod.pod.spec.containers[0]?.image)), ['nginx:1.26'], 'read again once readable');
+  t.match(errors.at(-1), /can be read again/);
+  await rm(join(dir, 'web.yaml'));
+  await source.rescan();
+  t.same(snapshots.at(-1)?.removed, [join(dir, 'web.yaml')], 'ENOENT is a removal');
 });
