@@ -66,6 +66,9 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
     kernelOomKill: (id, startedAt, finishedAt) => oomWatcher.killedDuring(id, startedAt, finishedAt),
     onOrphan: (uid) => logger.info('removing the volumes of a pod that no longer exists', { uid }),
     onContainerEvent: (pod, container, reason, message) => status?.event(pod, 'Normal', reason, message, container),
+    onCallFailure: (action, error, pod, container) => {
+      logger.warn(`${action} failed: ${errorMessage(error)}`, { event: 'PodmanCallFailed', action, ...(pod ? { pod: pod.key } : {}), ...(container ? { container } : {}) });
+    },
     onHookFailure: (pod, container, message) => {
       logger.warn(message, { pod: pod.key });
       status?.event(pod, 'Warning', 'FailedPreStopHook', message, { name: container, kind: 'app' });
@@ -86,16 +89,15 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
       const kind = observed?.containers.find((one) => one.id === update.containerId)?.kind ?? 'app';
       if (desired && update.reason) status?.event(desired, 'Warning', update.reason, update.message, { name: update.containerName, kind });
       status?.refresh();
-      if (update.action !== 'kill' || !desired || !observed) return;
-      // A failed liveness (or startup) probe: stop the container; its exit is restarted per policy.
-      const message = probeKillMessage(update.kind, update.containerName);
-      logger.info(`killing container: ${message}`, { pod: update.podKey, container: update.containerName });
-      status?.event(desired, 'Normal', 'Killing', message, { name: update.containerName, kind });
-      const grace = update.gracePeriodSeconds ?? desired.pod.spec.terminationGracePeriodSeconds ?? 30;
-      runtime.stopContainer(observed, update.containerId, grace, desired).then(
-        () => reconciler.trigger(),
-        (error: unknown) => logger.error(`killing container failed: ${errorMessage(error)}`, { pod: update.podKey }),
-      );
+      if (update.action !== 'kill' || !desired) return;
+      // A failed liveness (or startup) probe: the pod's worker stops the container, in turn with
+      // the pod's other work; its exit is then restarted per policy.
+      reconciler.killContainer(update.podKey, {
+        containerId: update.containerId,
+        containerName: update.containerName,
+        gracePeriodSeconds: update.gracePeriodSeconds ?? desired.pod.spec.terminationGracePeriodSeconds ?? 30,
+        message: probeKillMessage(update.kind, update.containerName),
+      });
     },
   });
   // Mirror pods are made only for their readers (the API, a publisher).

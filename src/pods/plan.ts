@@ -10,13 +10,23 @@ export interface BackoffView {
   verdict(key: string, finishedAt: number | undefined, now: number): BackoffVerdict;
 }
 
+/** A container the prober wants stopped (a failed liveness or startup probe), by the kubelet's rule. */
+export interface ContainerKill {
+  containerId: string;
+  containerName: string;
+  gracePeriodSeconds: number;
+  /** Why, as the Killing event says it. */
+  message: string;
+}
+
 export type PodAction =
   | { kind: 'create'; key: string; desired: DesiredPod; reason: string }
   | { kind: 'replace'; key: string; observed: ObservedPod; desired: DesiredPod; running?: DesiredPod | undefined; reason: string }
   | { kind: 'kill'; key: string; observed: ObservedPod; running?: DesiredPod | undefined; reason: string }
   | { kind: 'deadline'; key: string; observed: ObservedPod; desired: DesiredPod; reason: string }
   | { kind: 'createContainers'; key: string; observed: ObservedPod; desired: DesiredPod; names: string[]; reason: string }
-  | { kind: 'startContainers'; key: string; observed: ObservedPod; desired: DesiredPod; containers: ObservedContainer[]; reason: string };
+  | { kind: 'startContainers'; key: string; observed: ObservedPod; desired: DesiredPod; containers: ObservedContainer[]; reason: string }
+  | { kind: 'killContainer'; key: string; observed: ObservedPod; desired: DesiredPod; kill: ContainerKill; reason: string };
 
 export interface PlanInput {
   desired: ReadonlyMap<string, DesiredPod>;
@@ -32,6 +42,8 @@ export interface PlanInput {
   known?: ReadonlyMap<string, DesiredPod>;
   /** When each pod started (ms), by uid, for activeDeadlineSeconds. */
   startTime?: (uid: string) => number | undefined;
+  /** Containers the prober asked to stop, by pod key: done before anything else in the pod. */
+  kills?: ReadonlyMap<string, readonly ContainerKill[]>;
 }
 
 /** True when the pod has been active longer than its activeDeadlineSeconds. */
@@ -117,11 +129,17 @@ function planRunningPod(observed: ObservedPod, desired: DesiredPod, input: PlanI
   if (!observed.infraRunning && observed.containers.some((container) => container.state === 'running')) {
     return {}; // podman is between states; look again next pass
   }
+  // A failed liveness or startup probe: the container is stopped; its exit is restarted per policy.
+  const kill = input.kills?.get(key)?.find((one) => observed.containers.some((container) => container.id === one.containerId && container.state === 'running'));
+  if (kill) return { action: { kind: 'killContainer', key, observed, desired, kill, reason: kill.message } };
   // An infra container that is not running is started again by podman with the next container
   // started in the pod: the pod (and its volumes) are kept, as the kubelet keeps a sandbox.
   const verdict = (container: ObservedContainer) => input.backoff.verdict(backoffKey(desired.uid, container.name), backoffSince(container.finishedAt), input.now);
 
   if (missing.length > 0) {
+    // An init container still running: its exit plans the next step (nothing waits for it).
+    const initRunning = inits.some((container) => container.restartPolicy !== 'Always' && found(container.name)?.state === 'running');
+    if (initRunning) return {};
     // An init container that failed is retried per restartPolicy, with the crash-loop back-off.
     if (failedInit) {
       if (policy === 'Never') return {};

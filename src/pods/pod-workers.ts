@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../errors.js';
 import type { PodRuntime } from '../runtime/types.js';
 import type { DesiredPod, PodIdentity } from '../manifest/identity.js';
-import { ContainerStartError, InitContainerExitError } from '../runtime/container-errors.js';
+import { ContainerStartError } from '../runtime/container-errors.js';
 import type { ObservedPod } from '../runtime/types.js';
 import type { StatusSink } from '../status/status-manager.js';
 import { backoffKey, backoffSince } from './backoff.js';
@@ -104,16 +104,14 @@ export class PodWorkers {
       switch (action.kind) {
         case 'create':
           log('creating pod');
-          await this.#withStartSlot(() => runtime.createPod(action.desired, signal));
-          this.#started(action.desired, allContainers(action.desired));
+          this.#started(action.desired, await this.#withStartSlot(() => runtime.createPod(action.desired, signal)));
           logger.info('pod started', { pod: action.key, hash: action.desired.hash });
           return;
         case 'replace':
           log('replacing pod');
           this.#killing(action.observed);
           await runtime.killPod(action.observed, action.observed.gracePeriodSeconds, signal, action.running);
-          await this.#withStartSlot(() => runtime.createPod(action.desired, signal));
-          this.#started(action.desired, allContainers(action.desired));
+          this.#started(action.desired, await this.#withStartSlot(() => runtime.createPod(action.desired, signal)));
           logger.info('pod started', { pod: action.key, hash: action.desired.hash });
           return;
         case 'kill':
@@ -135,9 +133,14 @@ export class PodWorkers {
           for (const container of retried) {
             this.#options.supervision.recordRestart(backoffKey(action.observed.uid, container.name), backoffSince(container.finishedAt) ?? this.#options.now());
           }
-          await this.#withStartSlot(() => runtime.createContainers(action.observed, action.desired, action.names, signal));
-          const names = new Set([...action.names, ...retried.map((container) => container.name)]);
-          this.#started(action.desired, allContainers(action.desired).filter((container) => names.has(container.name)));
+          this.#started(action.desired, await this.#withStartSlot(() => runtime.createContainers(action.observed, action.desired, action.names, signal)));
+          return;
+        }
+        case 'killContainer': {
+          const { kill } = action;
+          logger.info(`killing container: ${kill.message}`, { pod: action.key, container: kill.containerName });
+          this.#options.status?.event(action.desired, 'Normal', 'Killing', kill.message, { name: kill.containerName, kind: containerKind(action.observed, kill.containerName) });
+          await runtime.stopContainer(action.observed, kill.containerId, kill.gracePeriodSeconds, action.desired, signal);
           return;
         }
         case 'startContainers':
@@ -151,7 +154,7 @@ export class PodWorkers {
               this.#options.supervision.recordFailure(key, this.#options.now());
               throw new ContainerStartError(container.name, 'RunContainerError', errorMessage(error), { cause: error });
             }
-            this.#started(action.observed, [{ name: container.name, kind: container.kind }]);
+            this.#started(action.observed, [container.name]);
           }
           return;
       }
@@ -160,11 +163,6 @@ export class PodWorkers {
         logger.info(`${action.kind} cancelled: ${errorMessage(signal.reason)}`, { pod: action.key });
         throw error;
       }
-      // The container's own outcome: the next pass plans its retry by the back-off (or the pod fails).
-      if (error instanceof InitContainerExitError) {
-        logger.info(error.message, { pod: action.key });
-        return;
-      }
       logger.error(`${action.kind} failed: ${errorMessage(error)}`, { pod: action.key });
       this.#failed(action, error);
       throw error;
@@ -172,12 +170,12 @@ export class PodWorkers {
   }
 
   /** Tells the status owner that containers started: Started events, failures cleared. */
-  #started(pod: PodIdentity, containers: { name: string; kind: 'init' | 'app' }[]): void {
+  #started(pod: DesiredPod | ObservedPod, names: string[]): void {
     const status = this.#options.status;
     if (!status) return;
-    for (const container of containers) {
-      status.containerStarted(pod, container.name);
-      status.event(pod, 'Normal', 'Started', `Started container ${container.name}`, container);
+    for (const name of names) {
+      status.containerStarted(pod, name);
+      status.event(pod, 'Normal', 'Started', `Started container ${name}`, { name, kind: containerKind(pod, name) });
     }
   }
 
@@ -210,10 +208,8 @@ export class PodWorkers {
   }
 }
 
-/** Every container of a pod, init containers first. */
-function allContainers(pod: DesiredPod): { name: string; kind: 'init' | 'app' }[] {
-  return [
-    ...(pod.pod.spec.initContainers ?? []).map((container) => ({ name: container.name, kind: 'init' as const })),
-    ...pod.pod.spec.containers.map((container) => ({ name: container.name, kind: 'app' as const })),
-  ];
+/** Whether `name` is an init container (sidecars included) or an app container of the pod. */
+function containerKind(pod: DesiredPod | ObservedPod, name: string): 'init' | 'app' {
+  if ('pod' in pod) return (pod.pod.spec.initContainers ?? []).some((one) => one.name === name) ? 'init' : 'app';
+  return pod.containers.find((one) => one.name === name)?.kind ?? 'app';
 }

@@ -11,7 +11,7 @@ import type { DesiredState } from '../manifest/desired-state.js';
 import type { DesiredPod } from '../manifest/identity.js';
 import type { PodRuntime } from '../runtime/types.js';
 import type { Observation, ObservedPod } from '../runtime/types.js';
-import { planPods, type Plan, type PodAction } from './plan.js';
+import { planPods, type ContainerKill, type Plan, type PodAction } from './plan.js';
 import { PodWorkers } from './pod-workers.js';
 import type { StatusManager } from '../status/status-manager.js';
 import { inMemorySupervision, type Supervision } from './supervision.js';
@@ -49,6 +49,8 @@ export class Reconciler {
   /** Pods whose last action failed: left alone until the retry time, so failures cannot spin. */
   readonly #retryAt = new Map<string, number>();
   readonly #keptReported = new Set<string>();
+  /** Containers the prober asked to stop, by pod key, until the stop is handed to the pod's worker. */
+  readonly #kills = new Map<string, ContainerKill[]>();
   #desired: DesiredState | undefined;
   /** The last listing, and the sequence number of its start. */
   #observation: { pods: ObservedPod[]; startedAt: number } | undefined;
@@ -63,6 +65,10 @@ export class Reconciler {
   #wakeTimer: NodeJS.Timeout | undefined;
   #burstTimer: NodeJS.Timeout | undefined;
   #foreignReported = false;
+  /** The exit time last logged for each container (by id). */
+  #exitsReported = new Map<string, number>();
+  /** When this reconciler was made: exits before it are not logged. */
+  readonly #startedAt = Date.now() - 1000;
   /** Cancels the listing in flight when the agent stops. */
   readonly #stopController = new AbortController();
   passes = 0;
@@ -151,7 +157,7 @@ export class Reconciler {
   /** Plans `desired` against `observed` with this reconciler's back-off, memory of specs and clock. */
   #plan(desired: ReadonlyMap<string, DesiredPod>, observed: readonly ObservedPod[], erroredSources: ReadonlySet<string>, busy?: ReadonlySet<string>): Plan {
     const now = this.#now();
-    return planPods({ desired, observed, erroredSources, busy: busy ?? this.#busy(now), now, backoff: this.#supervision.backoff, known: this.#known, startTime: this.#startTime });
+    return planPods({ desired, observed, erroredSources, busy: busy ?? this.#busy(now), now, backoff: this.#supervision.backoff, known: this.#known, startTime: this.#startTime, kills: this.#kills });
   }
 
   /** Keys not to plan now: their worker is busy, or their last action failed recently. */
@@ -165,6 +171,7 @@ export class Reconciler {
     if (this.#stopped) return false;
     this.#keptReported.delete(action.key);
     if (!this.#workers.dispatch(action)) return false;
+    if (action.kind === 'killContainer') this.#forgetKill(action.key, action.kill.containerId);
     this.#touchedAt.set(action.key, ++this.#sequence);
     return true;
   }
@@ -195,9 +202,11 @@ export class Reconciler {
     const observation = this.#observation;
     const desired = this.#desired;
     const pod = observation?.pods.find((candidate) => candidate.containers.some((container) => container.id === containerId));
-    // Only where the exit code cannot change the decision (restartPolicy Always): for OnFailure and
-    // Never, the listing's exit code decides.
-    const always = pod && desired?.pods.get(pod.key)?.pod.spec.restartPolicy === 'Always';
+    // Only where the exit code cannot change the decision (restartPolicy Always, an app container):
+    // for OnFailure and Never, and for an init container (0 starts the next step), the listing's
+    // exit code decides.
+    const app = pod?.containers.find((container) => container.id === containerId)?.kind === 'app';
+    const always = app && pod && desired?.pods.get(pod.key)?.pod.spec.restartPolicy === 'Always';
     if (!observation || !desired || !pod || !always || this.#stopped || (this.#touchedAt.get(pod.key) ?? -Infinity) >= observation.startedAt) {
       this.trigger();
       return;
@@ -212,6 +221,22 @@ export class Reconciler {
     for (const action of plan.actions) dispatched = this.#dispatch(action) || dispatched;
     // Nothing to do now (back-off, restartPolicy): the pass records the exit and sets the wake-up.
     if (!dispatched) this.trigger();
+  }
+
+  /**
+   * The prober's word that a container must be stopped (the kubelet's liveness path): it is
+   * planned as the pod's next action and carried out by the pod's worker, in turn with the rest.
+   */
+  killContainer(podKey: string, kill: ContainerKill): void {
+    const others = (this.#kills.get(podKey) ?? []).filter((one) => one.containerId !== kill.containerId);
+    this.#kills.set(podKey, [...others, kill]);
+    this.trigger();
+  }
+
+  #forgetKill(podKey: string, containerId: string): void {
+    const left = (this.#kills.get(podKey) ?? []).filter((one) => one.containerId !== containerId);
+    if (left.length > 0) this.#kills.set(podKey, left);
+    else this.#kills.delete(podKey);
   }
 
   /** True for a container seen in the last listing (the exit watcher reads only those). */
@@ -251,6 +276,28 @@ export class Reconciler {
     this.#workers.abortAll();
   }
 
+  /**
+   * Logs each exit seen for the first time (event ContainerExited): an init container's exit is
+   * what moves its pod on, and a person reading the log wants to see it. Exits from before the
+   * agent started are not news.
+   */
+  #reportExits(pods: readonly ObservedPod[]): void {
+    const seen = new Map<string, number>();
+    for (const pod of pods) {
+      for (const container of pod.containers) {
+        const at = container.finishedAt?.getTime();
+        if (container.state !== 'exited' || at === undefined) continue;
+        seen.set(container.id, at);
+        if (this.#exitsReported.get(container.id) === at || at < this.#startedAt) continue;
+        const what = container.kind === 'init' ? 'init container' : 'container';
+        this.#options.logger.info(`${what} "${container.name}" exited with code ${container.exitCode ?? 'unknown'}`, {
+          event: 'ContainerExited', pod: pod.key, container: container.name, kind: container.kind, exitCode: container.exitCode,
+        });
+      }
+    }
+    this.#exitsReported = seen;
+  }
+
   async #pass(): Promise<void> {
     const desired = this.#desired;
     if (!desired) return;
@@ -268,6 +315,14 @@ export class Reconciler {
     }
     this.lastListError = undefined;
     this.#observation = { pods: observation.pods, startedAt };
+    this.#reportExits(observation.pods);
+    // A stop asked for a container that no longer runs has nothing left to do.
+    for (const [key, kills] of this.#kills) {
+      const pod = observation.pods.find((one) => one.key === key);
+      for (const kill of kills) {
+        if (!pod?.containers.some((container) => container.id === kill.containerId && container.state === 'running')) this.#forgetKill(key, kill.containerId);
+      }
+    }
     if (observation.foreignPods > 0 && !this.#foreignReported) {
       logger.warn(`${observation.foreignPods} podvisor pod(s) of another node name are left alone`);
       this.#foreignReported = true;

@@ -28,22 +28,6 @@ export class ContainerStartError extends PodvisorError {
   }
 }
 
-/**
- * An init container ran and exited non-zero: an outcome of the container, not a failure of
- * podvisor's work. Its retry is the crash-loop back-off's to time (the first one at once).
- */
-export class InitContainerExitError extends PodvisorError {
-  readonly containerName: string;
-  readonly exitCode: number | undefined;
-
-  constructor(containerName: string, exitCode: number | undefined, detail: string) {
-    super('E_PODMAN', `init container "${containerName}" exited with code ${exitCode ?? detail}`);
-    this.name = 'InitContainerExitError';
-    this.containerName = containerName;
-    this.exitCode = exitCode;
-  }
-}
-
 /** Classifies a failed `podman run` / `podman start` of `container`. */
 export function classifyStartFailure(error: unknown, container: Container, started: boolean): ContainerStartError {
   if (error instanceof ContainerStartError) return error;

@@ -6,7 +6,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { DesiredPod, PodIdentity } from '../manifest/identity.js';
 import type { Container } from '../manifest/pod-schema.js';
-import { classifyStartFailure, ContainerStartError, InitContainerExitError } from './container-errors.js';
+import { classifyStartFailure, ContainerStartError } from './container-errors.js';
 import { needsPodIP, type PodFacts } from './environment.js';
 import { hookFailure, runHook, type HttpGetInPod } from './lifecycle-hooks.js';
 import { LABEL, podmanPodName } from './labels.js';
@@ -138,6 +138,12 @@ export interface PodmanRuntimeOptions {
   kernelOomKill?: (containerId: string, startedAt: Date | undefined, finishedAt: Date | undefined) => boolean;
   /** Told of a preStop hook that failed (the container is stopped all the same). */
   onHookFailure?: (pod: ObservedPod, container: string, message: string) => void;
+  /**
+   * Told of a podman call that failed where the work goes on without it (a stop the pod stop
+   * after it covers, an inspect asked again next pass): what was being done, for which pod and
+   * container. Nothing podman says is dropped unlogged.
+   */
+  onCallFailure?: (action: string, error: unknown, pod?: PodIdentity, container?: string) => void;
 }
 
 export class PodmanRuntime implements PodRuntime {
@@ -150,6 +156,7 @@ export class PodmanRuntime implements PodRuntime {
   readonly #onHookFailure: PodmanRuntimeOptions['onHookFailure'];
   readonly #onContainerEvent: PodmanRuntimeOptions['onContainerEvent'];
   readonly #kernelOomKill: PodmanRuntimeOptions['kernelOomKill'];
+  readonly #onCallFailure: PodmanRuntimeOptions['onCallFailure'];
   /** Whether each exit with code 137 was an OOM kill, by container id and exit time. */
   readonly #oomKills = new Map<string, boolean>();
   /** Pod addresses by infra container id (a container's address does not change while it runs). */
@@ -164,6 +171,7 @@ export class PodmanRuntime implements PodRuntime {
     this.#httpGet = options.httpGet;
     this.#onHookFailure = options.onHookFailure;
     this.#onContainerEvent = options.onContainerEvent;
+    this.#onCallFailure = options.onCallFailure;
     this.#kernelOomKill = options.kernelOomKill;
   }
 
@@ -189,8 +197,9 @@ export class PodmanRuntime implements PodRuntime {
         const { stdout } = await this.#cli.run(['container', 'inspect', '--format', '{{.Id}} {{.State.OOMKilled}}', ...fresh.map((container) => container.id)], { signal, timeoutMs: 30_000 });
         const answers = new Map(stdout.split('\n').map((line) => line.trim().split(' ') as [string, string]));
         for (const container of fresh) this.#oomKills.set(exitKey(container), answers.get(container.id) === 'true');
-      } catch {
+      } catch (error) {
         // A container removed meanwhile: asked again next pass if it is still there.
+        this.#onCallFailure?.('inspect exited containers for OOM kills', error);
       }
     }
     const live = new Set(killed.map(exitKey));
@@ -211,8 +220,9 @@ export class PodmanRuntime implements PodRuntime {
           const [id, ip] = line.trim().split(' ');
           if (id) this.#podIPs.set(id, ip ?? '');
         }
-      } catch {
+      } catch (error) {
         // An infra container that went away meanwhile: its address is asked for again next pass.
+        this.#onCallFailure?.('inspect new pods for their addresses', error);
       }
     }
     const live = new Set(observation.pods.map((pod) => pod.infraId));
@@ -223,7 +233,7 @@ export class PodmanRuntime implements PodRuntime {
     }
   }
 
-  async createPod(pod: DesiredPod, signal?: AbortSignal): Promise<void> {
+  async createPod(pod: DesiredPod, signal?: AbortSignal): Promise<string[]> {
     await this.#checkRunAsNonRoot(pod, signal);
     const facts: PodFacts = { hostIP: this.#hostIP, podIP: pod.pod.spec.hostNetwork ? this.#hostIP : '' };
     const podmanName = podmanPodName(pod.namespace, pod.name);
@@ -239,17 +249,17 @@ export class PodmanRuntime implements PodRuntime {
     }
   }
 
-  async #startPod(pod: DesiredPod, podmanName: string, volumes: Map<string, HostVolume>, facts: PodFacts, signal?: AbortSignal): Promise<void> {
+  async #startPod(pod: DesiredPod, podmanName: string, volumes: Map<string, HostVolume>, facts: PodFacts, signal?: AbortSignal): Promise<string[]> {
     if (!pod.pod.spec.hostNetwork && needsPodIP(pod)) facts.podIP = await this.#startInfra(podmanName, signal);
-    await this.#runContainers(pod, [], volumes, facts, signal);
+    return await this.#runContainers(pod, [], volumes, facts, signal);
   }
 
-  async createContainers(observed: ObservedPod, pod: DesiredPod, names: string[], signal?: AbortSignal): Promise<void> {
+  async createContainers(observed: ObservedPod, pod: DesiredPod, names: string[], signal?: AbortSignal): Promise<string[]> {
     const facts: PodFacts = { hostIP: this.#hostIP, podIP: pod.pod.spec.hostNetwork ? this.#hostIP : '' };
     const volumes = await prepareVolumes(pod, this.#stateDir, facts);
     if (!pod.pod.spec.hostNetwork && needsPodIP(pod)) facts.podIP = await this.#startInfra(observed.podmanName, signal);
     const present = observed.containers.filter((container) => !names.includes(container.name));
-    await this.#runContainers(pod, present, volumes, facts, signal);
+    return await this.#runContainers(pod, present, volumes, facts, signal);
   }
 
   async killPod(observed: ObservedPod, gracePeriodSeconds: number, signal?: AbortSignal, spec?: DesiredPod): Promise<void> {
@@ -319,7 +329,12 @@ export class PodmanRuntime implements PodRuntime {
       }
     }
     const remaining = Math.max(2, Math.ceil((deadline - Date.now()) / 1000));
-    await this.#cli.run(['stop', '--time', String(remaining), container.id], { signal, timeoutMs: (remaining + 60) * 1000 }).catch(() => undefined);
+    try {
+      await this.#cli.run(['stop', '--time', String(remaining), container.id], { signal, timeoutMs: (remaining + 60) * 1000 });
+    } catch (error) {
+      // A pod stop that follows covers what is left; a probe kill is asked for again by the next failure.
+      if (!signal?.aborted) this.#onCallFailure?.('stop container', error, observed, container.name);
+    }
   }
 
 
@@ -359,14 +374,21 @@ export class PodmanRuntime implements PodRuntime {
       await runHook(this.#cli, this.#httpGet, { containerId, container, pid: undefined, hostNetwork: pod.pod.spec.hostNetwork ?? false }, hook, timeoutMs, signal);
     } catch (error) {
       const grace = pod.pod.spec.terminationGracePeriodSeconds ?? 30;
-      await this.#cli.run(['stop', '--time', String(Math.max(2, grace)), containerId], { signal, timeoutMs: (grace + 60) * 1000 }).catch(() => undefined);
+      await this.#cli.run(['stop', '--time', String(Math.max(2, grace)), containerId], { signal, timeoutMs: (grace + 60) * 1000 })
+        .catch((stopError: unknown) => this.#onCallFailure?.('stop container after its failed postStart hook', stopError, pod, container.name));
       throw new ContainerStartError(container.name, 'PostStartHookError', hookFailure('PostStart', container.name, error), { cause: error });
     }
   }
 
-  /** Runs init containers to completion in order, then starts the app containers not yet present. */
-  async #runContainers(pod: DesiredPod, present: ObservedContainer[], volumes: Map<string, HostVolume>, facts: PodFacts, signal?: AbortSignal): Promise<void> {
+  /**
+   * One step of a pod's start, as the kubelet's SyncPod takes it: the next init container that has
+   * not completed is started and the step ends there (its exit is an event that plans the next
+   * step; nothing waits for it); once every init container has completed, the sidecars and the
+   * app containers not yet present are started. Returns the names of the containers started.
+   */
+  async #runContainers(pod: DesiredPod, present: ObservedContainer[], volumes: Map<string, HostVolume>, facts: PodFacts, signal?: AbortSignal): Promise<string[]> {
     const spec = pod.pod.spec;
+    const started: string[] = [];
     const find = (name: string) => present.find((container) => container.name === name);
     const run = async (container: Container, kind: 'init' | 'app') => {
       const result = await this.#cli.run(containerRunArgs({ pod, container, kind, nodeName: this.#nodeName, volumes, facts }), { signal, timeoutMs: RUN_TIMEOUT_MS });
@@ -385,7 +407,9 @@ export class PodmanRuntime implements PodRuntime {
       const existing = find(container.name);
       if (existing?.state === 'exited' && existing.exitCode === 0) continue;
       if (existing?.state === 'running' && container.restartPolicy === 'Always') continue;
-      // Detached, then waited for: the container's output goes to its log, not through podvisor.
+      // Still running: its exit plans the next step.
+      if (existing?.state === 'running') return started;
+      // Detached: the container's output goes to its log, not through podvisor.
       let id = existing?.id;
       try {
         if (id) await this.#cli.run(['start', id], { signal });
@@ -393,16 +417,10 @@ export class PodmanRuntime implements PodRuntime {
       } catch (error) {
         throw classifyStartFailure(error, container, id !== undefined);
       }
-      // A sidecar (restartPolicy: Always) keeps running beside the app containers: not waited for.
-      if (container.restartPolicy === 'Always') {
-        await this.postStart(pod, container, id, signal);
-        continue;
-      }
-      const { stdout } = await this.#cli.run(['wait', id], { signal, timeoutMs: 24 * 3600_000 });
-      const exitCode = Number(stdout.trim().split('\n').pop());
-      if (exitCode !== 0) {
-        throw new InitContainerExitError(container.name, Number.isNaN(exitCode) ? undefined : exitCode, stdout);
-      }
+      started.push(container.name);
+      // A sidecar (restartPolicy: Always) keeps running beside the app containers: the next one starts now.
+      if (container.restartPolicy !== 'Always') return started;
+      await this.postStart(pod, container, id, signal);
     }
     for (const container of spec.containers) {
       if (find(container.name)) continue;
@@ -412,10 +430,11 @@ export class PodmanRuntime implements PodRuntime {
       } catch (error) {
         throw classifyStartFailure(error, container, false);
       }
+      started.push(container.name);
       await this.postStart(pod, container, id, signal);
     }
+    return started;
   }
-
 
   /** Starts the pod's infra container and returns the pod's IP on podman's network. */
   async #startInfra(podmanName: string, signal?: AbortSignal): Promise<string> {

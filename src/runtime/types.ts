@@ -48,10 +48,17 @@ export interface Observation {
 export interface PodRuntime {
   /** One listing of podvisor's pods and containers (a fixed number of podman calls). */
   list(signal?: AbortSignal): Promise<Observation>;
-  /** Creates and starts a pod and its containers. */
-  createPod(pod: DesiredPod, signal?: AbortSignal): Promise<void>;
-  /** Creates the named containers of an existing pod (ones removed behind podvisor's back). */
-  createContainers(observed: ObservedPod, pod: DesiredPod, names: string[], signal?: AbortSignal): Promise<void>;
+  /**
+   * Creates a pod and takes the first step of its start: its first init container, or (with none)
+   * its sidecars and app containers. Never waits for a container to exit. Returns the names started.
+   */
+  createPod(pod: DesiredPod, signal?: AbortSignal): Promise<string[]>;
+  /**
+   * The next step of an existing pod's start: the next init container that has not completed
+   * (one that failed is started again), or, all completed, the named app containers (missing ones,
+   * including any removed behind podvisor's back). Returns the names started.
+   */
+  createContainers(observed: ObservedPod, pod: DesiredPod, names: string[], signal?: AbortSignal): Promise<string[]>;
   /**
    * Stops a pod (preStop hooks, the stop signal, SIGKILL after the grace period; sidecars after
    * the app containers) and removes it and its volumes. `spec` is what the pod runs, if known.

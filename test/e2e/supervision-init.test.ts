@@ -134,7 +134,7 @@ t.test('init containers run in order and gate the app; a failing one fails or re
     // As the kubelet's back-off: the first retry at once, not after the initial delay (1 s here).
     // Timed by the agent's own log: from the line that reports the exit to the retry it decided on.
     const at = (line: { timestamp: string }) => Date.parse(line.timestamp);
-    const exits = agent.find(/init container "init1" exited with code 1$/, `default/${podName}`).map(at);
+    const exits = agent.lines.filter((line) => line.event === 'ContainerExited' && line.pod === `default/${podName}` && line.container === 'init1' && line.exitCode === 1).map(at);
     const retries = agent.find(/^creating containers/, `default/${podName}`).map(at);
     const firstWait = (retries.find((time) => time >= (exits[0] ?? Infinity)) ?? Infinity) - (exits[0] ?? 0);
     t.ok(firstWait < 1000, `the first retry was decided ${firstWait} ms after the exit, without the 1 s back-off`);

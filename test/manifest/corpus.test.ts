@@ -9,8 +9,8 @@ import { isManifestName } from '../../src/manifest/directory-source.js';
 import { loadManifestFile } from '../../src/manifest/load-file.js';
 import { formatFinding } from '../../src/manifest/validate.js';
 
-// The corpus sits beside the clone (/work/shared next to /work/main, and the same in CI).
-const CORPUS = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/corpus/real-pods');
+// The corpus lives in the repository (its sources and licences in SOURCES.md beside it).
+const CORPUS = resolve(dirname(fileURLToPath(import.meta.url)), '../fixtures/corpus/real-pods');
 
 /** Files with real defects, and the error each must give (every one of its errors matches). */
 const KNOWN_DEFECTS: Record<string, RegExp> = {

@@ -81,6 +81,7 @@ function summary(action: PodAction): Record<string, unknown> {
     case 'createContainers': return { kind: action.kind, key: action.key, pod: action.observed.id, names: action.names };
     case 'startContainers': return { kind: action.kind, key: action.key, pod: action.observed.id, containers: action.containers.map((one) => one.id) };
     case 'deadline': return { kind: action.kind, key: action.key, pod: action.observed.id };
+    case 'killContainer': return { kind: action.kind, key: action.key, pod: action.observed.id, container: action.kill.containerId };
   }
 }
 

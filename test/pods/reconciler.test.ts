@@ -69,7 +69,7 @@ class FakeRuntime implements PodRuntime {
     this.keptUids.push([...keep].sort());
   }
 
-  async createPod(pod: DesiredPod, signal?: AbortSignal): Promise<void> {
+  async createPod(pod: DesiredPod, signal?: AbortSignal): Promise<string[]> {
     this.calls.push({ op: 'createPod', key: pod.key, at: Date.now() });
     this.concurrentCreates++;
     this.maxConcurrentCreates = Math.max(this.maxConcurrentCreates, this.concurrentCreates);
@@ -82,13 +82,15 @@ class FakeRuntime implements PodRuntime {
       }
       this.pods.push(observedOf(pod));
       this.finished.push(`createPod ${pod.key}`);
+      return pod.pod.spec.containers.map((container) => container.name);
     } finally {
       this.concurrentCreates--;
     }
   }
 
-  async createContainers(observed: ObservedPod, _pod: DesiredPod, names: string[]): Promise<void> {
+  async createContainers(observed: ObservedPod, _pod: DesiredPod, names: string[]): Promise<string[]> {
     this.calls.push({ op: 'createContainers', key: `${observed.key} ${names.join(',')}`, at: Date.now() });
+    return names;
   }
 
   async killPod(observed: ObservedPod, _grace: number, signal?: AbortSignal): Promise<void> {

@@ -262,22 +262,37 @@ t.test('a medium: Memory emptyDir is a tmpfs in the container, unmounted by kill
   t.notOk(existsSync(join(stateDir, 'pods', pod.uid)), 'and removed');
 });
 
-t.test('an init container that exits 1 makes createPod reject', async (t) => {
+t.test('each start step starts the next init container and returns without waiting for it', async (t) => {
   const { node, runtime } = setup(t);
   const pod = desiredPod(node, {
     initContainers: [
       { name: 'ok', image: IMAGE, command: ['true'] },
-      { name: 'setup', image: IMAGE, command: ['sh', '-c', 'exit 1'] },
+      { name: 'wait', image: IMAGE, command: ['sleep', '3600'] },
     ],
   });
-  const error = await runtime.createPod(pod).then(() => undefined, (caught: unknown) => caught);
-  t.ok(error instanceof PodvisorError, 'a PodvisorError');
-  t.equal((error as PodvisorError).message, 'init container "setup" exited with code 1');
-  const observed = await observe(runtime, pod.key);
-  t.strictSame(observed?.containers.map((one) => [one.name, one.kind, one.state, one.exitCode]), [
+  t.strictSame(await runtime.createPod(pod), ['ok'], 'createPod starts the first init container only');
+  const first = await waitFor(runtime, pod.key, (one) => one?.containers.find((c) => c.name === 'ok')?.state === 'exited', 'ok to exit');
+  // Returns although "wait" runs for an hour: nothing waits on a container.
+  t.strictSame(await runtime.createContainers(first!, pod, ['web'], AbortSignal.timeout(60_000)), ['wait'], 'the next step starts the next init container');
+  const second = await waitFor(runtime, pod.key, (one) => one?.containers.find((c) => c.name === 'wait')?.state === 'running', 'wait to run');
+  t.strictSame(await runtime.createContainers(second!, pod, ['web']), [], 'no step while an init container runs');
+  t.strictSame(second?.containers.map((one) => [one.name, one.kind, one.state, one.exitCode]), [
     ['ok', 'init', 'exited', 0],
-    ['setup', 'init', 'exited', 1],
+    ['wait', 'init', 'running', undefined],
   ], 'the app container was not started');
+});
+
+t.test('a failed init container is started again by the next step; the app waits for it', async (t) => {
+  const { node, runtime } = setup(t);
+  const pod = desiredPod(node, { initContainers: [{ name: 'setup', image: IMAGE, command: ['sh', '-c', 'exit 1'] }] });
+  t.strictSame(await runtime.createPod(pod), ['setup']);
+  const failed = await waitFor(runtime, pod.key, (one) => one?.containers[0]?.state === 'exited', 'setup to exit');
+  t.equal(failed?.containers[0]?.exitCode, 1);
+  const id = failed?.containers[0]?.id;
+  t.strictSame(await runtime.createContainers(failed!, pod, ['web']), ['setup'], 'started again');
+  const again = await observe(runtime, pod.key);
+  t.equal(again?.containers[0]?.id, id, 'the same container, started again');
+  t.strictSame(again?.containers.map((one) => one.name), ['setup'], 'the app container was not started');
 });
 
 t.test('list() makes exactly two podman calls, whatever the number of pods', async (t) => {
