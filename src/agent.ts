@@ -23,7 +23,7 @@ import { SupervisionState } from './state/supervision-state.js';
 import { podvisorVersion } from './cli/version.js';
 import { freshness, HealthChecks } from './health/health.js';
 import { MirrorFeed } from './mirror/mirror-feed.js';
-import type { ManifestProblem } from './mirror/mirror-pod.js';
+import type { ManifestProblem } from './status/manifest-problem.js';
 import { MirrorStore } from './mirror/mirror-store.js';
 import { hasReaders, loadMetrics, startReaders } from './readers.js';
 import { hostFacts } from './mirror/node-object.js';
@@ -175,7 +175,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
       const problem = invalidFiles.get(pod.source);
       if (problem) problems.set(pod.key, problem);
     }
-    feed?.setManifestProblems(problems);
+    status.setManifestProblems(problems);
     reconciler.setDesired(merged.state);
   };
 

@@ -5,7 +5,7 @@ import type { PodEvent } from '../status/event-recorder.js';
 import type { StatusPod } from '../status/status-manager.js';
 import type { ContainerState, ContainerStatus } from '../status/types.js';
 import { humanDuration } from '../status/printers.js';
-import { readStatusFile } from './read-status.js';
+import { readStatusFile, staleness } from './read-status.js';
 
 function stateLines(label: string, state: ContainerState, indent: string): string[] {
   if (state.running) return [`${indent}${label}:\tRunning`, `${indent}  Started:\t${state.running.startedAt ?? ''}`];
@@ -108,6 +108,8 @@ function alignTabs(lines: string[]): string[] {
 /** Finds the pod by name (or namespace/name, or the manifest's name without the node suffix). */
 export async function describeCommand(name: string, options: { stateDir: string; namespace?: string | undefined }): Promise<number> {
   const file = await readStatusFile(options.stateDir);
+  const stale = staleness(file);
+  if (stale) process.stderr.write(`podvisor: warning: ${stale}\n`);
   const [namespace, podName] = name.includes('/') ? name.split('/', 2) : [options.namespace, name];
   const matches = file.items.filter((pod) =>
     (namespace === undefined || pod.metadata.namespace === namespace) &&

@@ -3,7 +3,9 @@
 import { join } from 'node:path';
 import { PodvisorError } from '../errors.js';
 import { readJson } from '../state/state-file.js';
-import { STATUS_FILE, type StatusFile } from '../status/status-manager.js';
+import { readFileSync } from 'node:fs';
+import { STATUS_FILE, STATUS_HEARTBEAT_MS, type StatusFile } from '../status/status-manager.js';
+import { humanDuration } from '../status/printers.js';
 
 /** The status file the agent last wrote; a clear error when there is none. */
 export async function readStatusFile(stateDir: string): Promise<StatusFile> {
@@ -14,3 +16,29 @@ export async function readStatusFile(stateDir: string): Promise<StatusFile> {
   return file;
 }
 
+
+/** True when `pid` is a running podvisor agent (not a process that reused the number). */
+export function agentAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    return /podvisor|cli\.js/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why the figures in `file` may not be live, or undefined when they are: the agent that wrote
+ * it is not running, or it has not written for three heartbeats (it may be stuck).
+ */
+export function staleness(file: StatusFile, now = Date.now(), alive: (pid: number) => boolean = agentAlive): string | undefined {
+  const written = Date.parse(file.writtenAt);
+  const ago = Number.isNaN(written) ? 'an unknown time' : `${humanDuration(now - written)}`;
+  if (file.agent && !alive(file.agent.pid)) return `the agent is not running (pid ${file.agent.pid} is gone): this is what it last wrote, ${ago} ago`;
+  if (!Number.isNaN(written) && now - written > 3 * STATUS_HEARTBEAT_MS) return `the status was last written ${ago} ago: the agent may be stuck or stopped`;
+  return undefined;
+}

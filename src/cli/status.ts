@@ -1,12 +1,14 @@
 // `podvisor status`: the pods as `kubectl get pods` shows them (NAME, READY, STATUS, RESTARTS,
 // AGE), or with `-o json` a v1 PodList, read from the status the agent writes.
 import { humanDuration, printedStatus } from '../status/printers.js';
-import { readStatusFile } from './read-status.js';
+import { readStatusFile, staleness } from './read-status.js';
 
 
 /** Prints the table or the PodList; returns the exit status. */
 export async function statusCommand(options: { stateDir: string; output?: string | undefined }): Promise<number> {
   const file = await readStatusFile(options.stateDir);
+  const stale = staleness(file);
+  if (stale) process.stderr.write(`podvisor: warning: ${stale}\n`);
   if (options.output === 'json') {
     process.stdout.write(`${JSON.stringify({ apiVersion: 'v1', kind: 'PodList', metadata: file.metadata, items: file.items }, null, 2)}\n`);
     return 0;

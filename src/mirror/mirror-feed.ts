@@ -4,7 +4,7 @@
 import type { PodEvent } from '../status/event-recorder.js';
 import type { StatusPod } from '../status/status-manager.js';
 import { apiTime } from '../status/conditions.js';
-import { CONFIG_MIRROR_ANNOTATION, mirrorPod, v1Event, type ManifestProblem, type MirrorPod } from './mirror-pod.js';
+import { CONFIG_MIRROR_ANNOTATION, mirrorPod, v1Event, type MirrorPod } from './mirror-pod.js';
 import type { MirrorStore } from './mirror-store.js';
 import { nodeObject, nodeUid, type HostFacts, type NodeHealth, type V1Node } from './node-object.js';
 
@@ -30,7 +30,6 @@ export class MirrorFeed {
   readonly #options: MirrorFeedOptions;
   readonly #now: () => number;
   readonly #createdAt: string;
-  #problems: ReadonlyMap<string, ManifestProblem> = new Map();
   #readiness: { ready: boolean; message: string; since: string } | undefined;
   #heartbeat = 0;
 
@@ -45,16 +44,10 @@ export class MirrorFeed {
     return { name: this.#options.facts.nodeName, uid: nodeUid(this.#options.facts) };
   }
 
-  /** The manifest errors of pods running their last good spec, by pod key. */
-  setManifestProblems(problems: ReadonlyMap<string, ManifestProblem>): void {
-    this.#problems = problems;
-    this.sync();
-  }
-
   /** The mirror pods as they are now (without resource versions). */
   mirrorPods(): MirrorPod[] {
     const node = this.node;
-    return this.#options.status.pods().map((pod) => mirrorPod(pod, node, this.#problems.get(`${pod.metadata.namespace ?? 'default'}/${pod.metadata.name}`)));
+    return this.#options.status.pods().map((pod) => mirrorPod(pod, node));
   }
 
   /** Brings the store up to date with the status owner. */

@@ -4,15 +4,12 @@
 // now still shows, on its last good spec, with the error as an annotation and a condition.
 import type { PodEvent } from '../status/event-recorder.js';
 import type { StatusPod } from '../status/status-manager.js';
-import type { PodCondition } from '../status/types.js';
 import { CONFIG_HASH_ANNOTATION, CONFIG_SEEN_ANNOTATION, stableUuid } from '../manifest/identity.js';
 import { apiTime } from '../status/conditions.js';
 
+export { MANIFEST_ERROR_ANNOTATION, MANIFEST_VALID_CONDITION, type ManifestCondition, type ManifestProblem } from '../status/manifest-problem.js';
+
 export const CONFIG_MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
-/** The first error of the pod's manifest file, while it has errors. */
-export const MANIFEST_ERROR_ANNOTATION = 'podvisor.io/manifest-error';
-/** The pod condition that says the manifest it runs from is (not) the file's current content. */
-export const MANIFEST_VALID_CONDITION = 'podvisor.io/ManifestValid';
 
 export interface OwnerReference {
   apiVersion: 'v1';
@@ -34,17 +31,9 @@ export interface MirrorPod extends Omit<StatusPod, 'metadata' | 'status'> {
     annotations: Record<string, string>;
     ownerReferences: OwnerReference[];
   };
-  status: Omit<StatusPod['status'], 'conditions'> & { conditions: (PodCondition | ManifestCondition)[] };
+  status: StatusPod['status'];
 }
 
-export interface ManifestCondition {
-  type: typeof MANIFEST_VALID_CONDITION;
-  status: 'False';
-  reason: 'ManifestInvalid';
-  message: string;
-  lastTransitionTime: string;
-  lastProbeTime: null;
-}
 
 /** A core/v1 Event about a pod. */
 export interface V1Event {
@@ -70,14 +59,9 @@ export interface MirrorNode {
   uid: string;
 }
 
-/** A manifest error that applies to a pod: the file's first error and since when it has had it. */
-export interface ManifestProblem {
-  message: string;
-  since: string;
-}
 
-/** The mirror pod for one static pod's status. */
-export function mirrorPod(pod: StatusPod, node: MirrorNode, problem?: ManifestProblem): MirrorPod {
+/** The mirror pod for one static pod's status (a manifest problem, if any, is in the status already). */
+export function mirrorPod(pod: StatusPod, node: MirrorNode): MirrorPod {
   const metadata = pod.metadata;
   const annotations: Record<string, string> = { ...(metadata.annotations ?? {}) };
   const hash = annotations[CONFIG_HASH_ANNOTATION];
@@ -85,18 +69,6 @@ export function mirrorPod(pod: StatusPod, node: MirrorNode, problem?: ManifestPr
   // Until the pod has started, it exists since podvisor first saw its manifest.
   const seen = Date.parse(annotations[CONFIG_SEEN_ANNOTATION] ?? '');
   const creationTimestamp = metadata.creationTimestamp ?? (Number.isNaN(seen) ? undefined : apiTime(new Date(seen)));
-  const conditions: MirrorPod['status']['conditions'] = [...pod.status.conditions];
-  if (problem) {
-    annotations[MANIFEST_ERROR_ANNOTATION] = problem.message;
-    conditions.push({
-      type: MANIFEST_VALID_CONDITION,
-      status: 'False',
-      reason: 'ManifestInvalid',
-      message: `${problem.message}; running the last good spec`,
-      lastTransitionTime: problem.since,
-      lastProbeTime: null,
-    });
-  }
   return {
     ...pod,
     // Only what a mirror pod's metadata holds: the file's own resourceVersion, finalizers and the like mean nothing here.
@@ -109,7 +81,7 @@ export function mirrorPod(pod: StatusPod, node: MirrorNode, problem?: ManifestPr
       annotations,
       ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: node.name, uid: node.uid, controller: true }],
     },
-    status: { ...pod.status, conditions },
+    status: pod.status,
   };
 }
 

@@ -105,14 +105,12 @@ export class PodWorkers {
         case 'create':
           log('creating pod');
           this.#started(action.desired, await this.#withStartSlot(() => runtime.createPod(action.desired, signal)));
-          logger.info('pod started', { pod: action.key, hash: action.desired.hash });
           return;
         case 'replace':
           log('replacing pod');
           this.#killing(action.observed);
           await runtime.killPod(action.observed, action.observed.gracePeriodSeconds, signal, action.running);
           this.#started(action.desired, await this.#withStartSlot(() => runtime.createPod(action.desired, signal)));
-          logger.info('pod started', { pod: action.key, hash: action.desired.hash });
           return;
         case 'kill':
           log(`stopping pod (grace period ${action.observed.gracePeriodSeconds}s)`);
@@ -169,8 +167,16 @@ export class PodWorkers {
     }
   }
 
-  /** Tells the status owner that containers started: Started events, failures cleared. */
+  /**
+   * Logs a start step (event PodStarted once its app containers are started, InitContainerStarted
+   * before) and tells the status owner: Started events, failures cleared.
+   */
   #started(pod: DesiredPod | ObservedPod, names: string[]): void {
+    if ('pod' in pod) {
+      const apps = new Set(pod.pod.spec.containers.map((container) => container.name));
+      if (names.some((name) => apps.has(name))) this.#options.logger.info('pod started', { event: 'PodStarted', pod: pod.key, hash: pod.hash, containers: names });
+      else if (names.length > 0) this.#options.logger.info(`init container ${names.join(', ')} started`, { event: 'InitContainerStarted', pod: pod.key, containers: names });
+    }
     const status = this.#options.status;
     if (!status) return;
     for (const name of names) {

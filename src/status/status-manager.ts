@@ -18,7 +18,8 @@ import { containerStatus, type StartFailure } from './container-status.js';
 import { EventRecorder, type PodEvent } from './event-recorder.js';
 import { podPhase } from './pod-phase.js';
 import { qosClass } from './qos.js';
-import type { ContainerStatus, PodStatus } from './types.js';
+import type { ContainerStatus, PodCondition, PodStatus } from './types.js';
+import { MANIFEST_ERROR_ANNOTATION, MANIFEST_VALID_CONDITION, manifestCondition, type ManifestCondition, type ManifestProblem } from './manifest-problem.js';
 
 /** A pod as podvisor serves it: the defaulted manifest with its status. */
 export interface StatusPod {
@@ -26,7 +27,8 @@ export interface StatusPod {
   kind: 'Pod';
   metadata: Omit<PodManifest['metadata'], 'creationTimestamp'> & { creationTimestamp?: string };
   spec: PodManifest['spec'];
-  status: PodStatus;
+  /** The kubelet's conditions, and podvisor's own when the manifest file has errors. */
+  status: Omit<PodStatus, 'conditions'> & { conditions: (PodCondition | ManifestCondition)[] };
 }
 
 /** What workers and the prober tell the status owner. */
@@ -48,7 +50,12 @@ export interface StatusFile {
   items: StatusPod[];
   events: PodEvent[];
   writtenAt: string;
+  /** The agent that wrote it, so a reader can tell live figures from a stopped agent's last ones. */
+  agent?: { pid: number; startedAt: string };
 }
+
+/** The status file is written at least this often, changed or not: an older one is stale. */
+export const STATUS_HEARTBEAT_MS = 30_000;
 
 export interface StatusManagerOptions {
   stateDir: string;
@@ -70,12 +77,15 @@ export class StatusManager implements StatusSink {
   readonly #now: () => number;
   readonly #pods = new Map<string, StatusPod>();
   readonly #failures = new Map<string, StartFailure>();
+  #problems: ReadonlyMap<string, ManifestProblem> = new Map();
   #desired: DesiredState | undefined;
   #observed = new Map<string, ObservedPod>();
   #writeTimer: NodeJS.Timeout | undefined;
   #dirty = false;
   #version = 0;
   #writing: Promise<void> = Promise.resolve();
+  #writtenAt = 0;
+  readonly #agentStartedAt = new Date().toISOString();
 
   constructor(options: StatusManagerOptions) {
     this.#options = options;
@@ -95,10 +105,10 @@ export class StatusManager implements StatusSink {
     }
   }
 
-  /** Writes the status file every `writeIntervalMs` while it changes. */
+  /** Writes the status file every `writeIntervalMs` while it changes, and every STATUS_HEARTBEAT_MS regardless. */
   start(): void {
     this.#writeTimer = setInterval(() => {
-      if (this.#dirty) void this.flush();
+      if (this.#dirty || this.#now() - this.#writtenAt >= STATUS_HEARTBEAT_MS) void this.flush();
     }, this.#options.writeIntervalMs ?? 2000);
     this.#writeTimer.unref();
   }
@@ -117,6 +127,12 @@ export class StatusManager implements StatusSink {
       const known = this.#observed.get(pod.key);
       if (!known || (known.hash !== desired.pods.get(pod.key)?.hash && pod.hash === desired.pods.get(pod.key)?.hash)) this.#observed.set(pod.key, pod);
     }
+    this.#recompute();
+  }
+
+  /** The manifest errors of pods running their last good spec, by pod key. */
+  setManifestProblems(problems: ReadonlyMap<string, ManifestProblem>): void {
+    this.#problems = problems;
     this.#recompute();
   }
 
@@ -148,6 +164,7 @@ export class StatusManager implements StatusSink {
   /** Writes the status file now. */
   async flush(): Promise<void> {
     this.#dirty = false;
+    this.#writtenAt = this.#now();
     const file: StatusFile = {
       apiVersion: 'v1',
       kind: 'PodList',
@@ -155,6 +172,7 @@ export class StatusManager implements StatusSink {
       items: this.pods(),
       events: this.events.list(),
       writtenAt: new Date(this.#now()).toISOString(),
+      agent: { pid: process.pid, startedAt: this.#agentStartedAt },
     };
     this.#writing = this.#writing
       .then(() => writeJsonAtomic(join(this.#options.stateDir, STATUS_FILE), file))
@@ -234,7 +252,7 @@ export class StatusManager implements StatusSink {
       phase,
       ...(current ? { initContainerStatuses, containerStatuses } : {}),
       sandboxReady: current?.infraRunning ?? false,
-      ...(samePod ? { previous: samePod.status.conditions } : {}),
+      ...(samePod ? { previous: samePod.status.conditions.filter((condition): condition is PodCondition => condition.type !== MANIFEST_VALID_CONDITION) } : {}),
       now: new Date(now),
     });
     // The start time: when podvisor first saw the pod's sandbox, kept across agent restarts.
@@ -242,14 +260,16 @@ export class StatusManager implements StatusSink {
     const startTime = supervision.podStartTime(desired.uid);
     const hostIP = this.#options.hostIP;
     const podIP = spec.hostNetwork ? hostIP : current?.podIP;
+    const problem = this.#problems.get(desired.key);
+    const metadata = problem ? { ...desired.pod.metadata, annotations: { ...desired.pod.metadata.annotations, [MANIFEST_ERROR_ANNOTATION]: problem.message } } : desired.pod.metadata;
     return {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { ...desired.pod.metadata, creationTimestamp: startTime },
+      metadata: { ...metadata, creationTimestamp: startTime },
       spec,
       status: {
         phase,
-        conditions,
+        conditions: problem ? [...conditions, manifestCondition(problem)] : conditions,
         ...(overDeadline ? { reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' } : {}),
         hostIP,
         hostIPs: [{ ip: hostIP }],

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { CONFIG_HASH_ANNOTATION, CONFIG_SEEN_ANNOTATION } from '../../src/manifest/identity.js';
 import { MirrorFeed } from '../../src/mirror/mirror-feed.js';
-import { CONFIG_MIRROR_ANNOTATION, MANIFEST_ERROR_ANNOTATION, MANIFEST_VALID_CONDITION, mirrorPod, v1Event } from '../../src/mirror/mirror-pod.js';
+import { CONFIG_MIRROR_ANNOTATION, mirrorPod, v1Event } from '../../src/mirror/mirror-pod.js';
 import { MirrorStore, type StoreChange } from '../../src/mirror/mirror-store.js';
 import { nodeObject, nodeUid } from '../../src/mirror/node-object.js';
 import type { PodEvent } from '../../src/status/event-recorder.js';
@@ -32,13 +32,6 @@ t.test('a pod not started yet exists since its manifest was first seen; namespac
   t.equal(mirrored.metadata.namespace, 'default');
   t.equal(mirrored.metadata.uid, '');
   t.equal(mirrored.metadata.annotations[CONFIG_MIRROR_ANNOTATION], undefined, 'no hash, no config.mirror');
-});
-
-t.test('a manifest problem: the annotation and a ManifestValid=False condition', async (t) => {
-  const mirrored = mirrorPod(statusPod(SHAPES.web), NODE_REF, { message: 'web.yaml:7:9: spec.containers[0].image: required', since: '2025-03-01T10:00:00Z' });
-  t.equal(mirrored.metadata.annotations[MANIFEST_ERROR_ANNOTATION], 'web.yaml:7:9: spec.containers[0].image: required');
-  t.match(mirrored.status.conditions.at(-1), { type: MANIFEST_VALID_CONDITION, status: 'False', reason: 'ManifestInvalid', message: 'web.yaml:7:9: spec.containers[0].image: required; running the last good spec', lastTransitionTime: '2025-03-01T10:00:00Z' });
-  t.equal(mirrored.status.conditions.length, statusPod(SHAPES.web).status.conditions.length + 1);
 });
 
 t.test('a v1 Event names the static pod by its config hash when given one', async (t) => {
@@ -102,7 +95,4 @@ t.test('MirrorFeed.sync fills the store; unchanged status changes nothing; heart
   const node = changes[0]?.object as unknown as { status: { conditions: { type: string; status: string; lastTransitionTime: string }[] } };
   t.match(node.status.conditions.find((condition) => condition.type === 'Ready'), { status: 'False', lastTransitionTime: '2025-06-01T12:01:10Z' });
 
-  changes.length = 0;
-  feed.setManifestProblems(new Map([['default/web-node1', { message: 'web.yaml:3:1: bad', since: '2025-06-01T12:01:10Z' }]]));
-  t.strictSame(changes.map((change) => `${change.type} ${change.object.metadata.name}`), ['MODIFIED web-node1'], 'a manifest problem shows on its pod at once');
 });

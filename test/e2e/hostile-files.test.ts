@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { podYaml, putManifest, setup, sleeper, startedAt } from './harness.js';
+import { podvisorCli, podYaml, putManifest, setup, sleeper, startedAt, waitForStatus } from './harness.js';
 
 const BOMB = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: lol\n  labels:\n'
   + '    a: &a ["l","l","l","l","l","l","l","l","l"]\n'
@@ -42,4 +42,13 @@ t.test('hostile files beside a good pod, at start and while running', async (t) 
   }
   t.ok(agent.running, 'the agent is still running');
   t.equal(await startedAt(`default_app-${node}_main`), before, 'the good pod was never restarted');
+
+  // The pods of a file gone bad show it in `podvisor status`'s JSON; a killed agent's status says so.
+  await putManifest(manifestDir, 'second.yaml', 'apiVersion: v1\nkind: Pod\nmetadata: *nowhere\n');
+  await waitForStatus(world.stateDir, `second-${node}`, 'ManifestValid=False', (item) => item.status.conditions.find((condition) => condition.type === 'podvisor.io/ManifestValid' && condition.status === 'False'));
+  const live = await podvisorCli('status', '--state-dir', world.stateDir);
+  t.equal(live.stderr, '', 'no warning while the agent runs');
+  await agent.stop('SIGKILL');
+  const dead = await podvisorCli('status', '--state-dir', world.stateDir);
+  t.match(dead.stderr, /warning: the agent is not running \(pid \d+ is gone\)/, 'status says the agent is not running');
 });

@@ -8,6 +8,7 @@ import type { DesiredState } from '../../src/manifest/desired-state.js';
 import { toDesiredPod, type DesiredPod } from '../../src/manifest/identity.js';
 import type { PodSpec } from '../../src/manifest/pod-schema.js';
 import { Reconciler, type ReconcilerOptions } from '../../src/pods/reconciler.js';
+import { inMemorySupervision } from '../../src/pods/supervision.js';
 import type { Observation, ObservedPod, PodRuntime } from '../../src/runtime/types.js';
 import { recordingLogger, untilWithin } from '../support/recording.js';
 
@@ -57,12 +58,27 @@ class FakeRuntime implements PodRuntime {
   /** The uids each pass asked to keep when removing orphaned volumes. */
   readonly keptUids: string[][] = [];
 
-  async stopContainer(observed: ObservedPod): Promise<void> {
+  /** Containers stopped on their own (a probe kill) and pods stopped without removal (a deadline). */
+  readonly stops: string[] = [];
+
+  async stopContainer(observed: ObservedPod, containerId: string): Promise<void> {
     this.calls.push({ op: 'killPod', key: observed.key, at: Date.now() });
+    this.stops.push(`container ${containerId}`);
+    this.#exit(observed.id, (container) => container.id === containerId);
   }
 
   async stopPod(observed: ObservedPod): Promise<void> {
     this.calls.push({ op: 'killPod', key: observed.key, at: Date.now() });
+    this.stops.push(`pod ${observed.key}`);
+    this.#exit(observed.id, () => true);
+  }
+
+  /** What podman would list after a stop: the containers exited (SIGTERM, 143). */
+  #exit(podId: string, which: (container: ObservedPod['containers'][number]) => boolean): void {
+    this.pods = this.pods.map((pod) => (pod.id !== podId ? pod : {
+      ...pod,
+      containers: pod.containers.map((container) => (which(container) && container.state === 'running' ? { ...container, state: 'exited' as const, exitCode: 143, finishedAt: new Date() } : container)),
+    }));
   }
 
   async removeOrphanVolumes(keep: ReadonlySet<string>): Promise<void> {
@@ -131,7 +147,7 @@ function observedOf(pod: DesiredPod): ObservedPod {
     gracePeriodSeconds: 30,
     infraRunning: true,
     containers: pod.pod.spec.containers.map((container) => ({
-      id: `ctr-${pod.name}-${container.name}`,
+      id: `ctr-${pod.name}-${pod.hash}-${container.name}`, // a new pod, new container ids
       name: container.name,
       kind: 'app' as const,
       state: 'running' as const,
@@ -411,4 +427,99 @@ t.test('a changed manifest cancels the old spec\'s start in flight, and the new 
   t.strictSame(runtime.pods.map((pod) => pod.hash), [v2.hash], 'only v2 runs');
   t.ok(lines.some((line) => line.includes('cancelling work for a superseded spec')));
   t.notOk(lines.some((line) => line.startsWith('error: create failed')), 'a cancel is not logged as a failure');
+});
+
+// Interleavings through the real workers (the kubelet's pod worker cases): whatever arrives while
+// a pod's work is in flight is serialised behind it or supersedes it; a pod waiting in init holds
+// nothing.
+
+/** The observed pod of `pod` waiting in its init container `init` (no app container yet). */
+function waitingInInit(pod: DesiredPod, init = 'wait'): ObservedPod {
+  return {
+    ...observedOf(pod),
+    containers: [{ id: `ctr-${pod.name}-${init}`, name: init, kind: 'init', state: 'running', exitCode: undefined, imageId: '', pid: undefined, startedAt: new Date(), finishedAt: undefined, image: 'localhost/busybox:podvisor' }],
+  };
+}
+
+const INIT: Partial<PodSpec> = { initContainers: [{ name: 'wait', image: 'localhost/busybox:podvisor', command: ['sleep', '3600'] }] };
+
+t.test('interleaving: a replace arriving during a start supersedes it', async (t) => {
+  const runtime = new FakeRuntime();
+  runtime.createDelayMs = 300;
+  const { reconciler: rec, lines } = reconciler(t, runtime);
+  const v1 = desiredPod('web');
+  const v2 = desiredPod('web', { terminationGracePeriodSeconds: 5 });
+  rec.setDesired(state([v1]));
+  await until(() => runtime.count('createPod') === 1, 'the first start');
+  rec.setDesired(state([v2]));
+  await until(() => runtime.pods.length === 1 && runtime.pods[0]?.hash === v2.hash, 'the new spec running');
+  t.ok(lines.some((line) => line.includes('cancelling work for a superseded spec')), 'the start of the old spec was cancelled');
+  t.notOk(runtime.finished.some((entry) => entry === 'createPod default/web-node1' && runtime.pods[0]?.hash === v1.hash), 'the old spec never ran');
+  t.equal(runtime.pods.length, 1, 'one pod');
+});
+
+t.test('interleaving: a delete during an init container removes the pod at once', async (t) => {
+  const runtime = new FakeRuntime();
+  const pod = desiredPod('web', INIT);
+  runtime.pods = [waitingInInit(pod)];
+  const { reconciler: rec } = reconciler(t, runtime);
+  rec.setDesired(state([pod]));
+  await until(() => rec.passes >= 1, 'a pass');
+  await sleep(50);
+  t.strictSame(runtime.calls.filter((call) => call.op !== 'list').map((call) => call.op), [], 'nothing to do while the init container runs');
+  rec.setDesired(state([]));
+  await until(() => runtime.pods.length === 0, 'the pod removed');
+  t.equal(runtime.count('killPod'), 1);
+});
+
+t.test('interleaving: a deadline during an init container stops the pod', async (t) => {
+  const runtime = new FakeRuntime();
+  const pod = desiredPod('web', { ...INIT, activeDeadlineSeconds: 1 });
+  runtime.pods = [waitingInInit(pod)];
+  const supervision = inMemorySupervision({ initialMs: 10_000, maxMs: 300_000 });
+  supervision.setPodStartTime(pod.uid, new Date(Date.now() - 5000).toISOString());
+  const { reconciler: rec } = reconciler(t, runtime, { supervision });
+  rec.setDesired(state([pod]));
+  await until(() => runtime.stops.includes(`pod ${pod.key}`), 'the deadline stop');
+  t.strictSame(runtime.stops, [`pod ${pod.key}`]);
+});
+
+t.test('interleaving: a probe kill waits for a replace in flight, and is dropped when its container is gone', async (t) => {
+  const runtime = new FakeRuntime();
+  const v1 = desiredPod('web');
+  const v2 = desiredPod('web', { terminationGracePeriodSeconds: 5 });
+  runtime.pods = [observedOf(v1)];
+  const { reconciler: rec } = reconciler(t, runtime);
+  rec.setDesired(state([v1]));
+  await until(() => rec.passes >= 1, 'a pass');
+  const gate = new Gate();
+  runtime.killGate = gate;
+  rec.setDesired(state([v2]));
+  await until(() => runtime.count('killPod') === 1, 'the replace in flight');
+  const v1Container = runtime.pods[0]?.containers[0]?.id ?? '';
+  t.ok(v1Container, 'the running container');
+  rec.killContainer(v1.key, { containerId: v1Container, containerName: 'app', gracePeriodSeconds: 30, message: 'Container app failed liveness probe, will be restarted' });
+  await sleep(100);
+  t.strictSame(runtime.stops, [], 'not stopped beside the replace');
+  runtime.killGate = undefined;
+  gate.open();
+  await until(() => runtime.pods[0]?.hash === v2.hash, 'the replace done');
+  await rec.stop(1000);
+  t.strictSame(runtime.stops, [], 'never stopped: the replace took its container away');
+});
+
+t.test('interleaving: a probe kill on an idle pod is carried out by its worker', async (t) => {
+  const runtime = new FakeRuntime();
+  const pod = desiredPod('web');
+  runtime.pods = [observedOf(pod)];
+  const { reconciler: rec, lines } = reconciler(t, runtime);
+  rec.setDesired(state([pod]));
+  await until(() => rec.passes >= 1, 'a pass');
+  const id = runtime.pods[0]?.containers[0]?.id ?? '';
+  rec.killContainer(pod.key, { containerId: id, containerName: 'app', gracePeriodSeconds: 30, message: 'Container app failed liveness probe, will be restarted' });
+  await until(() => runtime.stops.length === 1, 'the stop');
+  t.strictSame(runtime.stops, [`container ${id}`]);
+  t.ok(lines.some((line) => line.includes('killing container: Container app failed liveness probe')), 'logged by the worker');
+  await sleep(100);
+  t.equal(runtime.stops.length, 1, 'once');
 });

@@ -7,7 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import winston from 'winston';
 import { printedStatus } from '../../src/status/printers.js';
-import { readStatusFile } from '../../src/cli/read-status.js';
+import { agentAlive, readStatusFile, staleness } from '../../src/cli/read-status.js';
+import { MANIFEST_ERROR_ANNOTATION, MANIFEST_VALID_CONDITION } from '../../src/status/manifest-problem.js';
 import type { Logger } from '../../src/log/logger.js';
 import type { DesiredState } from '../../src/manifest/desired-state.js';
 import { CONFIG_HASH_ANNOTATION, toDesiredPod, type DesiredPod } from '../../src/manifest/identity.js';
@@ -15,7 +16,7 @@ import type { PodSpec } from '../../src/manifest/pod-schema.js';
 import { backoffKey } from '../../src/pods/backoff.js';
 import { inMemorySupervision, type Supervision } from '../../src/pods/supervision.js';
 import type { ObservedContainer, ObservedPod } from '../../src/runtime/types.js';
-import { STATUS_FILE, StatusManager, type ProbeStatusView, type StatusFile, type StatusPod } from '../../src/status/status-manager.js';
+import { STATUS_FILE, STATUS_HEARTBEAT_MS, StatusManager, type ProbeStatusView, type StatusFile, type StatusPod } from '../../src/status/status-manager.js';
 import { recordingLogger } from '../support/recording.js';
 
 const NODE = 'node1';
@@ -474,4 +475,30 @@ t.test('podIP is the pod\'s address from the listing; hostNetwork pods have the 
   manager.observe(desiredState(web, host), listing(observedPod(web, [container('app', 'running')], { podIP: '10.88.0.7' }), observedPod(host, [container('app', 'running')])));
   t.match(only(manager, web.key).status, { podIP: '10.88.0.7', podIPs: [{ ip: '10.88.0.7' }] });
   t.match(only(manager, host.key).status, { podIP: HOST_IP, podIPs: [{ ip: HOST_IP }] });
+});
+
+t.test('a manifest problem is part of the status: annotation, ManifestValid=False, in status.json', async (t) => {
+  const { manager, stateDir } = setup(t.testdir());
+  const pod = desiredPod('web');
+  manager.observe(desiredState(pod), { pods: [observedPod(pod, [container('app', 'running')])], foreignPods: 0 });
+  manager.setManifestProblems(new Map([[pod.key, { message: 'web.yaml:7:9: spec.containers[0].image: Required', since: '2025-03-01T10:00:00Z' }]]));
+  const served = only(manager);
+  t.equal(served.metadata.annotations?.[MANIFEST_ERROR_ANNOTATION], 'web.yaml:7:9: spec.containers[0].image: Required');
+  t.match(served.status.conditions.at(-1), { type: MANIFEST_VALID_CONDITION, status: 'False', reason: 'ManifestInvalid', message: 'web.yaml:7:9: spec.containers[0].image: Required; running the last good spec', lastTransitionTime: '2025-03-01T10:00:00Z' });
+  t.equal(conditionsOf(served).Ready, 'True', 'the kubelet\'s conditions are all still there');
+  await manager.flush();
+  const file = await readStatusFile(stateDir);
+  t.equal(file.items[0]?.status.conditions.at(-1)?.type, MANIFEST_VALID_CONDITION, 'status.json carries it');
+  t.equal(file.agent?.pid, process.pid, 'and names the agent that wrote it');
+  manager.setManifestProblems(new Map());
+  t.equal(only(manager).status.conditions.some((condition) => condition.type === MANIFEST_VALID_CONDITION), false, 'gone once the file is good again');
+  t.equal(only(manager).metadata.annotations?.[MANIFEST_ERROR_ANNOTATION], undefined);
+});
+
+t.test('staleness: a stopped agent or a status not written for three heartbeats is said so', async (t) => {
+  const file: StatusFile = { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: '1' }, items: [], events: [], writtenAt: new Date(T0).toISOString(), agent: { pid: 4242, startedAt: new Date(T0).toISOString() } };
+  t.equal(staleness(file, T0 + 1000, () => true), undefined, 'fresh and alive');
+  t.match(staleness(file, T0 + 1000, () => false), /the agent is not running \(pid 4242 is gone\): this is what it last wrote, 1s ago/);
+  t.match(staleness(file, T0 + 3 * STATUS_HEARTBEAT_MS + 1000, () => true), /last written 9\ds ago: the agent may be stuck/);
+  t.equal(agentAlive(2 ** 22 + 1), false, 'a pid no process has');
 });
