@@ -85,7 +85,7 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write('Usage: podvisor version\n\nPrints podvisor\'s version.\n');
         return 0;
       }
-      const { podvisorVersion } = await import('./cli/version.js');
+      const { podvisorVersion } = await import('./version.js');
       process.stdout.write(`podvisor ${podvisorVersion()}\n`);
       return 0;
     }

@@ -8,6 +8,8 @@ import { errorMessage } from '../errors.js';
 import { errorCode, isGone, loadManifestFile, type FileResult } from './load-file.js';
 
 const MANIFEST_EXTENSIONS = ['.yaml', '.yml', '.json'];
+/** How many files are read and parsed at once. */
+const READ_CONCURRENCY = 4;
 /** How soon a file that could not be read is tried again. */
 const RETRY_MS = 2000;
 const LEFTOVER = /(~|\.swp|\.swx|\.tmp|\.bak|\.orig|\.rpmnew|\.rpmsave)$|\.dpkg-/;
@@ -153,7 +155,9 @@ export class DirectorySource {
     this.#dirty.clear();
     const changed: FileResult[] = [];
     const removed: string[] = [];
-    await Promise.all(paths.map(async (path) => {
+    // A few files at a time: each read holds up to a manifest's size and its parse (see load-file.ts),
+    // so a directory of many large files costs a bounded amount of memory at once.
+    await forEachLimited(paths, READ_CONCURRENCY, async (path) => {
       let info;
       try {
         info = await stat(path);
@@ -189,9 +193,18 @@ export class DirectorySource {
       if (this.#failing.delete(path)) this.#options.onError(`${path} can be read again`);
       this.#files.set(path, result);
       changed.push(result);
-    }));
+    });
     if (changed.length === 0 && removed.length === 0 && (this.#emittedOnce || !fullScan)) return;
     this.#emittedOnce = true;
     this.#options.onSnapshot({ files: [...this.#files.values()], changed, removed });
   }
+}
+
+/** Runs `work` on every item, at most `limit` at a time. */
+async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await work(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }

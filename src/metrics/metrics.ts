@@ -2,7 +2,6 @@
 // process (tests) never share counters. Parts of the agent report through the small functions
 // here; the pod gauges are read from the mirror pods when scraped, so they are never stale.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { MirrorPod } from '../mirror/mirror-pod.js';
 
 /** podman subcommands that take a second word worth keeping (`pod ps`, `volume rm`). */
 const GROUPS = new Set(['pod', 'container', 'volume', 'image', 'network', 'system', 'events']);
@@ -57,9 +56,15 @@ function processMetrics(registers: Registry[]): void {
   });
 }
 
+/** What the pod gauges read of a pod (a status pod or a mirror pod). */
+export interface MeasuredPod {
+  metadata: { name: string; namespace?: string | undefined };
+  status: { phase: string; initContainerStatuses: readonly { name: string; restartCount: number }[]; containerStatuses: readonly { name: string; restartCount: number }[] };
+}
+
 export interface AgentMetricsOptions {
   /** Reads the pods at scrape time. */
-  pods: () => readonly MirrorPod[];
+  pods: () => readonly MeasuredPod[];
   /** Adds the process's CPU, memory, heap and start time; on by default. */
   processMetrics?: boolean;
 }
@@ -101,7 +106,7 @@ export class AgentMetrics {
         this.reset();
         for (const pod of options.pods()) {
           for (const status of [...pod.status.initContainerStatuses, ...pod.status.containerStatuses]) {
-            this.set({ namespace: pod.metadata.namespace, pod: pod.metadata.name, container: status.name }, status.restartCount);
+            this.set({ namespace: pod.metadata.namespace ?? 'default', pod: pod.metadata.name, container: status.name }, status.restartCount);
           }
         }
       },

@@ -186,7 +186,13 @@ export class StatusManager implements StatusSink {
     const desired = this.#desired;
     if (!desired) return;
     const next = new Map<string, StatusPod>();
-    for (const [key, pod] of desired.pods) next.set(key, this.#podStatus(pod, this.#observed.get(key)));
+    for (const [key, pod] of desired.pods) {
+      const computed = this.#podStatus(pod, this.#observed.get(key));
+      next.set(key, computed.pod);
+      // What the computation found, applied here: it only reads.
+      for (const event of computed.events) this.events.record(pod, 'Warning', 'BackOff', event.message, event.container);
+      if (computed.firstSeen) this.#options.supervision.setPodStartTime(pod.uid, computed.firstSeen);
+    }
     // A pod kept on its last good spec is in `desired` already; a pod no file describes is gone.
     const before = JSON.stringify([...this.#pods.values()].map((pod) => pod.status));
     this.#pods.clear();
@@ -199,7 +205,11 @@ export class StatusManager implements StatusSink {
     this.#options.onChange?.();
   }
 
-  #podStatus(desired: DesiredPod, observed: ObservedPod | undefined): StatusPod {
+  /**
+   * One pod's status from what is known of it. Reads only: the BackOff events it finds and the
+   * start time of a pod seen for the first time are returned for #recompute to record.
+   */
+  #podStatus(desired: DesiredPod, observed: ObservedPod | undefined): { pod: StatusPod; events: { message: string; container: { name: string; kind: 'init' | 'app' } }[]; firstSeen?: string } {
     const spec = desired.pod.spec;
     const previous = this.#pods.get(desired.key);
     const samePod = previous?.metadata.uid === desired.uid ? previous : undefined;
@@ -237,13 +247,14 @@ export class StatusManager implements StatusSink {
     const initContainerStatuses = initSpecs.map((container) => statusOf(container, 'init'));
     const containerStatuses = spec.containers.map((container) => statusOf(container, 'app'));
     // The kubelet's BackOff events, once each time a container enters a back-off.
+    const events: { message: string; container: { name: string; kind: 'init' | 'app' } }[] = [];
     for (const [kind, statuses, before] of [['init', initContainerStatuses, samePod?.status.initContainerStatuses], ['app', containerStatuses, samePod?.status.containerStatuses]] as const) {
       for (const status of statuses) {
         const reason = status.state.waiting?.reason;
         if (reason !== 'CrashLoopBackOff' && reason !== 'ImagePullBackOff') continue;
         if (before?.find((one) => one.name === status.name)?.state.waiting?.reason === reason) continue;
         const message = reason === 'CrashLoopBackOff' ? `Back-off restarting failed container ${status.name} in pod ${podLabel}` : `Back-off pulling image "${status.image}"`;
-        this.events.record(desired, 'Warning', 'BackOff', message, { name: status.name, kind });
+        events.push({ message, container: { name: status.name, kind } });
       }
     }
     const phase = overDeadline ? 'Failed' : podPhase(spec, initContainerStatuses, containerStatuses, samePod ? { previous: samePod.status.phase } : {});
@@ -256,13 +267,13 @@ export class StatusManager implements StatusSink {
       now: new Date(now),
     });
     // The start time: when podvisor first saw the pod's sandbox, kept across agent restarts.
-    if (current && !supervision.podStartTime(desired.uid)) supervision.setPodStartTime(desired.uid, apiTime(new Date(now)));
-    const startTime = supervision.podStartTime(desired.uid);
+    const firstSeen = current && !supervision.podStartTime(desired.uid) ? apiTime(new Date(now)) : undefined;
+    const startTime = supervision.podStartTime(desired.uid) ?? firstSeen;
     const hostIP = this.#options.hostIP;
     const podIP = spec.hostNetwork ? hostIP : current?.podIP;
     const problem = this.#problems.get(desired.key);
     const metadata = problem ? { ...desired.pod.metadata, annotations: { ...desired.pod.metadata.annotations, [MANIFEST_ERROR_ANNOTATION]: problem.message } } : desired.pod.metadata;
-    return {
+    const pod: StatusPod = {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { ...metadata, creationTimestamp: startTime },
@@ -280,5 +291,6 @@ export class StatusManager implements StatusSink {
         containerStatuses,
       },
     };
+    return { pod, events, ...(firstSeen ? { firstSeen } : {}) };
   }
 }

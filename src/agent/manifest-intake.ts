@@ -1,0 +1,110 @@
+// Manifest intake: the directory source's snapshots become the desired state. Findings are
+// logged, files with errors keep their pods on the last good spec (and say so, on the pods'
+// status and as ManifestInvalid events), conflicts between files are reported once, and the
+// merged desired state goes to the reconciler.
+import type { AgentConfig } from '../config/agent-config.js';
+import type { HealthChecks } from '../health/health.js';
+import type { Logger } from '../log/logger.js';
+import { mergeFiles, type LastGood } from '../manifest/desired-state.js';
+import { DirectorySource, type SourceSnapshot } from '../manifest/directory-source.js';
+import { formatFinding } from '../manifest/validate.js';
+import type { AgentMetrics } from '../metrics/metrics.js';
+import type { Reconciler } from '../pods/reconciler.js';
+import { apiTime } from '../status/conditions.js';
+import type { ManifestProblem } from '../status/manifest-problem.js';
+import type { StatusManager } from '../status/status-manager.js';
+
+export interface ManifestIntake {
+  /** Resolves once the directory has been read in full and its desired state handed on. */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ManifestIntakeParts {
+  status: StatusManager;
+  reconciler: Reconciler;
+  metrics: AgentMetrics | undefined;
+  health: HealthChecks;
+}
+
+/** Builds the intake on the configured manifest directory. */
+export function manifestIntake(config: AgentConfig, logger: Logger, parts: ManifestIntakeParts): ManifestIntake {
+  const { status, reconciler, metrics, health } = parts;
+  let lastGood: LastGood = new Map();
+  const reportedConflicts = new Set<string>();
+  /** Files with errors now: their first error and since when, for the pods they define. */
+  const invalidFiles = new Map<string, ManifestProblem>();
+  let directoryError: string | undefined;
+
+  const logFindings = (snapshot: SourceSnapshot) => {
+    for (const file of snapshot.changed) {
+      for (const finding of file.findings) {
+        if (finding.severity === 'error') logger.error(formatFinding(finding), { source: file.path });
+        else logger.warn(formatFinding(finding), { source: file.path });
+      }
+      if (file.hasErrors) logger.error('manifest has errors: its pods keep their last good spec', { event: 'ManifestInvalid', source: file.path });
+    }
+    for (const path of snapshot.removed) logger.info('manifest removed', { source: path });
+  };
+
+  /** Keeps each file's first error (and since when), for the pods it defines. */
+  const trackInvalidFiles = (snapshot: SourceSnapshot) => {
+    for (const file of snapshot.changed) {
+      if (file.hasErrors) metrics?.manifestErrors.inc();
+      const first = file.findings.find((finding) => finding.severity === 'error');
+      if (!first) invalidFiles.delete(file.path);
+      else if (invalidFiles.get(file.path)?.message !== formatFinding(first)) invalidFiles.set(file.path, { message: formatFinding(first), since: apiTime(new Date()) });
+    }
+    for (const path of snapshot.removed) invalidFiles.delete(path);
+    metrics?.manifestFilesInvalid.set(invalidFiles.size);
+  };
+
+  const onSnapshot = (snapshot: SourceSnapshot) => {
+    logFindings(snapshot);
+    directoryError = undefined;
+    trackInvalidFiles(snapshot);
+    const merged = mergeFiles(snapshot.files, lastGood);
+    lastGood = merged.lastGood;
+    for (const conflict of merged.state.conflicts) {
+      const id = `${conflict.key}\0${conflict.loser}`;
+      if (reportedConflicts.has(id)) continue;
+      reportedConflicts.add(id);
+      logger.error(`pod ${conflict.key} is defined by ${conflict.winner} already; ignoring it in ${conflict.loser}`, { pod: conflict.key, source: conflict.loser });
+    }
+    // podvisor's own event on each pod of a file that turned bad: it runs on its last good spec.
+    for (const file of snapshot.changed.filter((one) => one.hasErrors)) {
+      const first = file.findings.find((finding) => finding.severity === 'error');
+      for (const pod of merged.lastGood.get(file.path)?.values() ?? []) {
+        if (first) status.event(pod, 'Warning', 'ManifestInvalid', `${formatFinding(first)}; running the last good spec`);
+      }
+    }
+    logger.debug('desired state', { pods: merged.state.pods.size, files: snapshot.files.length });
+    const problems = new Map<string, ManifestProblem>();
+    for (const pod of merged.state.pods.values()) {
+      const problem = invalidFiles.get(pod.source);
+      if (problem) problems.set(pod.key, problem);
+    }
+    status.setManifestProblems(problems);
+    reconciler.setDesired(merged.state);
+  };
+
+  const source = new DirectorySource({
+    dir: config.manifestDir,
+    nodeName: config.nodeName,
+    resyncIntervalMs: config.resyncIntervalSeconds * 1000,
+    onSnapshot,
+    onError: (message) => {
+      directoryError = message;
+      logger.error(message);
+    },
+  });
+  health.add({
+    name: 'manifests',
+    required: false,
+    check: () => (directoryError ? { ok: false, message: directoryError } : { ok: true, ...(invalidFiles.size ? { message: `${invalidFiles.size} file(s) with errors` } : {}) }),
+  });
+  return {
+    start: () => source.start(),
+    close: () => source.close(),
+  };
+}

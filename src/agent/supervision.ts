@@ -1,0 +1,209 @@
+// Supervision, the agent's core: podman (every call through one PodmanCli), the status owner, the
+// prober, the runtime, the reconciler and its pod workers, and the watchers that notice change
+// (podman's events, conmon's exit files, the kernel's OOM kills). Built in the order each needs
+// the others; the desired state comes in through `reconciler.setDesired` (manifest intake).
+import type { AgentConfig } from '../config/agent-config.js';
+import { errorMessage } from '../errors.js';
+import { freshness, type HealthChecks } from '../health/health.js';
+import type { Logger } from '../log/logger.js';
+import type { DesiredState } from '../manifest/desired-state.js';
+import type { AgentMetrics } from '../metrics/metrics.js';
+import { Reconciler } from '../pods/reconciler.js';
+import { ProbeManager } from '../prober/probe-manager.js';
+import { probeKillMessage } from '../prober/probe-messages.js';
+import { PodProbeRunner } from '../prober/probe-runner.js';
+import type { ProbedContainer, ProbeKind, ProbeUpdate } from '../prober/types.js';
+import { ExitWatcher, findExitsDirectory } from '../runtime/exit-watcher.js';
+import { OomWatcher } from '../runtime/oom-watcher.js';
+import { PodmanCli } from '../runtime/podman-cli.js';
+import { PodmanEventStream } from '../runtime/podman-events.js';
+import { detectHostIP, PodmanRuntime } from '../runtime/podman-runtime.js';
+import type { Observation } from '../runtime/types.js';
+import { SupervisionState } from '../state/supervision-state.js';
+import { StatusManager } from '../status/status-manager.js';
+import { Listeners } from './listeners.js';
+import { loadMetrics } from './readers.js';
+
+export interface Supervision {
+  cli: PodmanCli;
+  hostIP: string;
+  status: StatusManager;
+  reconciler: Reconciler;
+  /** The metrics, when the API that serves them is on. */
+  metrics: AgentMetrics | undefined;
+  /** Told after every change of pod status (the mirror pods follow). */
+  statusChanges: Listeners<[]>;
+  /** Stops the watchers and the prober, lets the workers finish within `deadlineMs`, saves state. */
+  stop(deadlineMs: number): Promise<void>;
+  /** Cancels the workers' work in flight at once (a second signal). */
+  abort(): void;
+}
+
+/** Builds and starts supervision; nothing is planned until the first desired state arrives. */
+export async function startSupervision(config: AgentConfig, logger: Logger, health: HealthChecks): Promise<Supervision> {
+  const startedAt = Date.now();
+  const podmanCalls = new Listeners<[args: readonly string[], result: { exitCode: number | undefined; durationMs: number }]>();
+  podmanCalls.add((args, result) => logger.debug('podman', { args: args.slice(0, 3).join(' '), exitCode: result.exitCode, ms: Math.round(result.durationMs) }));
+  const cli = new PodmanCli({ onCall: podmanCalls.emit });
+  const hostIP = detectHostIP();
+
+  // The prober reports to the status owner and the pod workers, which are built after it.
+  const probeResults = new Listeners<[kind: ProbeKind, result: string]>();
+  const probeUpdates = new Listeners<[update: ProbeUpdate]>();
+  const probeRunner = new PodProbeRunner({ cli });
+  const probes = new ProbeManager({ cli, logger, runner: probeRunner, onResult: probeResults.emit, onChange: probeUpdates.emit });
+
+  const supervision = await SupervisionState.load(config.stateDir, { initialMs: config.backoffInitialSeconds * 1000, maxMs: config.backoffMaxSeconds * 1000 }, logger);
+  const statusChanges = new Listeners<[]>();
+  const status = new StatusManager({ stateDir: config.stateDir, logger, supervision, hostIP, probes, onChange: statusChanges.emit });
+  await status.load();
+  status.start();
+
+  const metrics = await loadMetrics(config, () => status.pods());
+  if (metrics) {
+    podmanCalls.add((args, result) => metrics.podmanCall(args, result.exitCode, result.durationMs));
+    // The kubelet's prober_probe_total: every run, by probe type and result.
+    probeResults.add((kind, result) => metrics.probeResults.inc({ probe_type: kind, result }));
+  }
+
+  const watchers = new AbortController();
+  const oomWatcher = new OomWatcher({ logger, signal: watchers.signal });
+  oomWatcher.start();
+  const runtime = new PodmanRuntime({
+    cli,
+    nodeName: config.nodeName,
+    stateDir: config.stateDir,
+    hostIP,
+    httpGet: probeRunner.httpGetInPod,
+    kernelOomKill: (id, from, to) => oomWatcher.killedDuring(id, from, to),
+    onOrphan: (uid) => logger.info('removing the volumes of a pod that no longer exists', { uid }),
+    onContainerEvent: (pod, container, reason, message) => status.event(pod, 'Normal', reason, message, container),
+    onCallFailure: (action, error, pod, container) => {
+      logger.warn(`${action} failed: ${errorMessage(error)}`, { event: 'PodmanCallFailed', action, ...(pod ? { pod: pod.key } : {}), ...(container ? { container } : {}) });
+    },
+    onHookFailure: (pod, container, message) => {
+      logger.warn(message, { pod: pod.key });
+      status.event(pod, 'Warning', 'FailedPreStopHook', message, { name: container, kind: 'app' });
+    },
+  });
+
+  let lastObservation: { desired: DesiredState; observation: Observation } | undefined;
+  const reconciler = new Reconciler({
+    runtime,
+    logger,
+    supervision,
+    status,
+    relistIntervalMs: config.relistIntervalSeconds * 1000,
+    restartDelayMs: config.backoffInitialSeconds * 1000,
+    onPass: (durationMs) => {
+      metrics?.reconcilePasses.inc();
+      metrics?.reconcileDuration.observe(durationMs / 1000);
+    },
+    onObservation: (desired, observation) => {
+      lastObservation = { desired, observation };
+      probes.sync(probedContainers(desired, observation));
+    },
+  });
+  probeUpdates.add((update) => {
+    const desired = lastObservation?.desired.pods.get(update.podKey);
+    const observed = lastObservation?.observation.pods.find((pod) => pod.key === update.podKey);
+    const kind = observed?.containers.find((one) => one.id === update.containerId)?.kind ?? 'app';
+    if (desired && update.reason) status.event(desired, 'Warning', update.reason, update.message, { name: update.containerName, kind });
+    status.refresh();
+    if (update.action !== 'kill' || !desired) return;
+    // A failed liveness (or startup) probe: the pod's worker stops the container, in turn with
+    // the pod's other work; its exit is then restarted per policy.
+    reconciler.killContainer(update.podKey, {
+      containerId: update.containerId,
+      containerName: update.containerName,
+      gracePeriodSeconds: update.gracePeriodSeconds ?? desired.pod.spec.terminationGracePeriodSeconds ?? 30,
+      message: probeKillMessage(update.kind, update.containerName),
+    });
+  });
+  reconciler.start();
+
+  // Noticing change fast: podman's events (reconnecting, never losing any in between) and,
+  // faster still, the exit files conmon writes; both only trigger a (coalesced) pass, and the
+  // periodic relist stays, since events can be missed.
+  let eventConnects = 0;
+  const events = new PodmanEventStream({
+    cli,
+    logger,
+    nodeName: config.nodeName,
+    signal: watchers.signal,
+    onConnect: () => {
+      if (eventConnects++ > 0) metrics?.eventStreamReconnects.inc();
+    },
+    onEvent: (event) => {
+      if (event.kind === 'died' || event.kind === 'start' || event.kind === 'remove') reconciler.trigger();
+    },
+  });
+  events.start();
+  const exits = await findExitsDirectory(cli, { logger, signal: watchers.signal });
+  logger.debug('watching podman exit files', { dir: exits.dir, from: exits.source });
+  const exitWatcher = new ExitWatcher({
+    dir: exits.dir,
+    logger,
+    signal: watchers.signal,
+    isOurs: (id) => reconciler.knowsContainer(id),
+    onExit: (exit) => reconciler.containerExited(exit.containerId, exit.exitCode, exit.time),
+  });
+  exitWatcher.start();
+
+  // What /healthz and the node's Ready condition say: the loops that supervise are alive.
+  const relistMs = config.relistIntervalSeconds * 1000;
+  health.add({
+    name: 'reconciler',
+    required: true,
+    check: freshness({ what: 'successful listing of podman', last: () => reconciler.lastPassAt, error: () => reconciler.lastListError, maxAgeMs: Math.max(3 * relistMs, 60_000), startedAt }),
+  });
+  health.add({ name: 'podman-events', required: false, check: () => (events.pid === undefined ? { ok: false, message: `not connected; relisting every ${config.relistIntervalSeconds} s meanwhile` } : { ok: true }) });
+
+  return {
+    cli,
+    hostIP,
+    status,
+    reconciler,
+    metrics,
+    statusChanges,
+    async stop(deadlineMs) {
+      watchers.abort();
+      exitWatcher.stop();
+      await events.stop();
+      await oomWatcher.stop();
+      await probes.stop();
+      await reconciler.stop(deadlineMs);
+      await supervision.flush();
+      await status.stop();
+    },
+    abort: () => reconciler.abort(),
+  };
+}
+
+/** The running app containers and sidecars of pods that run their desired spec: what is probed. */
+function probedContainers(desired: DesiredState, observation: Observation): ProbedContainer[] {
+  const out: ProbedContainer[] = [];
+  for (const pod of observation.pods) {
+    const spec = desired.pods.get(pod.key);
+    if (!spec || spec.hash !== pod.hash) continue;
+    const specs = [...spec.pod.spec.containers, ...(spec.pod.spec.initContainers ?? []).filter((one) => one.restartPolicy === 'Always')];
+    for (const container of pod.containers) {
+      const containerSpec = specs.find((one) => one.name === container.name);
+      if (!containerSpec || container.state !== 'running' || !container.startedAt) continue;
+      if (!containerSpec.livenessProbe && !containerSpec.readinessProbe && !containerSpec.startupProbe) continue;
+      out.push({
+        containerId: container.id,
+        podKey: pod.key,
+        containerName: container.name,
+        pid: container.pid,
+        hostNetwork: spec.pod.spec.hostNetwork ?? false,
+        ports: containerSpec.ports ?? [],
+        startedAt: container.startedAt,
+        livenessProbe: containerSpec.livenessProbe,
+        readinessProbe: containerSpec.readinessProbe,
+        startupProbe: containerSpec.startupProbe,
+      });
+    }
+  }
+  return out;
+}
