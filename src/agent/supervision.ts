@@ -23,6 +23,7 @@ import { SupervisionState } from '../state/supervision-state.js';
 import { StatusManager } from '../status/status-manager.js';
 import { Listeners } from './listeners.js';
 import { loadMetrics } from './readers.js';
+import { isSidecar } from '../manifest/pod-containers.js';
 
 export interface Supervision {
   cli: PodmanCli;
@@ -186,7 +187,7 @@ function probedContainers(desired: DesiredState, observation: Observation): Prob
   for (const pod of observation.pods) {
     const spec = desired.pods.get(pod.key);
     if (!spec || spec.hash !== pod.hash) continue;
-    const specs = [...spec.pod.spec.containers, ...(spec.pod.spec.initContainers ?? []).filter((one) => one.restartPolicy === 'Always')];
+    const specs = [...spec.pod.spec.containers, ...(spec.pod.spec.initContainers ?? []).filter(isSidecar)];
     for (const container of pod.containers) {
       const containerSpec = specs.find((one) => one.name === container.name);
       if (!containerSpec || container.state !== 'running' || !container.startedAt) continue;

@@ -4,6 +4,7 @@
 import type { DesiredPod } from '../manifest/identity.js';
 import type { ObservedContainer, ObservedPod } from '../runtime/types.js';
 import { backoffKey, backoffSince, type BackoffVerdict } from './backoff.js';
+import { isSidecar } from '../manifest/pod-containers.js';
 
 /** What the planner asks of the crash-loop back-off (see backoff.ts). */
 export interface BackoffView {
@@ -116,7 +117,7 @@ function planRunningPod(observed: ObservedPod, desired: DesiredPod, input: PlanI
   const found = (name: string) => observed.containers.find((container) => container.name === name);
   const inits = desired.pod.spec.initContainers ?? [];
   const failedInit = inits
-    .filter((container) => container.restartPolicy !== 'Always')
+    .filter((container) => !isSidecar(container))
     .map((container) => found(container.name))
     .find((container) => container?.state === 'exited' && container.exitCode !== 0);
   const missing = desired.pod.spec.containers.map((container) => container.name).filter((name) => !found(name));
@@ -138,7 +139,7 @@ function planRunningPod(observed: ObservedPod, desired: DesiredPod, input: PlanI
 
   if (missing.length > 0) {
     // An init container still running: its exit plans the next step (nothing waits for it).
-    const initRunning = inits.some((container) => container.restartPolicy !== 'Always' && found(container.name)?.state === 'running');
+    const initRunning = inits.some((container) => !isSidecar(container) && found(container.name)?.state === 'running');
     if (initRunning) return {};
     // An init container that failed is retried per restartPolicy, with the crash-loop back-off.
     if (failedInit) {
@@ -153,11 +154,11 @@ function planRunningPod(observed: ObservedPod, desired: DesiredPod, input: PlanI
   }
 
   // Sidecars (init containers with restartPolicy Always) are restarted whatever the pod's policy.
-  const sidecars = new Set(inits.filter((container) => container.restartPolicy === 'Always').map((container) => container.name));
+  const sidecars = new Set(inits.filter(isSidecar).map((container) => container.name));
   const restartable = observed.containers.filter((container) => {
-    const isSidecar = container.kind === 'init' && sidecars.has(container.name);
-    if (container.kind !== 'app' && !isSidecar) return false;
-    return container.state === 'created' || (container.state === 'exited' && shouldRestart(isSidecar ? 'Always' : policy, container.exitCode));
+    const sidecar = container.kind === 'init' && sidecars.has(container.name);
+    if (container.kind !== 'app' && !sidecar) return false;
+    return container.state === 'created' || (container.state === 'exited' && shouldRestart(sidecar ? 'Always' : policy, container.exitCode));
   });
   const verdicts = new Map(restartable.map((container) => [container, verdict(container)]));
   const ready = restartable.filter((container) => !verdicts.get(container)?.waiting);

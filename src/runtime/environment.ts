@@ -4,6 +4,7 @@
 import type { DesiredPod } from '../manifest/identity.js';
 import type { Container, EnvVar } from '../manifest/pod-schema.js';
 import { parseQuantity } from '../manifest/quantity.js';
+import { allContainers } from '../manifest/pod-containers.js';
 
 /** Facts about the running pod that env fieldRefs can ask for. */
 export interface PodFacts {
@@ -74,7 +75,7 @@ export function resourceFieldValue(resource: string, divisor: string | number | 
 /** The container's environment, in order, fully resolved. */
 export function containerEnvironment(pod: DesiredPod, container: Container, facts: PodFacts): Map<string, string> {
   const vars = new Map<string, string>();
-  const all = [...pod.pod.spec.containers, ...(pod.pod.spec.initContainers ?? [])];
+  const all = allContainers(pod.pod.spec);
   for (const variable of container.env ?? []) vars.set(variable.name, envValue(variable, pod, container, all, facts, vars));
   return vars;
 }
@@ -91,6 +92,5 @@ function envValue(variable: EnvVar, pod: DesiredPod, container: Container, all: 
 
 /** True when some container asks for the pod's IP, which is only known once the pod runs. */
 export function needsPodIP(pod: DesiredPod): boolean {
-  const containers = [...pod.pod.spec.containers, ...(pod.pod.spec.initContainers ?? [])];
-  return containers.some((container) => (container.env ?? []).some((variable) => /^status\.podIPs?$/.test(variable.valueFrom?.fieldRef?.fieldPath ?? '')));
+  return allContainers(pod.pod.spec).some((container) => (container.env ?? []).some((variable) => /^status\.podIPs?$/.test(variable.valueFrom?.fieldRef?.fieldPath ?? '')));
 }

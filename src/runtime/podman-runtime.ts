@@ -15,6 +15,7 @@ import { PodmanCli, PodmanError } from './podman-cli.js';
 import type { ContainerState, Observation, ObservedContainer, ObservedPod, PodRuntime } from './types.js';
 import { podDirectory, prepareVolumes, removePodDirectory, type HostVolume } from './volumes.js';
 import { readJson, writeJsonAtomic } from '../state/state-file.js';
+import { allContainers, containerNamed, isSidecar } from '../manifest/pod-containers.js';
 
 /** The spec a pod was made from, in its directory under the state directory. */
 const SPEC_FILE = 'pod.json';
@@ -293,7 +294,7 @@ export class PodmanRuntime implements PodRuntime {
     const spec = known ?? (await this.#savedSpec(observed.uid));
     const timeoutMs = (gracePeriodSeconds + 60) * 1000;
     const inits = spec?.pod.spec.initContainers ?? [];
-    const sidecars = inits.filter((container) => container.restartPolicy === 'Always').map((container) => container.name);
+    const sidecars = inits.filter(isSidecar).map((container) => container.name);
     const hasPreStop = [...inits, ...(spec?.pod.spec.containers ?? [])].some((container) => container.lifecycle?.preStop);
     if (hasPreStop || sidecars.length > 0) {
       // The kubelet's order: preStop hooks, then the stop signal, app containers together, then
@@ -318,8 +319,7 @@ export class PodmanRuntime implements PodRuntime {
 
   /** preStop (within the grace period), then podman's stop: the stop signal, SIGKILL at the deadline. */
   async #stopContainer(observed: ObservedPod, container: ObservedContainer, spec: DesiredPod | undefined, deadline: number, signal?: AbortSignal): Promise<void> {
-    const specs = [...(spec?.pod.spec.initContainers ?? []), ...(spec?.pod.spec.containers ?? [])];
-    const containerSpec = specs.find((one) => one.name === container.name);
+    const containerSpec = spec ? containerNamed(spec.pod.spec, container.name) : undefined;
     const preStop = containerSpec?.lifecycle?.preStop;
     if (containerSpec && preStop) {
       try {
@@ -360,7 +360,7 @@ export class PodmanRuntime implements PodRuntime {
         await sleep(100, undefined, { signal });
       }
     }
-    const container = [...(spec?.pod.spec.initContainers ?? []), ...(spec?.pod.spec.containers ?? [])].find((one) => one.name === name);
+    const container = spec && name !== undefined ? containerNamed(spec.pod.spec, name) : undefined;
     if (spec && container) await this.postStart(spec, container, containerId, signal);
   }
 
@@ -406,7 +406,7 @@ export class PodmanRuntime implements PodRuntime {
     for (const container of spec.initContainers ?? []) {
       const existing = find(container.name);
       if (existing?.state === 'exited' && existing.exitCode === 0) continue;
-      if (existing?.state === 'running' && container.restartPolicy === 'Always') continue;
+      if (existing?.state === 'running' && isSidecar(container)) continue;
       // Still running: its exit plans the next step.
       if (existing?.state === 'running') return started;
       // Detached: the container's output goes to its log, not through podvisor.
@@ -419,7 +419,7 @@ export class PodmanRuntime implements PodRuntime {
       }
       started.push(container.name);
       // A sidecar (restartPolicy: Always) keeps running beside the app containers: the next one starts now.
-      if (container.restartPolicy !== 'Always') return started;
+      if (!isSidecar(container)) return started;
       await this.postStart(pod, container, id, signal);
     }
     for (const container of spec.containers) {
@@ -445,8 +445,7 @@ export class PodmanRuntime implements PodRuntime {
 
   /** Refuses a container that must not run as root but would (CreateContainerConfigError). */
   async #checkRunAsNonRoot(pod: DesiredPod, signal?: AbortSignal): Promise<void> {
-    const containers: Container[] = [...(pod.pod.spec.initContainers ?? []), ...pod.pod.spec.containers];
-    for (const container of containers) {
+    for (const container of allContainers(pod.pod.spec)) {
       if (!requiresNonRoot(pod, container)) continue;
       let user = effectiveRunAsUser(pod, container)?.toString();
       if (user === undefined) {

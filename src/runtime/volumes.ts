@@ -9,6 +9,7 @@ import type { DesiredPod } from '../manifest/identity.js';
 import type { HostPathType, Volume } from '../manifest/pod-schema.js';
 import { parseQuantity } from '../manifest/quantity.js';
 import { fieldRefValue, resourceFieldValue, type PodFacts } from './environment.js';
+import { allContainers } from '../manifest/pod-containers.js';
 
 /** Where a volume's content is on the host, and whether containers may only read it. */
 export interface HostVolume {
@@ -92,7 +93,7 @@ async function prepareEmptyDir(path: string, volume: Volume): Promise<void> {
 }
 
 async function writeDownwardApi(path: string, volume: Volume, pod: DesiredPod, facts: PodFacts): Promise<void> {
-  const all = [...pod.pod.spec.containers, ...(pod.pod.spec.initContainers ?? [])];
+  const all = allContainers(pod.pod.spec);
   for (const item of volume.downwardAPI?.items ?? []) {
     const target = normalize(join(path, item.path));
     if (!target.startsWith(`${path}/`)) throw new PodvisorError('E_HOST_PATH', `downwardAPI item path "${item.path}" leaves the volume`);

@@ -5,7 +5,8 @@
 // Readiness gates are not evaluated: podvisor ignores spec.readinessGates (field-policy.ts), as no
 // controller sets custom conditions on a static pod; Ready follows ContainersReady alone.
 import type { PodSpec } from '../manifest/pod-schema.js';
-import { findStatus, hasAnyRegularContainerStarted, isRestartableInitContainer } from './pod-phase.js';
+import { findStatus, hasAnyRegularContainerStarted } from './pod-phase.js';
+import { isSidecar } from '../manifest/pod-containers.js';
 import type { ConditionStatus, ContainerStatus, PodCondition, PodConditionType, PodPhase } from './types.js';
 
 /** The reasons the kubelet writes on its conditions. */
@@ -82,7 +83,7 @@ function initialized(input: PodConditionsInput, reported: boolean): Verdict {
   for (const container of initContainers) {
     const status = findStatus(input.initContainerStatuses, container.name);
     if (!status) unknown.push(container.name);
-    else if (!(isRestartableInitContainer(container) ? status.started === true : status.ready)) incomplete.push(container.name);
+    else if (!(isSidecar(container) ? status.started === true : status.ready)) incomplete.push(container.name);
   }
   if (phase === 'Succeeded' && unknown.length === 0) return verdict('Initialized', 'True', ConditionReason.PodCompleted);
   // Once an app container has run the pod was initialized, even while a sidecar restarts.
@@ -104,7 +105,7 @@ function containersReady(input: PodConditionsInput, reported: boolean): Verdict 
     else if (!status.ready) unready.push(name);
   };
   for (const container of spec.initContainers ?? []) {
-    if (isRestartableInitContainer(container)) check(container.name, input.initContainerStatuses);
+    if (isSidecar(container)) check(container.name, input.initContainerStatuses);
   }
   for (const container of spec.containers) check(container.name, input.containerStatuses);
   if (phase === 'Succeeded' && unknown.length === 0) return verdict('ContainersReady', 'False', ConditionReason.PodCompleted);

@@ -6,6 +6,7 @@ import { formatGoDuration, type BackoffVerdict } from '../pods/backoff.js';
 import { shouldRestart } from '../pods/plan.js';
 import type { ObservedContainer } from '../runtime/types.js';
 import type { ContainerState, ContainerStateTerminated, ContainerStatus } from './types.js';
+import { isSidecar } from '../manifest/pod-containers.js';
 
 /** The last failure to create or start a container, until it starts. */
 export interface StartFailure {
@@ -52,7 +53,7 @@ function terminated(observed: ObservedContainer): ContainerStateTerminated {
 /** Computes a container's status. */
 export function containerStatus(input: ContainerStatusInput): ContainerStatus {
   const { spec, observed, kind } = input;
-  const sidecar = kind === 'init' && spec.restartPolicy === 'Always';
+  const sidecar = kind === 'init' && isSidecar(spec);
   const base = {
     name: spec.name,
     restartCount: input.restartCount,

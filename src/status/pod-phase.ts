@@ -11,8 +11,9 @@
 // - The kubelet's podIsTerminal shortcut is skipped for static pods (its TODO #116484); podvisor's
 //   pods are all static, so it has no place here.
 // - getPhase never answers Unknown (the node controller sets that when a node stops reporting).
-import type { Container, PodSpec } from '../manifest/pod-schema.js';
+import type { PodSpec } from '../manifest/pod-schema.js';
 import type { ContainerStatus, PodPhase } from './types.js';
+import { isSidecar } from '../manifest/pod-containers.js';
 
 export interface PodPhaseOptions {
   /** The phase served before this one; a terminal one (Succeeded, Failed) is kept whatever the containers say. */
@@ -22,11 +23,6 @@ export interface PodPhaseOptions {
 /** True for a phase a pod never leaves. */
 export function isTerminalPhase(phase: PodPhase | undefined): phase is 'Succeeded' | 'Failed' {
   return phase === 'Succeeded' || phase === 'Failed';
-}
-
-/** True for a sidecar: an init container with restartPolicy Always, which keeps running beside the app. */
-export function isRestartableInitContainer(container: Pick<Container, 'restartPolicy'>): boolean {
-  return container.restartPolicy === 'Always';
 }
 
 /** The status reported for the container called `name`, if any. */
@@ -61,7 +57,7 @@ interface ContainerTally {
 /** Counts the regular (run-to-completion) init containers. */
 function tallyRegularInit(spec: PodSpec, statuses: readonly ContainerStatus[], tally: InitTally): void {
   for (const container of spec.initContainers ?? []) {
-    if (isRestartableInitContainer(container)) continue;
+    if (isSidecar(container)) continue;
     const status = findStatus(statuses, container.name);
     if (!status) {
       tally.pendingRegular++;
@@ -86,7 +82,7 @@ function tallyRegularInit(spec: PodSpec, statuses: readonly ContainerStatus[], t
 /** Counts the sidecars: a running one must have started; an exited one does not count at all. */
 function tallySidecars(spec: PodSpec, statuses: readonly ContainerStatus[], init: InitTally, tally: ContainerTally): void {
   for (const container of spec.initContainers ?? []) {
-    if (!isRestartableInitContainer(container)) continue;
+    if (!isSidecar(container)) continue;
     const status = findStatus(statuses, container.name);
     if (!status) {
       tally.unknown++;

@@ -3,6 +3,7 @@
 // `podvisor status` and the API's Table responses, so both print a pod the same way.
 import type { StatusPod } from './status-manager.js';
 import type { ContainerStatus, PodStatus } from './types.js';
+import { isSidecar } from '../manifest/pod-containers.js';
 
 /** What printing reads of a pod (a mirror pod, with conditions of its own, prints the same). */
 export interface PrintablePod {
@@ -35,7 +36,7 @@ export function humanDuration(ms: number): string {
 export function printedStatus(pod: PrintablePod): { status: string; ready: string; restarts: string } {
   const status = pod.status;
   const inits = pod.spec.initContainers ?? [];
-  const isSidecar = (name: string) => inits.find((one) => one.name === name)?.restartPolicy === 'Always';
+  const sidecarNamed = (name: string) => inits.some((one) => one.name === name && isSidecar(one));
   let reason: string = status.reason ?? status.phase;
   let restarts = 0;
   let lastRestart: number | undefined;
@@ -52,7 +53,7 @@ export function printedStatus(pod: PrintablePod): { status: string; ready: strin
   for (const [index, container] of status.initContainerStatuses.entries()) {
     restarts += container.restartCount;
     lastRestart = later(lastRestart, finishedAt(container));
-    const sidecar = isSidecar(container.name);
+    const sidecar = sidecarNamed(container.name);
     if (sidecar) {
       sidecarRestarts += container.restartCount;
       lastSidecarRestart = later(lastSidecarRestart, finishedAt(container));
@@ -92,7 +93,7 @@ export function printedStatus(pod: PrintablePod): { status: string; ready: strin
       reason = ready ? 'Running' : 'NotReady';
     }
   }
-  const total = pod.spec.containers.length + inits.filter((one) => one.restartPolicy === 'Always').length;
+  const total = pod.spec.containers.length + inits.filter(isSidecar).length;
   const ago = restarts > 0 && lastRestart !== undefined ? ` (${humanDuration(Date.now() - lastRestart)} ago)` : '';
   return { status: reason, ready: `${readyCount}/${total}`, restarts: `${restarts}${ago}` };
 }

@@ -5,6 +5,7 @@
 // Pod-level resources (spec.resources) are not considered: podvisor ignores them (field-policy.ts).
 import type { Container, PodSpec } from '../manifest/pod-schema.js';
 import type { PodQOSClass } from './types.js';
+import { allContainers } from '../manifest/pod-containers.js';
 
 /** The only resources that decide the class. */
 const QOS_RESOURCES = ['cpu', 'memory'] as const;
@@ -80,7 +81,7 @@ export function qosClass(spec: Pick<PodSpec, 'containers' | 'initContainers'>): 
   const requests = new Map<QosResource, Rational>();
   const limits = new Map<QosResource, Rational>();
   let guaranteed = true;
-  for (const container of [...spec.containers, ...(spec.initContainers ?? [])]) {
+  for (const container of allContainers(spec)) {
     addInto(requests, positive(defaultedRequests(container)));
     const containerLimits = positive(container.resources?.limits);
     addInto(limits, containerLimits);
