@@ -26,7 +26,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
   const intake = manifestIntake(config, logger, { ...supervision, health });
   await intake.start();
   const readers = await startMirrorReaders(config, logger, { ...supervision, health });
-  logger.info('podvisor running', { manifestDir: config.manifestDir, node: config.nodeName, stateDir: config.stateDir });
+  logger.info('podvisor running', { event: 'AgentRunning', manifestDir: config.manifestDir, node: config.nodeName, stateDir: config.stateDir });
   return {
     async stop(deadlineMs) {
       await intake.close();

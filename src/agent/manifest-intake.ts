@@ -44,7 +44,7 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
       }
       if (file.hasErrors) logger.error('manifest has errors: its pods keep their last good spec', { event: 'ManifestInvalid', source: file.path });
     }
-    for (const path of snapshot.removed) logger.info('manifest removed', { source: path });
+    for (const path of snapshot.removed) logger.info('manifest removed', { event: 'ManifestRemoved', source: path });
   };
 
   /** Keeps each file's first error (and since when), for the pods it defines. */
@@ -69,7 +69,7 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
       const id = `${conflict.key}\0${conflict.loser}`;
       if (reportedConflicts.has(id)) continue;
       reportedConflicts.add(id);
-      logger.error(`pod ${conflict.key} is defined by ${conflict.winner} already; ignoring it in ${conflict.loser}`, { pod: conflict.key, source: conflict.loser });
+      logger.error(`pod ${conflict.key} is defined by ${conflict.winner} already; ignoring it in ${conflict.loser}`, { event: 'PodConflict', pod: conflict.key, source: conflict.loser });
     }
     // podvisor's own event on each pod of a file that turned bad: it runs on its last good spec.
     for (const file of snapshot.changed.filter((one) => one.hasErrors)) {
@@ -78,7 +78,7 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
         if (first) status.event(pod, 'Warning', 'ManifestInvalid', `${formatFinding(first)}; running the last good spec`);
       }
     }
-    logger.debug('desired state', { pods: merged.state.pods.size, files: snapshot.files.length });
+    logger.debug('desired state', { event: 'DesiredState', pods: merged.state.pods.size, files: snapshot.files.length });
     const problems = new Map<string, ManifestProblem>();
     for (const pod of merged.state.pods.values()) {
       const problem = invalidFiles.get(pod.source);

@@ -106,7 +106,7 @@ export async function startReaders(input: { config: AgentConfig; store: MirrorSt
     try {
       const bound = await api.start();
       stops.push(() => api.stop());
-      logger.info('read-only API listening', { address: `${bound.host}:${bound.port}`, tls: Boolean(config.apiTlsCert), token: Boolean(config.apiTokenFile) });
+      logger.info('read-only API listening', { event: 'ApiListening', address: `${bound.host}:${bound.port}`, tls: Boolean(config.apiTlsCert), token: Boolean(config.apiTokenFile) });
     } catch (error) {
       failed('api', 'read-only API', error);
     }
@@ -130,7 +130,7 @@ export async function startReaders(input: { config: AgentConfig; store: MirrorSt
         health.add(publishHealthCheck(publisher));
         publisher.start();
         stops.push(() => publisher.stop());
-        logger.info('publishing mirror pods', { mode: publisher.mode, to: config.publishWebhook ?? config.publishKubeconfig });
+        logger.info('publishing mirror pods', { event: 'Publishing', mode: publisher.mode, to: config.publishWebhook ?? config.publishKubeconfig });
       }
     } catch (error) {
       failed('publish', 'publishing', error);

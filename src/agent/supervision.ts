@@ -44,7 +44,7 @@ export interface Supervision {
 export async function startSupervision(config: AgentConfig, logger: Logger, health: HealthChecks): Promise<Supervision> {
   const startedAt = Date.now();
   const podmanCalls = new Listeners<[args: readonly string[], result: { exitCode: number | undefined; durationMs: number }]>();
-  podmanCalls.add((args, result) => logger.debug('podman', { args: args.slice(0, 3).join(' '), exitCode: result.exitCode, ms: Math.round(result.durationMs) }));
+  podmanCalls.add((args, result) => logger.debug('podman', { event: 'PodmanCall', args: args.slice(0, 3).join(' '), exitCode: result.exitCode, ms: Math.round(result.durationMs) }));
   const cli = new PodmanCli({ onCall: podmanCalls.emit });
   const hostIP = detectHostIP();
 

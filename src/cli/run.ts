@@ -75,7 +75,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   try {
     agent = await startAgent(config, logger);
   } catch (error) {
-    logger.error(`cannot start: ${errorMessage(error)}`);
+    logger.error(`cannot start: ${errorMessage(error)}`, { event: 'StartFailed' });
     return 1;
   }
   const started = agent;
@@ -89,10 +89,10 @@ export async function runCommand(argv: string[]): Promise<number> {
         return;
       }
       stopping = true;
-      logger.info(`${signal}: stopping; pods keep running`);
+      logger.info(`${signal}: stopping; pods keep running`, { event: 'AgentStopping', signal });
       // Finish within systemd's default stop timeout (90 s).
       started.stop(60_000).then(() => {
-        logger.info('stopped');
+        logger.info('stopped', { event: 'AgentStopped' });
         resolve(0);
       }, (error: unknown) => {
         logger.error(`stopping failed: ${errorMessage(error)}`);

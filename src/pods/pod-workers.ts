@@ -99,33 +99,33 @@ export class PodWorkers {
 
   async #run(action: PodAction, signal: AbortSignal): Promise<void> {
     const { runtime, logger } = this.#options;
-    const log = (message: string) => logger.info(message, { pod: action.key, reason: action.reason });
+    const log = (event: string, message: string) => logger.info(message, { event, pod: action.key, reason: action.reason });
     try {
       switch (action.kind) {
         case 'create':
-          log('creating pod');
+          log('PodCreating', 'creating pod');
           this.#started(action.desired, await this.#withStartSlot(() => runtime.createPod(action.desired, signal)));
           return;
         case 'replace':
-          log('replacing pod');
+          log('PodReplacing', 'replacing pod');
           this.#killing(action.observed);
           await runtime.killPod(action.observed, action.observed.gracePeriodSeconds, signal, action.running);
           this.#started(action.desired, await this.#withStartSlot(() => runtime.createPod(action.desired, signal)));
           return;
         case 'kill':
-          log(`stopping pod (grace period ${action.observed.gracePeriodSeconds}s)`);
+          log('PodStopping', `stopping pod (grace period ${action.observed.gracePeriodSeconds}s)`);
           this.#killing(action.observed);
           await runtime.killPod(action.observed, action.observed.gracePeriodSeconds, signal, action.running);
-          logger.info('pod removed', { pod: action.key });
+          logger.info('pod removed', { event: 'PodRemoved', pod: action.key });
           return;
         case 'deadline':
-          log('stopping pod: DeadlineExceeded');
+          log('DeadlineExceeded', 'stopping pod: DeadlineExceeded');
           this.#options.status?.event(action.desired, 'Normal', 'DeadlineExceeded', 'Pod was active on the node longer than the specified deadline');
           this.#killing(action.observed);
           await runtime.stopPod(action.observed, action.observed.gracePeriodSeconds, signal, action.desired);
           return;
         case 'createContainers': {
-          log(`creating containers ${action.names.join(', ')}`);
+          log('ContainersCreating', `creating containers ${action.names.join(', ')}`);
           // Re-running an init container that failed is a restart of it.
           const retried = action.observed.containers.filter((container) => container.kind === 'init' && container.state === 'exited' && container.exitCode !== 0);
           for (const container of retried) {
@@ -136,7 +136,7 @@ export class PodWorkers {
         }
         case 'killContainer': {
           const { kill } = action;
-          logger.info(`killing container: ${kill.message}`, { pod: action.key, container: kill.containerName });
+          logger.info(`killing container: ${kill.message}`, { event: 'ContainerKilling', pod: action.key, container: kill.containerName });
           this.#options.status?.event(action.desired, 'Normal', 'Killing', kill.message, { name: kill.containerName, kind: containerKind(action.observed, kill.containerName) });
           await runtime.stopContainer(action.observed, kill.containerId, kill.gracePeriodSeconds, action.desired, signal);
           return;
@@ -144,7 +144,7 @@ export class PodWorkers {
         case 'startContainers':
           for (const container of action.containers) {
             const key = backoffKey(action.observed.uid, container.name);
-            logger.info('restarting container', { pod: action.key, container: container.name, reason: action.reason });
+            logger.info('restarting container', { event: 'ContainerRestarting', pod: action.key, container: container.name, reason: action.reason });
             if (container.state === 'exited') this.#options.supervision.recordRestart(key, backoffSince(container.finishedAt) ?? this.#options.now());
             try {
               await runtime.startContainer(action.observed, container.id, signal, action.desired, container.name);
@@ -158,10 +158,10 @@ export class PodWorkers {
       }
     } catch (error) {
       if (signal.aborted) {
-        logger.info(`${action.kind} cancelled: ${errorMessage(signal.reason)}`, { pod: action.key });
+        logger.info(`${action.kind} cancelled: ${errorMessage(signal.reason)}`, { event: 'ActionCancelled', action: action.kind, pod: action.key });
         throw error;
       }
-      logger.error(`${action.kind} failed: ${errorMessage(error)}`, { pod: action.key });
+      logger.error(`${action.kind} failed: ${errorMessage(error)}`, { event: 'ActionFailed', action: action.kind, pod: action.key });
       this.#failed(action, error);
       throw error;
     }

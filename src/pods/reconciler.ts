@@ -148,7 +148,7 @@ export class Reconciler {
       const action = this.#workers.inFlight(key);
       if (!action || action.kind === 'kill' || action.kind === 'deadline') continue;
       if (next.pods.get(key)?.hash === action.desired.hash) continue;
-      this.#options.logger.info('cancelling work for a superseded spec', { pod: key, action: action.kind });
+      this.#options.logger.info('cancelling work for a superseded spec', { event: 'ActionSuperseded', pod: key, action: action.kind });
       this.#superseded.add(key);
       this.#workers.cancel(key, 'the pod\'s manifest changed');
     }
@@ -310,7 +310,7 @@ export class Reconciler {
       observation = await this.#options.runtime.list(this.#stopController.signal);
     } catch (error) {
       this.lastListError = errorMessage(error);
-      if (!this.#stopped) logger.error(`listing pods failed: ${this.lastListError}`);
+      if (!this.#stopped) logger.error(`listing pods failed: ${this.lastListError}`, { event: 'ListingFailed' });
       return;
     }
     this.lastListError = undefined;
@@ -324,7 +324,7 @@ export class Reconciler {
       }
     }
     if (observation.foreignPods > 0 && !this.#foreignReported) {
-      logger.warn(`${observation.foreignPods} podvisor pod(s) of another node name are left alone`);
+      logger.warn(`${observation.foreignPods} podvisor pod(s) of another node name are left alone`, { event: 'ForeignPods', count: observation.foreignPods });
       this.#foreignReported = true;
     }
     const now = this.#now();
@@ -336,7 +336,7 @@ export class Reconciler {
     const plan = this.#plan(latest.pods, observation.pods, latest.erroredSources, busy);
     for (const pod of plan.kept) {
       if (this.#keptReported.has(pod.key)) continue;
-      logger.warn('keeping pod: its manifest has errors', { pod: pod.key, source: pod.source });
+      logger.warn('keeping pod: its manifest has errors', { event: 'PodKept', pod: pod.key, source: pod.source });
       this.#keptReported.add(pod.key);
     }
     this.#options.status?.observe(latest, observation);

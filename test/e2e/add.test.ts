@@ -67,7 +67,7 @@ spec:
   const agent = await world.startAgent();
   const podName = `web-${node}`;
   const podmanName = `edge_${podName}`;
-  await agent.waitForLog('pod started', { pod: `edge/${podName}`, timeoutMs: 60_000 });
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: `edge/${podName}`, timeoutMs: 60_000 });
 
   const pods = await podsOf(node);
   t.equal(pods.length, 1, 'exactly one pod');
@@ -140,6 +140,6 @@ spec:
   const ports = await podman('port', httpd);
   t.equal(ports.trim(), `8080/tcp -> 127.0.0.1:${port}`, 'published on 127.0.0.1 only');
 
-  t.equal(agent.find('creating pod', `edge/${podName}`).length, 1, 'created once');
-  t.equal(agent.find(/^(create|replace|kill|createContainers|startContainers) failed/).length, 0, 'no failed actions');
+  t.equal(agent.find({ event: 'PodCreating' }, `edge/${podName}`).length, 1, 'created once');
+  t.equal(agent.find({ event: 'ActionFailed' }).length, 0, 'no failed actions');
 });

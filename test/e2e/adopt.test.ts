@@ -1,7 +1,7 @@
 // Scenario 5, a crashed agent: after SIGKILL and a fresh start, the new agent adopts the pods the
 // old one made. The same containers run, none is started again, and no pod is duplicated.
 import t from 'tap';
-import { containersOf, IMAGE, podsOf, podYaml, putManifest, setup, sleeper, startedAt } from './harness.js';
+import { ACTION_EVENTS, containersOf, IMAGE, podsOf, podYaml, putManifest, setup, sleeper, startedAt } from './harness.js';
 
 t.test('a restarted agent adopts its running pods', async (t) => {
   const world = await setup(t, 'adopt');
@@ -17,8 +17,8 @@ t.test('a restarted agent adopts its running pods', async (t) => {
   await putManifest(world.manifestDir, 'other.yaml', podYaml({ name: 'other', grace: 2, containers: sleeper('main') }));
 
   const first = await world.startAgent();
-  await first.waitForLog('pod started', { pod: key, timeoutMs: 60_000 });
-  await first.waitForLog('pod started', { pod: `default/other-${node}`, timeoutMs: 60_000 });
+  await first.waitForLog({ event: 'PodStarted' }, { pod: key, timeoutMs: 60_000 });
+  await first.waitForLog({ event: 'PodStarted' }, { pod: `default/other-${node}`, timeoutMs: 60_000 });
   await first.waitForRelists(1);
 
   const podsBefore = (await podsOf(node)).map((pod) => pod.Id).sort();
@@ -44,7 +44,7 @@ t.test('a restarted agent adopts its running pods', async (t) => {
   t.same(containersAfter.map((container) => [container.Names[0], container.Id, container.State]),
     containersBefore.map((container) => [container.Names[0], container.Id, container.State]), 'the same containers in the same states');
   t.same(await Promise.all(containersAfter.map((container) => startedAt(container.Id))), startedBefore, 'none started again (StartedAt unchanged)');
-  t.same(second.find(/^(creating pod|replacing pod|stopping pod|restarting container|creating containers)/).map((line) => `${line.message} ${String(line.pod)}`), [],
+  t.same(second.find({ event: ACTION_EVENTS }).map((line) => `${line.message} ${String(line.pod)}`), [],
     'the new agent did nothing to the pods');
   t.equal(second.find(/failed/).length, 0, 'and nothing failed');
 });

@@ -27,7 +27,7 @@ t.test('an invalid manifest shows on its mirror pod, which keeps its last good s
   const path = await putManifest(world.manifestDir, 'keeper.yaml', good('one'));
   const agent = await world.startAgent(['--api-address', `127.0.0.1:${port}`]);
   const name = `keeper-${world.node}`;
-  await agent.waitForLog('pod started', { pod: `default/${name}`, timeoutMs: 60_000 });
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: `default/${name}`, timeoutMs: 60_000 });
   const get = async (): Promise<Pod> => (await (await fetch(`http://127.0.0.1:${port}/api/v1/namespaces/default/pods/${name}`)).json()) as Pod;
   const before = await waitFor('the pod Running', async () => {
     const pod = await get();

@@ -51,7 +51,7 @@ t.test('kubectl reads mirror pods, events and the node; every write is refused',
   await putManifest(world.manifestDir, 'steady.yaml', steadyManifest('one'));
   await putManifest(world.manifestDir, 'crashy.yaml', CRASHY);
   const agent = await world.startAgent(['--api-address', `127.0.0.1:${port}`, '--backoff-max', '2']);
-  await agent.waitForLog('read-only API listening', { timeoutMs: 60_000 });
+  await agent.waitForLog({ event: 'ApiListening' }, { timeoutMs: 60_000 });
   const steady = `steady-${node}`;
   const crashy = `crashy-${node}`;
 

@@ -1,7 +1,7 @@
 // Scenario 8, two files asking for the same pod: the lexically first file wins, the other is
 // reported once, and nothing flaps: one pod, created once, the same containers pass after pass.
 import t from 'tap';
-import { containerIds, exec, podsOf, podYaml, putManifest, setup, sleeper, startedAt } from './harness.js';
+import { ACTION_EVENTS, containerIds, exec, podsOf, podYaml, putManifest, setup, sleeper, startedAt } from './harness.js';
 
 t.test('the lexically first of two files for one pod wins, without flapping', async (t) => {
   const world = await setup(t, 'conflict');
@@ -13,8 +13,8 @@ t.test('the lexically first of two files for one pod wins, without flapping', as
   const first = await putManifest(world.manifestDir, 'a-dup.yaml', podYaml({ name: 'dup', grace: 2, containers: sleeper('main', { FROM: 'a' }) }));
 
   const agent = await world.startAgent();
-  await agent.waitForLog('pod started', { pod: key, timeoutMs: 60_000 });
-  const conflict = await agent.waitForLog(/is defined by/);
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: key, timeoutMs: 60_000 });
+  const conflict = await agent.waitForLog({ event: 'PodConflict' });
   t.equal(conflict.level, 'error');
   t.equal(conflict.message, `pod ${key} is defined by ${first} already; ignoring it in ${second}`);
   t.equal(conflict.source, second);
@@ -34,15 +34,15 @@ t.test('the lexically first of two files for one pod wins, without flapping', as
   }
 
   // The losing file read again (saved anew, same content) changes nothing either.
-  const snapshots = agent.find('desired state').length;
+  const snapshots = agent.find({ event: 'DesiredState' }).length;
   await putManifest(world.manifestDir, 'b-dup.yaml', podYaml({ name: 'dup', grace: 2, containers: sleeper('main', { FROM: 'b' }) }));
-  await agent.waitForCount('desired state', snapshots + 1, { timeoutMs: 20_000 });
+  await agent.waitForCount({ event: 'DesiredState' }, snapshots + 1, { timeoutMs: 20_000 });
   await agent.waitForRelists(2);
   t.same((await podsOf(node)).map((entry) => entry.Id), [pod.Id], 'after re-reading the loser: the same single pod');
   t.same(await containerIds(node), ids, 'after re-reading the loser: the same containers');
 
   t.equal(await startedAt(main), started, 'never restarted');
-  t.equal(agent.find('creating pod', key).length, 1, 'created once');
-  t.same(agent.find(/^(replacing pod|stopping pod|restarting container|creating containers)/).map((line) => line.message), [], 'no other action');
-  t.equal(agent.find(/is defined by/).length, 1, 'the conflict is reported once');
+  t.equal(agent.find({ event: 'PodCreating' }, key).length, 1, 'created once');
+  t.same(agent.find({ event: ACTION_EVENTS.filter((event) => event !== 'PodCreating') }).map((line) => line.message), [], 'no other action');
+  t.equal(agent.find({ event: 'PodConflict' }).length, 1, 'the conflict is reported once');
 });

@@ -21,7 +21,7 @@ t.test('a deleted manifest stops its pod after the grace period', async (t) => {
   const path = await putManifest(world.manifestDir, 'stubborn.yaml', podYaml({ name: 'stubborn', grace: GRACE_SECONDS, containers: stubborn }));
 
   const agent = await world.startAgent();
-  await agent.waitForLog('pod started', { pod: key, timeoutMs: 60_000 });
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: key, timeoutMs: 60_000 });
   // The trap is set once the marker exists.
   await waitFor('the container to be ready', async () => (await exec(`${podmanName}_stubborn`, 'cat', '/tmp/ready')) === 'ready', { timeoutMs: 20_000 });
   const [pod] = await podsOf(node);
@@ -29,7 +29,7 @@ t.test('a deleted manifest stops its pod after the grace period', async (t) => {
 
   const deletedAt = Date.now();
   await rm(path);
-  await agent.waitForLog('manifest removed', { timeoutMs: 20_000 });
+  await agent.waitForLog({ event: 'ManifestRemoved' }, { timeoutMs: 20_000 });
   await waitFor('the pod to be removed', async () => !(await podExists(pod.Id)), { timeoutMs: 60_000, intervalMs: 100 });
   const goneAt = Date.now();
   const tookMs = goneAt - deletedAt;
@@ -44,5 +44,5 @@ t.test('a deleted manifest stops its pod after the grace period', async (t) => {
   t.same(await podsOf(node), [], 'no pods left for the node');
   await agent.waitForRelists(2);
   t.same(await podsOf(node), [], 'and none comes back');
-  t.equal(agent.find('creating pod', key).length, 1, 'created once, never again');
+  t.equal(agent.find({ event: 'PodCreating' }, key).length, 1, 'created once, never again');
 });

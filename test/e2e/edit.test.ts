@@ -14,7 +14,7 @@ t.test('an edited manifest replaces its pod once', async (t) => {
   await putManifest(world.manifestDir, 'app.yaml', manifest('red'));
 
   const agent = await world.startAgent();
-  await agent.waitForLog('pod started', { pod: key, timeoutMs: 60_000 });
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: key, timeoutMs: 60_000 });
   const [before] = await podsOf(node);
   if (!before) throw new Error('no pod');
   const idsBefore = await containerIds(node);
@@ -28,14 +28,14 @@ t.test('an edited manifest replaces its pod once', async (t) => {
     const pod = pods[0];
     return pods.length === 1 && pod && pod.Id !== before.Id && pod.Labels?.['io.podvisor.hash'] !== before.Labels?.['io.podvisor.hash'] ? pod : undefined;
   }, { timeoutMs: 60_000 });
-  await agent.waitForLog('pod started', { pod: key, timeoutMs: 30_000 });
-  await waitFor('the replacement to be started twice over', () => agent.find('pod started', key).length === 2, { timeoutMs: 30_000 });
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: key, timeoutMs: 30_000 });
+  await waitFor('the replacement to be started twice over', () => agent.find({ event: 'PodStarted' }, key).length === 2, { timeoutMs: 30_000 });
 
   // Some passes later nothing else has happened to it.
   await agent.waitForRelists(3);
-  t.equal(agent.find('replacing pod', key).length, 1, "exactly one 'replacing pod' line");
-  t.match(agent.find('replacing pod', key)[0]?.reason, /^config hash changed from [0-9a-f]{16} to [0-9a-f]{16}$/);
-  t.equal(agent.find('pod started', key).length, 2, 'started twice: once created, once replaced');
+  t.equal(agent.find({ event: 'PodReplacing' }, key).length, 1, "exactly one 'replacing pod' line");
+  t.match(agent.find({ event: 'PodReplacing' }, key)[0]?.reason, /^config hash changed from [0-9a-f]{16} to [0-9a-f]{16}$/);
+  t.equal(agent.find({ event: 'PodStarted' }, key).length, 2, 'started twice: once created, once replaced');
   t.equal(await podExists(before.Id), false, 'the old pod is gone');
 
   const pods = await podsOf(node);
@@ -43,7 +43,7 @@ t.test('an edited manifest replaces its pod once', async (t) => {
   t.equal(pods[0]?.Id, after.Id, 'the replacement pod stays');
   t.not(after.Labels?.['io.podvisor.hash'], before.Labels?.['io.podvisor.hash'], 'a new hash label');
   t.match(after.Labels?.['io.podvisor.hash'], /^[0-9a-f]{16}$/);
-  t.equal(agent.find('replacing pod', key)[0]?.reason,
+  t.equal(agent.find({ event: 'PodReplacing' }, key)[0]?.reason,
     `config hash changed from ${String(before.Labels?.['io.podvisor.hash'])} to ${String(after.Labels?.['io.podvisor.hash'])}`);
 
   const idsAfter = await containerIds(node);

@@ -29,7 +29,7 @@ spec:
 `;
   const path = await putManifest(world.manifestDir, 'crashy.yaml', manifest);
   const agent = await world.startAgent();
-  await agent.waitForLog('pod started', { pod: key, timeoutMs: 60_000 });
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: key, timeoutMs: 60_000 });
 
   const [pod] = await podsOf(node);
   if (!pod) throw new Error('no pod');
@@ -47,19 +47,19 @@ spec:
   }, { timeoutMs: 30_000 });
   t.same(lines.slice(0, 2), ['start 0', 'start 1'], 'the restarted container found the line its first run wrote');
 
-  const restart = await agent.waitForLog('restarting container', { pod: key });
+  const restart = await agent.waitForLog({ event: 'ContainerRestarting' }, { pod: key });
   t.equal(restart.container, 'writer');
   t.equal(restart.reason, 'restartPolicy Always: restarting writer (exit code 1)');
   const [again] = await containersOf(node);
   t.equal(again?.Id, first.Id, 'restarted in place: the same container');
   t.same((await podsOf(node)).map((entry) => entry.Id), [pod.Id], 'the same pod');
-  t.equal(agent.find('replacing pod', key).length, 0, 'never replaced');
+  t.equal(agent.find({ event: 'PodReplacing' }, key).length, 0, 'never replaced');
 
   await rm(path);
   await waitFor('the pod to be gone', async () => !(await podExists(pod.Id)), { timeoutMs: 30_000 });
   const dirGone = await waitFor(`${podDir} to be removed`, () => access(podDir).then(() => false, () => true), { timeoutMs: 20_000 })
     .catch(() => false);
   t.ok(dirGone, 'the pod directory with its emptyDir is gone with the pod');
-  t.equal(agent.find('pod removed', key).length, 1, "the agent logged 'pod removed'");
+  t.equal(agent.find({ event: 'PodRemoved' }, key).length, 1, "the agent logged 'pod removed'");
   await access(join(world.stateDir, 'pods')).then(() => t.pass('the state directory itself stays'), () => t.fail('pods/ is gone'));
 });

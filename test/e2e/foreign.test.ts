@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import t from 'tap';
-import { IMAGE, podExists, podman, podsOf, podYaml, putManifest, setup, sleeper, startedAt, waitFor } from './harness.js';
+import { ACTION_EVENTS, IMAGE, podExists, podman, podsOf, podYaml, putManifest, setup, sleeper, startedAt, waitFor } from './harness.js';
 
 const SLEEP = "trap 'exit 0' TERM; sleep 3600 & wait";
 
@@ -58,18 +58,18 @@ t.test('the agent leaves pods it did not create alone', async (t) => {
   };
 
   const agent = await world.startAgent();
-  const warning = await agent.waitForLog(/^\d+ podvisor pod\(s\) of another node name are left alone$/, { timeoutMs: 20_000 });
+  const warning = await agent.waitForLog({ event: 'ForeignPods' }, { timeoutMs: 20_000 });
   t.equal(warning.level, 'warn');
-  t.ok(Number(warning.message.split(' ')[0]) >= 1, 'the foreign-node pod is counted');
+  t.ok(Number(warning.count) >= 1, 'the foreign-node pod is counted');
   await agent.waitForRelists(4);
   await unchanged('empty manifest directory');
   t.same(await podsOf(node), [], 'no pods of its own');
-  t.same(agent.find(/^(creating pod|replacing pod|stopping pod|restarting container|creating containers)/).map((line) => line.message), [], 'no actions');
+  t.same(agent.find({ event: ACTION_EVENTS }).map((line) => line.message), [], 'no actions');
 
   // With a manifest of its own, whose pod has the same manifest name as the foreign-node pod.
   const key = `default/app-${node}`;
   const path = await putManifest(world.manifestDir, 'app.yaml', podYaml({ name: 'app', grace: 2, containers: sleeper('main') }));
-  await agent.waitForLog('pod started', { pod: key, timeoutMs: 60_000 });
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: key, timeoutMs: 60_000 });
   await agent.waitForRelists(3);
   t.same((await podsOf(node)).map((pod) => pod.Name), [`default_app-${node}`], 'its own pod');
   await unchanged('own pod running');
@@ -78,6 +78,6 @@ t.test('the agent leaves pods it did not create alone', async (t) => {
   await waitFor('own pod gone', async () => (await podsOf(node)).length === 0, { timeoutMs: 30_000 });
   await agent.waitForRelists(3);
   await unchanged('own pod removed');
-  t.same(agent.find(/^(creating pod|replacing pod|stopping pod|restarting container|creating containers)/).map((line) => `${line.message} ${String(line.pod)}`),
+  t.same(agent.find({ event: ACTION_EVENTS }).map((line) => `${line.message} ${String(line.pod)}`),
     [`creating pod ${key}`, `stopping pod (grace period 2s) ${key}`], 'the agent acted on its own pod only');
 });

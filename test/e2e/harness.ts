@@ -160,6 +160,26 @@ export async function putManifest(dir: string, name: string, text: string): Prom
   return path;
 }
 
+/**
+ * What a log line is looked for by. Tests match the stable `event` field the agent puts on the
+ * lines that record what it did (`{ event: 'PodStarted' }`, or one of several events, with any
+ * other fields to equal); a string or RegExp matches the message, for lines without an event.
+ */
+/** The events of the agent's actions on pods: a test that expects no action looks for these. */
+export const ACTION_EVENTS: readonly string[] = ['PodCreating', 'PodReplacing', 'PodStopping', 'DeadlineExceeded', 'ContainerRestarting', 'ContainersCreating'];
+
+export type LogMatch = string | RegExp | ({ event: string | readonly string[] } & Record<string, unknown>);
+
+function logMatches(line: LogLine, match: LogMatch): boolean {
+  if (typeof match === 'string') return line.message === match;
+  if (match instanceof RegExp) return match.test(line.message);
+  return Object.entries(match).every(([key, want]) => (key === 'event' && Array.isArray(want) ? want.includes(line.event) : line[key] === want));
+}
+
+function describeMatch(match: LogMatch): string {
+  return typeof match === 'string' || match instanceof RegExp ? String(match) : JSON.stringify(match);
+}
+
 /** The agent as a child process, with its log lines as they arrive. */
 export class AgentProcess {
   readonly lines: LogLine[] = [];
@@ -211,24 +231,22 @@ export class AgentProcess {
     return this.exitCode === undefined;
   }
 
-  /** Log lines whose message equals `message` (or matches it), optionally about one pod. */
-  find(message: string | RegExp, pod?: string): LogLine[] {
-    return this.lines.filter((line) =>
-      (typeof message === 'string' ? line.message === message : message.test(line.message)) &&
-      (pod === undefined || line.pod === pod));
+  /** Log lines that match (see LogMatch), optionally about one pod. */
+  find(match: LogMatch, pod?: string): LogLine[] {
+    return this.lines.filter((line) => logMatches(line, match) && (pod === undefined || line.pod === pod));
   }
 
   /** Waits for a log line matching `message` (and `pod`) and returns the first one. */
-  async waitForLog(message: string | RegExp, options: WaitOptions & { pod?: string } = {}): Promise<LogLine> {
-    return await waitFor(`log line ${String(message)}${options.pod ? ` for ${options.pod}` : ''}`, () => {
+  async waitForLog(message: LogMatch, options: WaitOptions & { pod?: string } = {}): Promise<LogLine> {
+    return await waitFor(`log line ${describeMatch(message)}${options.pod ? ` for ${options.pod}` : ''}`, () => {
       if (!this.running && this.find(message, options.pod).length === 0) throw new Error(`the agent exited (${String(this.exitCode)})`);
       return this.find(message, options.pod)[0];
     }, { intervalMs: 50, ...options });
   }
 
   /** Waits until at least `count` log lines match `message` (and `pod`). */
-  async waitForCount(message: string | RegExp, count: number, options: WaitOptions & { pod?: string } = {}): Promise<LogLine[]> {
-    return await waitFor(`${count} log lines ${String(message)}${options.pod ? ` for ${options.pod}` : ''}`, () => {
+  async waitForCount(message: LogMatch, count: number, options: WaitOptions & { pod?: string } = {}): Promise<LogLine[]> {
+    return await waitFor(`${count} log lines ${describeMatch(message)}${options.pod ? ` for ${options.pod}` : ''}`, () => {
       const found = this.find(message, options.pod);
       if (!this.running && found.length < count) throw new Error(`the agent exited (${String(this.exitCode)})`);
       return found.length >= count ? found : undefined;
@@ -237,7 +255,7 @@ export class AgentProcess {
 
   /** How many listings of podman's pods (reconciler passes) the agent has made so far. */
   relists(): number {
-    return this.lines.filter((line) => line.message === 'podman' && typeof line.args === 'string' && line.args.startsWith('pod ps')).length;
+    return this.lines.filter((line) => line.event === 'PodmanCall' && typeof line.args === 'string' && line.args.startsWith('pod ps')).length;
   }
 
   /** Waits until the agent has listed podman's pods `count` more times (each a full pass). */
@@ -302,7 +320,7 @@ export async function setup(t: Test, file: string): Promise<E2E> {
         ...extraArgs,
       ], root);
       agents.push(agent);
-      await agent.waitForLog('podvisor running', { timeoutMs: 30_000 });
+      await agent.waitForLog({ event: 'AgentRunning' }, { timeoutMs: 30_000 });
       return agent;
     },
   };

@@ -24,7 +24,7 @@ t.test('hostile files beside a good pod, at start and while running', async (t) 
   await symlink('loop.yaml', join(manifestDir, 'loop.yaml'));
 
   const agent = await world.startAgent();
-  await agent.waitForLog('pod started', { pod: `default/app-${node}`, timeoutMs: 60_000 });
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: `default/app-${node}`, timeoutMs: 60_000 });
   const before = await startedAt(`default_app-${node}_main`);
   for (const [file, message] of [['bomb.yaml', /aliases expand to more than the limit/], ['pipe.yaml', /not a regular file \(a FIFO\)/], ['zero.yaml', /not a regular file \(a device\)/], ['loop.yaml', /ELOOP/]] as const) {
     t.ok(agent.lines.some((line) => line.message.includes(file) && message.test(line.message)), `${file} is named in the log`);
@@ -35,7 +35,7 @@ t.test('hostile files beside a good pod, at start and while running', async (t) 
   await putManifest(manifestDir, 'alias.yaml', 'apiVersion: v1\nkind: Pod\nmetadata: *nowhere\n');
   await putManifest(manifestDir, 'nodes.yaml', `a: [${'1,'.repeat(60_000)}1]\n`);
   await putManifest(manifestDir, 'second.yaml', podYaml({ name: 'second', containers: sleeper('main') }));
-  await agent.waitForLog('pod started', { pod: `default/second-${node}`, timeoutMs: 60_000 });
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: `default/second-${node}`, timeoutMs: 60_000 });
   await agent.waitForRelists(2);
   for (const [file, message] of [['bomb2.yaml', /aliases expand/], ['alias.yaml', /Unresolved alias/], ['nodes.yaml', /more than 50000 YAML nodes/]] as const) {
     await agent.waitForLog(new RegExp(`${file.replace('.', '\\.')}:\\d+:\\d+: YAML: .*${message.source}`));

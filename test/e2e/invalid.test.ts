@@ -2,7 +2,7 @@
 // containers, never restarted) and the agent logs an error naming file, line, column and field.
 import { writeFile } from 'node:fs/promises';
 import t from 'tap';
-import { containerIds, IMAGE, podsOf, putManifest, setup, startedAt, type AgentProcess } from './harness.js';
+import { ACTION_EVENTS, containerIds, IMAGE, podsOf, putManifest, setup, startedAt, type AgentProcess } from './harness.js';
 
 const GOOD = `apiVersion: v1
 kind: Pod
@@ -48,7 +48,7 @@ t.test('an invalid edit leaves the running pod alone', async (t) => {
   const main = `default_app-${node}_main`;
   const path = await putManifest(world.manifestDir, 'app.yaml', GOOD);
   const agent = await world.startAgent();
-  await agent.waitForLog('pod started', { pod: key, timeoutMs: 60_000 });
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: key, timeoutMs: 60_000 });
 
   const [pod] = await podsOf(node);
   if (!pod) throw new Error('no pod');
@@ -64,7 +64,7 @@ t.test('an invalid edit leaves the running pod alone', async (t) => {
     t.equal(pods[0]?.Labels?.['io.podvisor.hash'], pod.Labels?.['io.podvisor.hash'], `${when}: the same hash`);
     t.same(await containerIds(node), ids, `${when}: the same containers`);
     t.equal(await startedAt(main), started, `${when}: not restarted`);
-    t.same(agent.find(/^(replacing pod|stopping pod|restarting container|creating containers)/).map((line) => line.message), [],
+    t.same(agent.find({ event: ACTION_EVENTS.filter((event) => event !== 'PodCreating') }).map((line) => line.message), [],
       `${when}: no action on the pod`);
   };
 
@@ -72,7 +72,7 @@ t.test('an invalid edit leaves the running pod alone', async (t) => {
   const missing = await agent.waitForLog(`${path}:8:7: spec.containers[0].image: Required`, { timeoutMs: 20_000 });
   t.equal(missing.level, 'error');
   t.equal(missing.source, path);
-  const kept = await agent.waitForLog('manifest has errors: its pods keep their last good spec');
+  const kept = await agent.waitForLog({ event: 'ManifestInvalid' });
   t.equal(kept.level, 'error');
   t.equal(kept.source, path);
   await untouched(agent, 'image removed');
@@ -85,16 +85,16 @@ t.test('an invalid edit leaves the running pod alone', async (t) => {
   // A fresh agent (a crash, a reboot) that has never seen the file valid keeps the pod too.
   await agent.stop('SIGKILL');
   const fresh = await world.startAgent();
-  const keeping = await fresh.waitForLog('keeping pod: its manifest has errors', { pod: key, timeoutMs: 20_000 });
+  const keeping = await fresh.waitForLog({ event: 'PodKept' }, { pod: key, timeoutMs: 20_000 });
   t.equal(keeping.source, path);
   t.equal(fresh.find(`${path}:7:3: spec.containers: must be a list, got number`).length, 1, 'the fresh agent names the error too');
   await untouched(fresh, 'fresh agent, file still invalid');
 
   // Putting the good text back is the same pod: still nothing to do.
-  const snapshots = fresh.find('desired state').length;
+  const snapshots = fresh.find({ event: 'DesiredState' }).length;
   await writeFile(path, GOOD);
-  await fresh.waitForCount('desired state', snapshots + 1, { timeoutMs: 20_000 });
+  await fresh.waitForCount({ event: 'DesiredState' }, snapshots + 1, { timeoutMs: 20_000 });
   await untouched(fresh, 'restored');
-  t.equal(agent.find('creating pod', key).length, 1, 'created once');
-  t.equal(fresh.find('creating pod', key).length, 0, 'and not by the fresh agent');
+  t.equal(agent.find({ event: 'PodCreating' }, key).length, 1, 'created once');
+  t.equal(fresh.find({ event: 'PodCreating' }, key).length, 0, 'and not by the fresh agent');
 });

@@ -43,7 +43,7 @@ t.test('webhook: the PodList arrives, and the latest state after the receiver wa
   const hashOf = (post: (typeof receiver.posts)[number]) => post.body.items.find((item) => item.metadata.name === name) as { metadata: { annotations?: Record<string, string> } } | undefined;
   const oldHash = hashOf(running)?.metadata.annotations?.['kubernetes.io/config.hash'];
   await putManifest(world.manifestDir, 'app.yaml', manifest('app', 'two'));
-  await agent.waitForCount('pod started', 2, { pod: `default/${name}`, timeoutMs: 60_000 });
+  await agent.waitForCount({ event: 'PodStarted' }, 2, { pod: `default/${name}`, timeoutMs: 60_000 });
   t.pass('the pod was replaced while the endpoint was down');
   await waitFor('the publisher to notice the failure', () => agent.find(/delivery failed/).length > 0, { timeoutMs: 20_000 });
 

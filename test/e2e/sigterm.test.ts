@@ -9,7 +9,7 @@ t.test('SIGTERM stops the agent and leaves the pods running', async (t) => {
   const key = `default/app-${node}`;
   await putManifest(world.manifestDir, 'app.yaml', podYaml({ name: 'app', grace: 2, containers: sleeper('main') }));
   const agent = await world.startAgent();
-  await agent.waitForLog('pod started', { pod: key, timeoutMs: 60_000 });
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: key, timeoutMs: 60_000 });
   await agent.waitForRelists(1);
 
   const [pod] = await podsOf(node);
@@ -23,13 +23,13 @@ t.test('SIGTERM stops the agent and leaves the pods running', async (t) => {
   const tookMs = Date.now() - signalledAt;
   t.same(exit, { code: 0, signal: null }, 'exit status 0');
   t.ok(tookMs < 10_000, `exited promptly (${tookMs} ms)`);
-  t.ok(agent.find('SIGTERM: stopping; pods keep running').length === 1, 'logged the signal');
-  t.equal(agent.lines.at(-1)?.message, 'stopped', 'the last line says it stopped');
+  t.ok(agent.find({ event: 'AgentStopping', signal: 'SIGTERM' }).length === 1, 'logged the signal');
+  t.equal(agent.lines.at(-1)?.event, 'AgentStopped', 'the last line says it stopped');
 
   const pods = await podsOf(node);
   t.same(pods.map((entry) => entry.Id), [pod.Id], 'the pod is still there');
   const after = await containersOf(node);
   t.same(after.map((entry) => [entry.Id, entry.State]), [[container.Id, 'running']], 'its container still runs');
   t.equal(await startedAt(container.Id), started, 'and was never restarted');
-  t.equal(agent.find(/^(stopping pod|pod removed)/).length, 0, 'the agent stopped no pod');
+  t.equal(agent.find({ event: ['PodStopping', 'DeadlineExceeded', 'PodRemoved'] }).length, 0, 'the agent stopped no pod');
 });

@@ -76,7 +76,7 @@ t.test('a crashing container backs off 0, 1, 2, 4, 4 s and shows CrashLoopBackOf
   const runsFile = join(world.root, 'data', 'runs');
   await putManifest(world.manifestDir, 'crash.yaml', manifest(join(world.root, 'data')));
   const agent = await world.startAgent(['--backoff-max', '4']);
-  await agent.waitForLog('pod started', { pod: key, timeoutMs: 60_000 });
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: key, timeoutMs: 60_000 });
   const [pod] = await podsOf(node);
   const uid = pod?.Labels?.['io.podvisor.uid'] ?? '';
   t.match(uid, /^[0-9a-f-]{36}$/, 'the pod carries its uid');
@@ -100,7 +100,7 @@ t.test('a crashing container backs off 0, 1, 2, 4, 4 s and shows CrashLoopBackOf
 
   // When the agent decided each restart (its 'restarting container' line, logged just before
   // `podman start`), measured from the exit it restarts: never before the back-off is over.
-  const decisions = agent.find('restarting container', key).slice(0, 6).map((line, index) => (Date.parse(line.timestamp) - (exits[index] ?? NaN)) / 1000);
+  const decisions = agent.find({ event: 'ContainerRestarting' }, key).slice(0, 6).map((line, index) => (Date.parse(line.timestamp) - (exits[index] ?? NaN)) / 1000);
   t.comment(`restart decisions after the exit (s): ${decisions.map((decision) => decision.toFixed(2)).join(', ')}`);
   t.ok((waits[0] ?? Infinity) < 1, `the first restart is immediate (${waits[0]?.toFixed(2)} s)`);
   for (const [index, wait] of waits.entries()) {
@@ -163,10 +163,10 @@ t.test('a crashing container backs off 0, 1, 2, 4, 4 s and shows CrashLoopBackOf
   t.ok(Number((row.RESTARTS ?? '').split(' ')[0]) >= 5, `RESTARTS ${row.RESTARTS} counts the restarts`);
 
   // The agent restarted the one container in place, never the pod.
-  const restarts = agent.find('restarting container', key);
+  const restarts = agent.find({ event: 'ContainerRestarting' }, key);
   t.ok(restarts.length >= 6, `the agent logged ${restarts.length} restarts`);
   t.ok(restarts.every((line) => line.container === 'crasher' && line.reason === 'restartPolicy Always: restarting crasher (exit code 1)'), 'each restart names the container and why');
-  t.equal(agent.find('creating pod', key).length, 1, 'the pod was created once');
-  t.equal(agent.find('replacing pod', key).length, 0, 'and never replaced');
+  t.equal(agent.find({ event: 'PodCreating' }, key).length, 1, 'the pod was created once');
+  t.equal(agent.find({ event: 'PodReplacing' }, key).length, 0, 'and never replaced');
   t.equal((await podsOf(node)).length, 1, 'one pod');
 });

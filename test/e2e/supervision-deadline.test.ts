@@ -37,13 +37,13 @@ t.test('activeDeadlineSeconds stops the pod for good: Failed, DeadlineExceeded',
   const key = `default/${podName}`;
   await putManifest(world.manifestDir, 'deadline.yaml', MANIFEST);
   const agent = await world.startAgent(['--backoff-max', '4']);
-  await agent.waitForLog('pod started', { pod: key, timeoutMs: 60_000 });
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: key, timeoutMs: 60_000 });
   const running = await waitForStatus(world.stateDir, podName, 'Running with a start time', (item) => (item.status.phase === 'Running' && item.status.startTime ? item : undefined), { timeoutMs: 20_000 });
   const startTime = Date.parse(running.status.startTime ?? '');
   const firstRun = await containerState(podmanContainer(podName, 'main'));
   t.equal(firstRun.status, 'running', 'the container runs at first');
 
-  const stopping = await agent.waitForLog('stopping pod: DeadlineExceeded', { pod: key, timeoutMs: 20_000 });
+  const stopping = await agent.waitForLog({ event: 'DeadlineExceeded' }, { pod: key, timeoutMs: 20_000 });
   const after = (Date.parse(stopping.timestamp) - startTime) / 1000;
   t.ok(after >= 3, `stopped ${after.toFixed(2)} s after status.startTime: not before the 3 s deadline`);
   t.ok(after <= 5.5, `and soon after it (${after.toFixed(2)} s)`);
@@ -67,9 +67,9 @@ t.test('activeDeadlineSeconds stops the pod for good: Failed, DeadlineExceeded',
     { phase: 'Failed', reason: 'DeadlineExceeded', restartCount: 0 }, 'still Failed, DeadlineExceeded, restartCount 0 after 5 relists');
   const again = await containerState(podmanContainer(podName, 'main'));
   t.same({ status: again.status, startedAt: again.startedAt }, { status: 'exited', startedAt: firstRun.startedAt }, 'podman: never started again');
-  t.equal(agent.find('restarting container', key).length, 0, 'the agent restarted nothing');
-  t.equal(agent.find(/^(creating|replacing) pod$/, key).length, 1, 'nor made the pod again');
-  t.equal(agent.find('stopping pod: DeadlineExceeded', key).length, 1, 'it was stopped once');
+  t.equal(agent.find({ event: 'ContainerRestarting' }, key).length, 0, 'the agent restarted nothing');
+  t.equal(agent.find({ event: ['PodCreating', 'PodReplacing'] }, key).length, 1, 'nor made the pod again');
+  t.equal(agent.find({ event: 'DeadlineExceeded' }, key).length, 1, 'it was stopped once');
 
   // describe: the reason, and the events of the stop.
   const described = await podvisorCli('describe', 'deadline', '--state-dir', world.stateDir);

@@ -29,7 +29,7 @@ t.test('a missing image with pull policy Never: ErrImageNeverPull, retried with 
   const key = `default/${podName}`;
   await putManifest(world.manifestDir, 'noimage.yaml', MANIFEST);
   const agent = await world.startAgent(['--backoff-max', '4']);
-  await agent.waitForLog('creating pod', { pod: key, timeoutMs: 30_000 });
+  await agent.waitForLog({ event: 'PodCreating' }, { pod: key, timeoutMs: 30_000 });
 
   const message = `Container image "${MISSING}" is not present with pull policy of Never`;
   const pod = await waitForStatus(world.stateDir, podName, 'ErrImageNeverPull', (item) => {
@@ -44,19 +44,19 @@ t.test('a missing image with pull policy Never: ErrImageNeverPull, retried with 
   // Watch the agent for a while: at least eight passes (about eight seconds).
   const firstPod = (await podsOf(node))[0]?.Id;
   await agent.waitForRelists(8);
-  const attempts = [...agent.find('creating pod', key), ...agent.find('creating containers app', key)].map((line) => Date.parse(line.timestamp)).sort((a, b) => a - b);
+  const attempts = [...agent.find({ event: 'PodCreating' }, key), ...agent.find('creating containers app', key)].map((line) => Date.parse(line.timestamp)).sort((a, b) => a - b);
   const gaps = attempts.slice(1).map((at, index) => (at - (attempts[index] ?? 0)) / 1000);
   t.comment(`attempts to create the container, gaps (s): ${gaps.map((gap) => gap.toFixed(2)).join(', ')}`);
-  t.equal(agent.find('creating pod', key).length, 1, 'the pod was created once');
-  t.equal(agent.find('replacing pod', key).length, 0, 'never replaced');
-  t.equal(agent.find(/^stopping pod/, key).length, 0, 'never stopped');
+  t.equal(agent.find({ event: 'PodCreating' }, key).length, 1, 'the pod was created once');
+  t.equal(agent.find({ event: 'PodReplacing' }, key).length, 0, 'never replaced');
+  t.equal(agent.find({ event: ['PodStopping', 'DeadlineExceeded'] }, key).length, 0, 'never stopped');
   t.same((await podsOf(node)).map((entry) => entry.Id), [firstPod], 'the same one pod throughout');
   t.ok(attempts.length >= 3 && attempts.length <= 5, `${attempts.length} attempts in ~8 s: retried, with back-off, not on every pass`);
   const expected = [1, 2, 4, 4];
   for (const [index, gap] of gaps.entries()) {
     t.ok(gap >= (expected[index] ?? 4) - 0.1, `attempt ${index + 2} came ${gap.toFixed(2)} s after the one before: at least ${expected[index] ?? 4} s`);
   }
-  const runs = agent.find('podman').filter((line) => typeof line.args === 'string' && line.args.startsWith('run') && line.exitCode !== 0);
+  const runs = agent.find({ event: 'PodmanCall' }).filter((line) => typeof line.args === 'string' && line.args.startsWith('run') && line.exitCode !== 0);
   t.equal(runs.length, attempts.length, 'one failed podman run per attempt');
 
   // The kubelet's events for it, in the status file.

@@ -135,10 +135,10 @@ t.test('init containers run in order and gate the app; a failing one fails or re
     // Timed by the agent's own log: from the line that reports the exit to the retry it decided on.
     const at = (line: { timestamp: string }) => Date.parse(line.timestamp);
     const exits = agent.lines.filter((line) => line.event === 'ContainerExited' && line.pod === `default/${podName}` && line.container === 'init1' && line.exitCode === 1).map(at);
-    const retries = agent.find(/^creating containers/, `default/${podName}`).map(at);
+    const retries = agent.find({ event: 'ContainersCreating' }, `default/${podName}`).map(at);
     const firstWait = (retries.find((time) => time >= (exits[0] ?? Infinity)) ?? Infinity) - (exits[0] ?? 0);
     t.ok(firstWait < 1000, `the first retry was decided ${firstWait} ms after the exit, without the 1 s back-off`);
-    t.same(agent.find(/^createContainers failed/, `default/${podName}`), [], 'no failed action for the init container\'s exit');
+    t.same(agent.find({ event: 'ActionFailed', action: 'createContainers' }, `default/${podName}`), [], 'no failed action for the init container\'s exit');
     t.ok(labels.length >= 3 && labels.every((label) => label === 'init1'), `init1 ran ${labels.length} times, the app never`);
     // The status file is written every 2 s: it catches up with the runs the file shows.
     const later = await waitForStatus(world.stateDir, podName, `init1 restartCount ${labels.length - 1}`, (item) =>
@@ -147,6 +147,6 @@ t.test('init containers run in order and gate the app; a failing one fails or re
     t.same(containerOf(later, 'app')?.state, { waiting: { reason: 'PodInitializing' } }, 'the app waits: PodInitializing');
     const names = (await containersOf(node)).map((entry) => entry.Names[0]);
     t.notOk(names.includes(podmanContainer(podName, 'app')), 'podman has no app container for the pod');
-    t.equal(agent.find('creating pod', `default/${podName}`).length, 1, 'the pod itself was created once');
+    t.equal(agent.find({ event: 'PodCreating' }, `default/${podName}`).length, 1, 'the pod itself was created once');
   });
 });

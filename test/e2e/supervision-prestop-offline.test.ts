@@ -31,7 +31,7 @@ spec:
             command: ["sh", "-c", ${JSON.stringify(stamp('prestop', LOG))}]
 `);
   const first = await world.startAgent();
-  await first.waitForLog('pod started', { pod: `default/hooked-${world.node}`, timeoutMs: 60_000 });
+  await first.waitForLog({ event: 'PodStarted' }, { pod: `default/hooked-${world.node}`, timeoutMs: 60_000 });
   await waitFor('the container to stamp its start', async () => (await fileLines(join(dir, 'log'))).length > 0, { timeoutMs: 10_000 });
   const id = (await podsOf(world.node))[0]?.Id ?? '';
   t.ok(id, 'the pod runs');
@@ -40,7 +40,7 @@ spec:
   await first.stop('SIGKILL');
   await rm(path);
   const second = await world.startAgent();
-  await second.waitForLog(/^stopping pod/, { pod: `default/hooked-${world.node}`, timeoutMs: 30_000 });
+  await second.waitForLog({ event: ['PodStopping', 'DeadlineExceeded'] }, { pod: `default/hooked-${world.node}`, timeoutMs: 30_000 });
   await waitFor('the pod to be removed', async () => !(await podExists(id)), { timeoutMs: 30_000 });
   t.same(parseStamps(await fileLines(join(dir, 'log'))).map((one) => one.label), ['up', 'prestop', 'term'], 'preStop ran, then the TERM trap');
 });

@@ -64,7 +64,7 @@ t.test('preStop runs before the stop signal; SIGTERM ignored means SIGKILL after
   const died = new DiedEvents(node);
   t.teardown(() => died.stop());
   const agent = await world.startAgent();
-  for (const name of ['hooked', 'stubborn', 'stubborn-hook']) await agent.waitForLog('pod started', { pod: `default/${name}-${node}`, timeoutMs: 60_000 });
+  for (const name of ['hooked', 'stubborn', 'stubborn-hook']) await agent.waitForLog({ event: 'PodStarted' }, { pod: `default/${name}-${node}`, timeoutMs: 60_000 });
   // Each container has stamped its start, so its TERM trap (or its ignoring of TERM) is in place.
   for (const dir of [dirs.hooked, dirs.stubbornHook, join(world.root, 'stubborn')]) {
     await waitFor(`${dir}/log to be written`, async () => (await fileLines(join(dir, 'log'))).length > 0, { timeoutMs: 10_000 });
@@ -78,9 +78,9 @@ t.test('preStop runs before the stop signal; SIGTERM ignored means SIGKILL after
     for (const [name, id] of pods) if (!goneAt.has(name) && !(await podExists(id))) goneAt.set(name, Date.now());
     return goneAt.size === pods.size;
   }, { timeoutMs: 40_000, intervalMs: 100 });
-  const stoppingAt = (name: string) => Date.parse(agent.find(/^stopping pod/, `default/${name}-${node}`)[0]?.timestamp ?? '');
+  const stoppingAt = (name: string) => Date.parse(agent.find({ event: ['PodStopping', 'DeadlineExceeded'] }, `default/${name}-${node}`)[0]?.timestamp ?? '');
   const took = (name: string) => {
-    const line = agent.find(/^stopping pod/, `default/${name}-${node}`)[0];
+    const line = agent.find({ event: ['PodStopping', 'DeadlineExceeded'] }, `default/${name}-${node}`)[0];
     return line ? ((goneAt.get(`${name}-${node}`) ?? 0) - Date.parse(line.timestamp)) / 1000 : NaN;
   };
 
@@ -90,12 +90,12 @@ t.test('preStop runs before the stop signal; SIGTERM ignored means SIGKILL after
     const at = Object.fromEntries(stamps.map((one) => [one.label, one.at]));
     t.ok((at['prestop-end'] ?? 0) - (at['prestop-start'] ?? 0) >= 950, 'the hook ran its full second');
     t.ok((at.term ?? 0) >= (at['prestop-end'] ?? Infinity), 'SIGTERM came after the hook ended');
-    t.equal(agent.find(/^stopping pod/, `default/hooked-${node}`)[0]?.message, 'stopping pod (grace period 10s)', 'stopped with its grace period');
+    t.equal(agent.find({ event: ['PodStopping', 'DeadlineExceeded'] }, `default/hooked-${node}`)[0]?.message, 'stopping pod (grace period 10s)', 'stopped with its grace period');
     t.ok(took('hooked') < 8, `the container that honours SIGTERM was removed well within its 10 s grace (${took('hooked').toFixed(1)} s)`);
   });
 
   await t.test('a container that ignores SIGTERM is killed only after the grace period', async (t) => {
-    t.equal(agent.find(/^stopping pod/, `default/stubborn-${node}`)[0]?.message, `stopping pod (grace period ${GRACE}s)`);
+    t.equal(agent.find({ event: ['PodStopping', 'DeadlineExceeded'] }, `default/stubborn-${node}`)[0]?.message, `stopping pod (grace period ${GRACE}s)`);
     for (const name of ['stubborn', 'stubborn-hook']) {
       // podman's died event: when the container ended, and how (137: SIGKILL).
       const death = await died.waitFor(podmanContainer(`${name}-${node}`, 'main'), { timeoutMs: 5_000 });

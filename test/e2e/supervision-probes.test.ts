@@ -60,7 +60,7 @@ t.test('a failing exec liveness probe restarts the container', async (t) => {
         failureThreshold: 2
 `));
   const agent = await world.startAgent(AGENT_FLAGS);
-  await agent.waitForLog('pod started', { pod: `default/${podName}`, timeoutMs: 60_000 });
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: `default/${podName}`, timeoutMs: 60_000 });
 
   const count = await waitForStatus(world.stateDir, podName, 'restartCount >= 1', (item) => {
     const n = containerOf(item, 'app')?.restartCount ?? 0;
@@ -79,7 +79,7 @@ t.test('a failing exec liveness probe restarts the container', async (t) => {
   t.equal(events.killing.message, 'Container app failed liveness probe, will be restarted');
   // The exec probes called the OCI runtime itself: said once, and no `podman exec` among the podman calls.
   t.equal(agent.find(/^exec probes call (crun|runc) directly$/).length, 1, 'exec probes through the OCI runtime');
-  t.strictSame(agent.lines.filter((line) => line.message === 'podman' && String(line.args).startsWith('exec ')), [], 'no podman exec');
+  t.strictSame(agent.lines.filter((line) => line.event === 'PodmanCall' && String(line.args).startsWith('exec ')), [], 'no podman exec');
 });
 
 t.test('an httpGet readiness probe flips Ready both ways', async (t) => {
@@ -94,7 +94,7 @@ t.test('an httpGet readiness probe flips Ready both ways', async (t) => {
         periodSeconds: 1
 `));
   const agent = await world.startAgent(AGENT_FLAGS);
-  await agent.waitForLog('pod started', { pod: `default/${podName}`, timeoutMs: 60_000 });
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: `default/${podName}`, timeoutMs: 60_000 });
 
   const notReady = await waitForStatus(world.stateDir, podName, 'running, not ready', (item) => {
     const c = containerOf(item, 'app');
@@ -132,7 +132,7 @@ t.test('a startup probe holds liveness back', async (t) => {
         failureThreshold: 1
 `));
   const agent = await world.startAgent(AGENT_FLAGS);
-  await agent.waitForLog('pod started', { pod: `default/${podName}`, timeoutMs: 60_000 });
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: `default/${podName}`, timeoutMs: 60_000 });
 
   await waitForStatus(world.stateDir, podName, 'running, not started', (item) => {
     const c = containerOf(item, 'app');
@@ -154,7 +154,7 @@ t.test('a startup probe holds liveness back', async (t) => {
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   t.ok(samples >= 5, `not started, restartCount 0 across ${samples} samples over 4.5 s`);
-  t.equal(agent.find(/restarting container/, `default/${podName}`).length, 0, 'no restart logged while not started');
+  t.equal(agent.find({ event: 'ContainerRestarting' }, `default/${podName}`).length, 0, 'no restart logged while not started');
 
   await exec(name, 'touch', '/tmp/started');
   await waitForStatus(world.stateDir, podName, 'started', (item) => containerOf(item, 'app')?.started === true || (containerOf(item, 'app')?.restartCount ?? 0) >= 1, { timeoutMs: 20_000 });

@@ -47,7 +47,7 @@ t.test('restart counts survive an agent restart', async (t) => {
   const key = `default/${podName}`;
   await putManifest(world.manifestDir, 'crashy.yaml', MANIFEST);
   const first = await world.startAgent(['--backoff-max', '4']);
-  await first.waitForLog('pod started', { pod: key, timeoutMs: 60_000 });
+  await first.waitForLog({ event: 'PodStarted' }, { pod: key, timeoutMs: 60_000 });
   const uid = (await podsOf(node))[0]?.Labels?.['io.podvisor.uid'] ?? '';
   const containerId = (await containerIds(node))[podmanContainer(podName, 'crasher')];
 
@@ -61,7 +61,7 @@ t.test('restart counts survive an agent restart', async (t) => {
   const state = JSON.parse(await readFile(join(world.stateDir, 'supervision.json'), 'utf8')) as { restartCounts: Record<string, number> };
   const saved = state.restartCounts[`${uid}/crasher`] ?? 0;
   t.ok(saved >= before, `supervision.json holds the count (${saved}), at least what the status showed (${before})`);
-  t.equal(saved, first.find('restarting container', key).length, 'one count per restart the first agent made');
+  t.equal(saved, first.find({ event: 'ContainerRestarting' }, key).length, 'one count per restart the first agent made');
   const atStop = await savedStatus(world.stateDir, podName);
   t.ok((atStop?.restartCount ?? -1) >= before, `status.json written at the stop keeps the count (${atStop?.restartCount})`);
 
@@ -94,16 +94,16 @@ t.test('restart counts survive an agent restart', async (t) => {
   t.ok(fresh.length > 0, 'the second agent wrote the status');
   t.ok(fresh.every((sample) => (sample.restartCount ?? -1) >= saved), `everything the second agent wrote counts from ${saved}`);
   t.ok(counts.every((count, index) => index === 0 || count >= (counts[index - 1] ?? 0)), 'and never went down');
-  t.ok((containerOf(grown, 'crasher')?.restartCount ?? 0) <= saved + second.find('restarting container', key).length, 'the status counts no restart that did not happen');
+  t.ok((containerOf(grown, 'crasher')?.restartCount ?? 0) <= saved + second.find({ event: 'ContainerRestarting' }, key).length, 'the status counts no restart that did not happen');
 
   // The same pod and container, adopted: the second agent restarted it, never recreated it.
   t.equal((await containerIds(node))[podmanContainer(podName, 'crasher')], containerId, 'the same container');
-  t.equal(second.find(/^(creating|replacing) pod$/, key).length, 0, 'the second agent made no pod');
+  t.equal(second.find({ event: ['PodCreating', 'PodReplacing'] }, key).length, 0, 'the second agent made no pod');
   const final = await statusOf(world.stateDir, podName);
   t.equal(final?.metadata.uid, uid, 'the same pod uid');
 
   // Stopped again, it has saved the first agent's restarts plus its own, exactly.
   t.same(await within('the second agent stopping on SIGTERM', 20_000, second.stop('SIGTERM')), { code: 0, signal: null }, 'the second agent exited 0');
   const after = JSON.parse(await readFile(join(world.stateDir, 'supervision.json'), 'utf8')) as { restartCounts: Record<string, number> };
-  t.equal(after.restartCounts[`${uid}/crasher`], saved + second.find('restarting container', key).length, 'saved count = the first agent\'s restarts + the second\'s');
+  t.equal(after.restartCounts[`${uid}/crasher`], saved + second.find({ event: 'ContainerRestarting' }, key).length, 'saved count = the first agent\'s restarts + the second\'s');
 });

@@ -89,7 +89,7 @@ t.test('a sidecar runs beside the app, is restarted, and stops after the app', a
   const sideAgain = await containerState(podmanContainer(podName, 'side'));
   t.ok(sideAgain.status === 'running' && sideAgain.startedAt > side.startedAt, 'podman: the sidecar runs again, a new start');
   t.equal((await containerState(podmanContainer(podName, 'app'))).startedAt, app.startedAt, 'podman: the app was never restarted');
-  t.ok(agent.find('restarting container', key).every((line) => line.container === 'side'), 'only the sidecar was restarted');
+  t.ok(agent.find({ event: 'ContainerRestarting' }, key).every((line) => line.container === 'side'), 'only the sidecar was restarted');
   t.same(parseStamps(await fileLines(log)).map((one) => one.label), ['side-start', 'app-start', 'side-start'], 'the sidecar ran again; the app did not');
 
   // Deleting the pod: the app gets SIGTERM and exits first; only then is the sidecar stopped.
@@ -100,5 +100,5 @@ t.test('a sidecar runs beside the app, is restarted, and stops after the app', a
   t.same(stamps.map((one) => one.label), ['side-start', 'app-start', 'side-start', 'app-term', 'app-exit', 'side-term'], 'app TERM, app exit, then sidecar TERM');
   const at = Object.fromEntries(stamps.map((one) => [one.label, one.at]));
   t.ok((at['side-term'] ?? 0) >= (at['app-exit'] ?? Infinity), `the sidecar got SIGTERM after the app exited (${(at['side-term'] ?? 0) - (at['app-exit'] ?? 0)} ms later)`);
-  t.equal(agent.find('pod removed', key).length, 1, 'the agent removed the pod');
+  t.equal(agent.find({ event: 'PodRemoved' }, key).length, 1, 'the agent removed the pod');
 });
