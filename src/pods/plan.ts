@@ -20,14 +20,22 @@ export interface ContainerKill {
   message: string;
 }
 
+/** One thing to do to one pod, named by what it does; a pod's worker carries it out. */
 export type PodAction =
-  | { kind: 'create'; key: string; desired: DesiredPod; reason: string }
-  | { kind: 'replace'; key: string; observed: ObservedPod; desired: DesiredPod; running?: DesiredPod | undefined; reason: string }
-  | { kind: 'kill'; key: string; observed: ObservedPod; running?: DesiredPod | undefined; reason: string }
-  | { kind: 'deadline'; key: string; observed: ObservedPod; desired: DesiredPod; reason: string }
+  /** Make a pod that podman does not have, and take the first step of its start. */
+  | { kind: 'createPod'; key: string; desired: DesiredPod; reason: string }
+  /** Stop and remove the pod of an older spec, then make the new one. */
+  | { kind: 'replacePod'; key: string; observed: ObservedPod; desired: DesiredPod; running?: DesiredPod | undefined; reason: string }
+  /** Stop and remove a pod no manifest asks for (or a duplicate). */
+  | { kind: 'removePod'; key: string; observed: ObservedPod; running?: DesiredPod | undefined; reason: string }
+  /** Stop a pod's containers for good, keeping the pod (activeDeadlineSeconds). */
+  | { kind: 'stopPod'; key: string; observed: ObservedPod; desired: DesiredPod; reason: string }
+  /** The next step of a pod's start: the next init container, or the missing app containers. */
   | { kind: 'createContainers'; key: string; observed: ObservedPod; desired: DesiredPod; names: string[]; reason: string }
-  | { kind: 'startContainers'; key: string; observed: ObservedPod; desired: DesiredPod; containers: ObservedContainer[]; reason: string }
-  | { kind: 'killContainer'; key: string; observed: ObservedPod; desired: DesiredPod; kill: ContainerKill; reason: string };
+  /** Start exited containers again, per restartPolicy and back-off. */
+  | { kind: 'restartContainers'; key: string; observed: ObservedPod; desired: DesiredPod; containers: ObservedContainer[]; reason: string }
+  /** Stop one container the prober failed; its exit is then restarted per policy. */
+  | { kind: 'stopContainer'; key: string; observed: ObservedPod; desired: DesiredPod; kill: ContainerKill; reason: string };
 
 export interface PlanInput {
   desired: ReadonlyMap<string, DesiredPod>;
@@ -82,16 +90,16 @@ export function planPods(input: PlanInput): Plan {
     // Never two pods for one key: keep the one that matches the desired hash, kill the rest.
     const keep = pods.find((pod) => pod.hash === desired?.hash) ?? pods[0];
     for (const pod of pods) {
-      if (pod !== keep) actions.push({ kind: 'kill', key, observed: pod, running: input.known?.get(pod.uid), reason: 'duplicate pod for the same manifest' });
+      if (pod !== keep) actions.push({ kind: 'removePod', key, observed: pod, running: input.known?.get(pod.uid), reason: 'duplicate pod for the same manifest' });
     }
     if (!keep) continue;
     if (!desired) {
       if (input.erroredSources.has(keep.source)) kept.push(keep);
-      else actions.push({ kind: 'kill', key, observed: keep, running: input.known?.get(keep.uid), reason: 'no manifest asks for it' });
+      else actions.push({ kind: 'removePod', key, observed: keep, running: input.known?.get(keep.uid), reason: 'no manifest asks for it' });
       continue;
     }
     if (keep.hash !== desired.hash) {
-      actions.push({ kind: 'replace', key, observed: keep, desired, running: input.known?.get(keep.uid), reason: `config hash changed from ${keep.hash} to ${desired.hash}` });
+      actions.push({ kind: 'replacePod', key, observed: keep, desired, running: input.known?.get(keep.uid), reason: `config hash changed from ${keep.hash} to ${desired.hash}` });
       continue;
     }
     const step = planRunningPod(keep, desired, input);
@@ -105,7 +113,7 @@ export function planPods(input: PlanInput): Plan {
   }
 
   for (const [key, desired] of input.desired) {
-    if (!byKey.has(key) && !input.busy.has(key)) actions.push({ kind: 'create', key, desired, reason: 'new manifest' });
+    if (!byKey.has(key) && !input.busy.has(key)) actions.push({ kind: 'createPod', key, desired, reason: 'new manifest' });
   }
   return { actions, kept, wakeAt };
 }
@@ -125,14 +133,14 @@ function planRunningPod(observed: ObservedPod, desired: DesiredPod, input: PlanI
   // activeDeadlineSeconds: the pod is stopped for good (it stays, Failed, until its manifest changes).
   if (deadlineExceeded(desired, input.startTime?.(desired.uid), input.now)) {
     const running = observed.containers.some((container) => container.state === 'running');
-    return running ? { action: { kind: 'deadline', key, observed, desired, reason: `active longer than activeDeadlineSeconds (${desired.pod.spec.activeDeadlineSeconds}s)` } } : {};
+    return running ? { action: { kind: 'stopPod', key, observed, desired, reason: `active longer than activeDeadlineSeconds (${desired.pod.spec.activeDeadlineSeconds}s)` } } : {};
   }
   if (!observed.infraRunning && observed.containers.some((container) => container.state === 'running')) {
     return {}; // podman is between states; look again next pass
   }
   // A failed liveness or startup probe: the container is stopped; its exit is restarted per policy.
   const kill = input.kills?.get(key)?.find((one) => observed.containers.some((container) => container.id === one.containerId && container.state === 'running'));
-  if (kill) return { action: { kind: 'killContainer', key, observed, desired, kill, reason: kill.message } };
+  if (kill) return { action: { kind: 'stopContainer', key, observed, desired, kill, reason: kill.message } };
   // An infra container that is not running is started again by podman with the next container
   // started in the pod: the pod (and its volumes) are kept, as the kubelet keeps a sandbox.
   const verdict = (container: ObservedContainer) => input.backoff.verdict(backoffKey(desired.uid, container.name), backoffSince(container.finishedAt), input.now);
@@ -168,7 +176,7 @@ function planRunningPod(observed: ObservedPod, desired: DesiredPod, input: PlanI
   const names = ready.map((container) => `${container.name} (exit code ${container.exitCode ?? 'none'})`).join(', ');
   const onlySidecars = ready.every((container) => container.kind === 'init');
   return {
-    action: { kind: 'startContainers', key, observed, desired, containers: ready, reason: `${onlySidecars ? 'sidecar restartPolicy Always' : `restartPolicy ${policy ?? 'Always'}`}: restarting ${names}` },
+    action: { kind: 'restartContainers', key, observed, desired, containers: ready, reason: `${onlySidecars ? 'sidecar restartPolicy Always' : `restartPolicy ${policy ?? 'Always'}`}: restarting ${names}` },
     ...(wakeAt === undefined ? {} : { wakeAt }),
   };
 }

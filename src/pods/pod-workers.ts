@@ -102,23 +102,23 @@ export class PodWorkers {
     const log = (event: string, message: string) => logger.info(message, { event, pod: action.key, reason: action.reason });
     try {
       switch (action.kind) {
-        case 'create':
+        case 'createPod':
           log('PodCreating', 'creating pod');
           this.#started(action.desired, await this.#withStartSlot(() => runtime.createPod(action.desired, signal)));
           return;
-        case 'replace':
+        case 'replacePod':
           log('PodReplacing', 'replacing pod');
           this.#killing(action.observed);
           await runtime.killPod(action.observed, action.observed.gracePeriodSeconds, signal, action.running);
           this.#started(action.desired, await this.#withStartSlot(() => runtime.createPod(action.desired, signal)));
           return;
-        case 'kill':
+        case 'removePod':
           log('PodStopping', `stopping pod (grace period ${action.observed.gracePeriodSeconds}s)`);
           this.#killing(action.observed);
           await runtime.killPod(action.observed, action.observed.gracePeriodSeconds, signal, action.running);
           logger.info('pod removed', { event: 'PodRemoved', pod: action.key });
           return;
-        case 'deadline':
+        case 'stopPod':
           log('DeadlineExceeded', 'stopping pod: DeadlineExceeded');
           this.#options.status?.event(action.desired, 'Normal', 'DeadlineExceeded', 'Pod was active on the node longer than the specified deadline');
           this.#killing(action.observed);
@@ -134,14 +134,14 @@ export class PodWorkers {
           this.#started(action.desired, await this.#withStartSlot(() => runtime.createContainers(action.observed, action.desired, action.names, signal)));
           return;
         }
-        case 'killContainer': {
+        case 'stopContainer': {
           const { kill } = action;
           logger.info(`killing container: ${kill.message}`, { event: 'ContainerKilling', pod: action.key, container: kill.containerName });
           this.#options.status?.event(action.desired, 'Normal', 'Killing', kill.message, { name: kill.containerName, kind: containerKind(action.observed, kill.containerName) });
           await runtime.stopContainer(action.observed, kill.containerId, kill.gracePeriodSeconds, action.desired, signal);
           return;
         }
-        case 'startContainers':
+        case 'restartContainers':
           for (const container of action.containers) {
             const key = backoffKey(action.observed.uid, container.name);
             logger.info('restarting container', { event: 'ContainerRestarting', pod: action.key, container: container.name, reason: action.reason });

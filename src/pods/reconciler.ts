@@ -146,7 +146,7 @@ export class Reconciler {
   #cancelSuperseded(next: DesiredState): void {
     for (const key of this.#workers.busyKeys()) {
       const action = this.#workers.inFlight(key);
-      if (!action || action.kind === 'kill' || action.kind === 'deadline') continue;
+      if (!action || action.kind === 'removePod' || action.kind === 'stopPod') continue;
       if (next.pods.get(key)?.hash === action.desired.hash) continue;
       this.#options.logger.info('cancelling work for a superseded spec', { event: 'ActionSuperseded', pod: key, action: action.kind });
       this.#superseded.add(key);
@@ -171,7 +171,7 @@ export class Reconciler {
     if (this.#stopped) return false;
     this.#keptReported.delete(action.key);
     if (!this.#workers.dispatch(action)) return false;
-    if (action.kind === 'killContainer') this.#forgetKill(action.key, action.kill.containerId);
+    if (action.kind === 'stopContainer') this.#forgetKill(action.key, action.kill.containerId);
     this.#touchedAt.set(action.key, ++this.#sequence);
     return true;
   }

@@ -75,13 +75,13 @@ function observedPod(desired: DesiredPod, containers: ObservedContainer[], field
 /** An action reduced to what identifies it, so rows compare whole lists exactly. */
 function summary(action: PodAction): Record<string, unknown> {
   switch (action.kind) {
-    case 'create': return { kind: action.kind, key: action.key, hash: action.desired.hash };
-    case 'replace': return { kind: action.kind, key: action.key, pod: action.observed.id, hash: action.desired.hash };
-    case 'kill': return { kind: action.kind, key: action.key, pod: action.observed.id };
+    case 'createPod': return { kind: action.kind, key: action.key, hash: action.desired.hash };
+    case 'replacePod': return { kind: action.kind, key: action.key, pod: action.observed.id, hash: action.desired.hash };
+    case 'removePod': return { kind: action.kind, key: action.key, pod: action.observed.id };
     case 'createContainers': return { kind: action.kind, key: action.key, pod: action.observed.id, names: action.names };
-    case 'startContainers': return { kind: action.kind, key: action.key, pod: action.observed.id, containers: action.containers.map((one) => one.id) };
-    case 'deadline': return { kind: action.kind, key: action.key, pod: action.observed.id };
-    case 'killContainer': return { kind: action.kind, key: action.key, pod: action.observed.id, container: action.kill.containerId };
+    case 'restartContainers': return { kind: action.kind, key: action.key, pod: action.observed.id, containers: action.containers.map((one) => one.id) };
+    case 'stopPod': return { kind: action.kind, key: action.key, pod: action.observed.id };
+    case 'stopContainer': return { kind: action.kind, key: action.key, pod: action.observed.id, container: action.kill.containerId };
   }
 }
 
@@ -111,7 +111,7 @@ const rows: Row[] = [
   {
     name: 'a new manifest is created',
     desired: [web],
-    actions: [{ kind: 'create', key: KEY, hash: web.hash }],
+    actions: [{ kind: 'createPod', key: KEY, hash: web.hash }],
   },
   {
     name: 'a pod with the same hash and running containers needs nothing',
@@ -123,13 +123,13 @@ const rows: Row[] = [
     name: 'a pod whose hash differs is replaced',
     desired: [webChanged],
     observed: [observedPod(web, [container('app')])],
-    actions: [{ kind: 'replace', key: KEY, pod: 'pod-web-node1', hash: webChanged.hash }],
+    actions: [{ kind: 'replacePod', key: KEY, pod: 'pod-web-node1', hash: webChanged.hash }],
   },
   {
     name: 'a pod no manifest asks for is killed',
     desired: [other],
     observed: [observedPod(web, [container('app')]), observedPod(other, [container('app')])],
-    actions: [{ kind: 'kill', key: KEY, pod: 'pod-web-node1' }],
+    actions: [{ kind: 'removePod', key: KEY, pod: 'pod-web-node1' }],
   },
   {
     name: 'a pod whose file has errors is kept, not killed',
@@ -142,7 +142,7 @@ const rows: Row[] = [
     name: 'an errored file keeps only its own pods',
     observed: [observedPod(web, [container('app')]), observedPod(other, [container('app')])],
     erroredSources: ['/etc/podvisor/manifests.d/db.yaml'],
-    actions: [{ kind: 'kill', key: KEY, pod: 'pod-web-node1' }],
+    actions: [{ kind: 'removePod', key: KEY, pod: 'pod-web-node1' }],
     kept: ['default/db-node1'],
   },
   {
@@ -152,7 +152,7 @@ const rows: Row[] = [
       observedPod(web, [container('app')], { id: 'pod-old' }),
       observedPod(webChanged, [container('app')], { id: 'pod-new' }),
     ],
-    actions: [{ kind: 'kill', key: KEY, pod: 'pod-old' }],
+    actions: [{ kind: 'removePod', key: KEY, pod: 'pod-old' }],
   },
   {
     name: 'two pods for a key no manifest asks for are both killed',
@@ -160,7 +160,7 @@ const rows: Row[] = [
       observedPod(web, [container('app')], { id: 'pod-a' }),
       observedPod(web, [container('app')], { id: 'pod-b' }),
     ],
-    actions: [{ kind: 'kill', key: KEY, pod: 'pod-b' }, { kind: 'kill', key: KEY, pod: 'pod-a' }],
+    actions: [{ kind: 'removePod', key: KEY, pod: 'pod-b' }, { kind: 'removePod', key: KEY, pod: 'pod-a' }],
   },
   {
     name: 'a busy key is not planned: no replace',
@@ -180,7 +180,7 @@ const rows: Row[] = [
     name: 'Always: an exited container is started once its delay has passed',
     desired: [always],
     observed: [observedPod(always, [exited('app', 0, T0 - DELAY)])],
-    actions: [{ kind: 'startContainers', key: KEY, pod: 'pod-web-node1', containers: ['ctr-app'] }],
+    actions: [{ kind: 'restartContainers', key: KEY, pod: 'pod-web-node1', containers: ['ctr-app'] }],
   },
   {
     name: 'Always: an exited container waits for its delay, and says when',
@@ -193,19 +193,19 @@ const rows: Row[] = [
     name: 'the default policy (Always) restarts a failed container too',
     desired: [web],
     observed: [observedPod(web, [exited('app', 137, T0 - 2 * DELAY)])],
-    actions: [{ kind: 'startContainers', key: KEY, pod: 'pod-web-node1', containers: ['ctr-app'] }],
+    actions: [{ kind: 'restartContainers', key: KEY, pod: 'pod-web-node1', containers: ['ctr-app'] }],
   },
   {
     name: 'a created (never started) container is started at once',
     desired: [twoContainers],
     observed: [observedPod(twoContainers, [container('app'), container('sidecar', { state: 'created', startedAt: undefined })])],
-    actions: [{ kind: 'startContainers', key: KEY, pod: 'pod-web-node1', containers: ['ctr-sidecar'] }],
+    actions: [{ kind: 'restartContainers', key: KEY, pod: 'pod-web-node1', containers: ['ctr-sidecar'] }],
   },
   {
     name: 'one container due now, one later: start the due one and wake for the other',
     desired: [twoContainers],
     observed: [observedPod(twoContainers, [exited('app', 1, T0 - DELAY - 5), exited('sidecar', 1, T0 - 3000)])],
-    actions: [{ kind: 'startContainers', key: KEY, pod: 'pod-web-node1', containers: ['ctr-app'] }],
+    actions: [{ kind: 'restartContainers', key: KEY, pod: 'pod-web-node1', containers: ['ctr-app'] }],
     wakeAt: T0 - 3000 + DELAY,
   },
   {
@@ -218,7 +218,7 @@ const rows: Row[] = [
     name: 'OnFailure: exit code 1 is restarted',
     desired: [onFailure],
     observed: [observedPod(onFailure, [exited('app', 1, T0 - 2 * DELAY)])],
-    actions: [{ kind: 'startContainers', key: KEY, pod: 'pod-web-node1', containers: ['ctr-app'] }],
+    actions: [{ kind: 'restartContainers', key: KEY, pod: 'pod-web-node1', containers: ['ctr-app'] }],
   },
   {
     name: 'OnFailure: exit code 1 waits for the delay',
@@ -287,7 +287,7 @@ const rows: Row[] = [
     name: 'infra not running and a container never started: it is started (podman starts the infra with it)',
     desired: [web],
     observed: [observedPod(web, [container('app', { state: 'created', startedAt: undefined })], { infraRunning: false })],
-    actions: [{ kind: 'startContainers', key: KEY, pod: 'pod-web-node1', containers: ['ctr-app'] }],
+    actions: [{ kind: 'restartContainers', key: KEY, pod: 'pod-web-node1', containers: ['ctr-app'] }],
   },
   {
     name: 'infra not running and no container created (a failed image pull): created, the pod kept',
@@ -318,9 +318,9 @@ const rows: Row[] = [
     desired: [always, desiredPod({}, 'cache', '/m/cache.yaml')],
     observed: [observedPod(always, [exited('app', 1, T0 - DELAY)]), observedPod(other, [container('app')])],
     actions: [
-      { kind: 'startContainers', key: KEY, pod: 'pod-web-node1', containers: ['ctr-app'] },
-      { kind: 'kill', key: 'default/db-node1', pod: 'pod-db-node1' },
-      { kind: 'create', key: 'default/cache-node1', hash: desiredPod({}, 'cache', '/m/cache.yaml').hash },
+      { kind: 'restartContainers', key: KEY, pod: 'pod-web-node1', containers: ['ctr-app'] },
+      { kind: 'removePod', key: 'default/db-node1', pod: 'pod-db-node1' },
+      { kind: 'createPod', key: 'default/cache-node1', hash: desiredPod({}, 'cache', '/m/cache.yaml').hash },
     ],
   },
 ];
@@ -407,7 +407,7 @@ t.test('a sidecar is restarted whatever the pod restartPolicy; it never counts a
   });
   const sidecarExited = exited('proxy', 1, T0, 'init');
   const due = plan([sidecarExited, container('app')], T0 + DELAY);
-  t.strictSame(due.actions.map(summary), [{ kind: 'startContainers', key: desired.key, pod: `pod-${desired.name}`, containers: ['ctr-proxy'] }]);
+  t.strictSame(due.actions.map(summary), [{ kind: 'restartContainers', key: desired.key, pod: `pod-${desired.name}`, containers: ['ctr-proxy'] }]);
   const early = plan([sidecarExited, container('app')], T0 + 1);
   t.strictSame(early.actions, []);
   t.equal(early.wakeAt, T0 + DELAY);
@@ -426,12 +426,12 @@ t.test('with the real back-off, the first restart is immediate and the next wait
     now,
     backoff,
   });
-  t.strictSame(plan(T0, T0 + 1).actions.map((action) => action.kind), ['startContainers'], 'first exit: restarted at once');
+  t.strictSame(plan(T0, T0 + 1).actions.map((action) => action.kind), ['restartContainers'], 'first exit: restarted at once');
   backoff.next(backoffKey(always.uid, 'app'), T0); // what the worker records when it restarts it
   const second = plan(T0 + 5000, T0 + 5001);
   t.strictSame(second.actions, [], 'second exit: waits');
   t.equal(second.wakeAt, T0 + 5000 + DELAY);
-  t.strictSame(plan(T0 + 5000, T0 + 5000 + DELAY).actions.map((action) => action.kind), ['startContainers']);
+  t.strictSame(plan(T0 + 5000, T0 + 5000 + DELAY).actions.map((action) => action.kind), ['restartContainers']);
 });
 
 t.test('a container that failed to be created waits its back-off before the next attempt', async (t) => {
@@ -465,7 +465,7 @@ t.test('activeDeadlineSeconds: a pod active longer is stopped once, then left al
   const before = plan([container('app')], T0 + 29_000);
   t.strictSame(before.actions, []);
   t.equal(before.wakeAt, T0 + 30_000, 'planned again when the deadline passes');
-  t.strictSame(plan([container('app')], T0 + 30_000).actions.map(summary), [{ kind: 'deadline', key: limited.key, pod: `pod-${limited.name}` }]);
+  t.strictSame(plan([container('app')], T0 + 30_000).actions.map(summary), [{ kind: 'stopPod', key: limited.key, pod: `pod-${limited.name}` }]);
   t.strictSame(plan([exited('app', 143, T0 + 31_000)], T0 + 60_000).actions, [], 'stopped: not restarted');
 });
 
@@ -480,8 +480,8 @@ t.test('a pod being killed carries the spec it was made from (for preStop and st
     known: new Map([[web.uid, web]]),
   });
   const kill = plan.actions[0];
-  t.equal(kill?.kind, 'kill');
-  t.equal(kill?.kind === 'kill' ? kill.running : undefined, web);
+  t.equal(kill?.kind, 'removePod');
+  t.equal(kill?.kind === 'removePod' ? kill.running : undefined, web);
 });
 
 t.test('an exit time on a whole second (podman lists whole seconds) counts from the end of that second', async (t) => {
@@ -496,5 +496,5 @@ t.test('an exit time on a whole second (podman lists whole seconds) counts from 
   });
   t.strictSame(plan(wholeSecond + DELAY).actions, [], 'not yet: the exit may have been late in that second');
   t.equal(plan(wholeSecond + DELAY).wakeAt, wholeSecond + 999 + DELAY);
-  t.strictSame(plan(wholeSecond + 999 + DELAY).actions.map((action) => action.kind), ['startContainers']);
+  t.strictSame(plan(wholeSecond + 999 + DELAY).actions.map((action) => action.kind), ['restartContainers']);
 });

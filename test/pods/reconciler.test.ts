@@ -280,7 +280,7 @@ t.test('a pod whose create fails is not retried before restartDelayMs, then is',
   t.ok(retriedAt - failedAt < delay + 1500, `retried ${retriedAt - failedAt} ms after the failure (soon after ${delay})`);
   const listsBetween = runtime.calls.filter((call) => call.op === 'list' && call.at > failedAt && call.at < retriedAt).length;
   t.ok(listsBetween >= 3, `passes ran in between (${listsBetween}) without creating`);
-  t.ok(lines.includes('error: create failed: fake: create failed'), 'the failure is logged');
+  t.ok(lines.includes('error: createPod failed: fake: create failed'), 'the failure is logged');
   await sleep(150);
   t.equal(runtime.count('createPod'), 2, 'no create after the one that worked');
   t.strictSame(runtime.pods.map((pod) => pod.key), ['default/web-node1']);
@@ -358,7 +358,7 @@ t.test('stop(deadline) cancels work that outlives the deadline', async (t) => {
   const took = Date.now() - started;
   t.ok(took >= 90 && took < 1000, `stop took ${took} ms`);
   t.strictSame(runtime.finished, [], 'the kill was cancelled, not finished');
-  t.ok(lines.some((line) => line.startsWith('info: kill cancelled:')), 'the cancelled kill is logged, as a cancel');
+  t.ok(lines.some((line) => line.startsWith('info: removePod cancelled:')), 'the cancelled removal is logged, as a cancel');
 });
 
 t.test('each pass keeps the volumes of every listed and every desired pod, and only those', async (t) => {
