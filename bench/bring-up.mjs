@@ -1,7 +1,10 @@
 // Bring-up: 20 one-container manifests dropped at once into the watched directory of a running
-// agent, timed until all 20 containers run (polled with `podman ps` every 100 ms), against
-// `podman kube play` of the same 20 files one after another. Alternating A K A K A K; ratios are
-// taken within the run. Also counts the podman processes the agent started (from its debug log).
+// agent, timed until the agent's own log says the last of them started (its PodStarted line,
+// after its `podman run` returned), against `podman kube play` of the same 20 files one after
+// another. No poller runs during either side: a `podman ps` every 100 ms slowed serial kube play
+// by half and the agent less, which flattered the agent (PVB_BRINGUP_POLLER=1 brings it back, and
+// the end is then the poller's). Alternating A K A K A K; ratios are taken within the run. Also
+// counts the podman processes the agent started (from its debug log).
 import {
   Agent, CLK_TCK, procSample, callKind, cleanupNode, cleanupPodsByName, dropFiles, freshDir, join, log, manifestYaml, nowMs, podman,
   IMAGE, round, runningAppContainers, sleep, stats, waitRunning, writeFileSync, writeResult, machineFacts,
@@ -12,6 +15,7 @@ const N = Number(process.env.PVB_BRINGUP_PODS ?? 20);
 const REPS = Number(process.env.PVB_BRINGUP_REPS ?? 3);
 const names = Array.from({ length: N }, (_, i) => `pvb-bu-${String(i + 1).padStart(2, '0')}`);
 const files = names.map((name) => ({ name: `${name}.yaml`, text: manifestYaml(name) }));
+const POLLER = process.env.PVB_BRINGUP_POLLER === '1';
 
 /** Runs `podman ps` for NODE every 100 ms until stopped (the same load the agent run sees). */
 function backgroundPoller() {
@@ -42,9 +46,20 @@ async function agentRep(rep) {
     const from = agent.lines.length;
     const cpu0 = procSample(agent.pid);
     const t0 = dropFiles(stage, watch, files);
-    const seen = await waitRunning(NODE, N, { intervalMs: 100 });
+    let seen;
+    if (POLLER) {
+      seen = await waitRunning(NODE, N, { intervalMs: 100 });
+    } else {
+      const started = new Set();
+      const last = await agent.waitFor((e) => e.event === 'PodStarted' && (started.add(e.pod), started.size === N), 120_000, `${N} PodStarted lines`);
+      seen = { seenAt: last.receivedAt, polls: 0 };
+    }
     const cpu1 = procSample(agent.pid);
     const ms = seen.seenAt - t0;
+    if (!POLLER) {
+      const { running } = await runningAppContainers(NODE); // after the timing: a check, not a measure
+      if (running !== N) throw new Error(`agent: the log says ${N} started, podman runs ${running}`);
+    }
     await sleep(1500); // trailing passes, so their calls are counted
     const lines = agent.lines.slice(from);
     const calls = lines.filter((e) => e.message === 'podman');
@@ -86,7 +101,7 @@ async function kubeRep(rep) {
   const dir = freshDir('bringup', `kube-${rep}`);
   for (const file of files) writeFileSync(join(dir, file.name), file.text);
   await cleanupPodsByName(names);
-  const poller = backgroundPoller();
+  const poller = POLLER ? backgroundPoller() : { stop: async () => 0 };
   const perFile = [];
   let ms;
   let polls;
@@ -171,7 +186,7 @@ async function main() {
   const agentStats = stats(agent.map((r) => r.ms));
   const kubeStats = stats(kube.map((r) => r.ms));
   const summary = {
-    pods: N, reps: REPS,
+    pods: N, reps: REPS, poller: POLLER,
     agentMs: agentStats, kubePlayMs: kubeStats,
     pairRatios, medianPairRatio: stats(pairRatios, 3).median,
     ratioOfMedians: round(agentStats.median / kubeStats.median, 3),
@@ -180,10 +195,10 @@ async function main() {
     relistPasses: stats(agent.map((r) => r.relistPasses)),
     agentCpuMs: stats(agent.map((r) => r.agentCpuMs)),
     podmanClientsCpuMs: stats(agent.map((r) => r.podmanClientsCpuMs)),
-    target: 'ratio agent/kube-play <= 1.0 (aim 0.8)',
+    target: 'ratio agent/kube-play <= 0.8, measured without a poller',
     raw: raw.map((r) => ({ ...r, ratioToKubePlayMedian: round(r.ms / kubeStats.median, 3) })),
   };
-  summary.targetMet = summary.medianPairRatio <= 1.0;
+  summary.targetMet = summary.medianPairRatio <= 0.8;
   log(`bring-up: agent median ${round(agentStats.median)} ms, kube play median ${round(kubeStats.median)} ms, ratio ${summary.medianPairRatio}`);
   writeResult('bring-up', { facts, summary, reps });
 }

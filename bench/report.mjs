@@ -40,7 +40,10 @@ if (facts) {
 if (bringUp) {
   const s = bringUp.summary;
   out.push(`### Bring-up: ${s.pods} pods dropped at once vs \`podman kube play\` one after another`, '');
-  out.push(`Agent: started on an empty directory (debug log, JSON), then the ${s.pods} files renamed in; time until all ${s.pods} containers run, from \`podman ps --filter label=io.podvisor.node=pvb-bringup\` every 100 ms (the same poller also runs during kube play, so both see the same extra load). Kube play: the same ${s.pods} files played sequentially, whole loop timed. Order A K A K A K.`, '');
+  const end = s.poller === false
+    ? `until the agent's own log says the last of them started (its PodStarted line, after \`podman run\` returned); no poller runs during either side`
+    : `until all ${s.pods} containers run, from \`podman ps --filter label=io.podvisor.node=pvb-bringup\` every 100 ms (the same poller also runs during kube play)`;
+  out.push(`Agent: started on an empty directory (debug log, JSON), then the ${s.pods} files renamed in; time ${end}. Kube play: the same ${s.pods} files played sequentially, whole loop timed. Order A K A K A K.`, '');
   out.push('| rep | agent (ms) | agent, last `run` ended (log, ms) | kube play (ms) | ratio agent/kube | agent podman calls | per pod | relist passes | agent `pod create` median (ms) | agent `run` median (ms) | kube play per file median (ms) | agent effective concurrency |');
   out.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   const agents = bringUp.reps.filter((r) => r.kind === 'agent');
@@ -58,7 +61,7 @@ if (bringUp) {
     for (const r of s.raw) out.push(`| ${r.kind} | ${f(r.ms, 0)} | ${f(r.ratioToKubePlayMedian, 3)} | ${r.podCreateMs.median} | ${r.runMs.median} |`);
     out.push('');
   }
-  out.push(`Target ratio ≤ 1.0 (aim 0.8): ${yesNo(s.medianPairRatio <= 1.0)}${s.medianPairRatio <= 0.8 ? ' (aim met too)' : ''}.`, '');
+  out.push(`Target ratio ≤ 0.8, measured without a poller: ${yesNo(s.medianPairRatio <= 0.8 && s.poller === false)}.`, "");
 }
 
 if (reaction) {

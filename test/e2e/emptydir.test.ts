@@ -60,6 +60,7 @@ spec:
   const dirGone = await waitFor(`${podDir} to be removed`, () => access(podDir).then(() => false, () => true), { timeoutMs: 20_000 })
     .catch(() => false);
   t.ok(dirGone, 'the pod directory with its emptyDir is gone with the pod');
-  t.equal(agent.find({ event: 'PodRemoved' }, key).length, 1, "the agent logged 'pod removed'");
+  await agent.waitForLog({ event: 'PodRemoved' }, { pod: key, timeoutMs: 10_000 });
+  t.equal(agent.find({ event: 'PodRemoved' }, key).length, 1, "the agent logged 'pod removed', once");
   await access(join(world.stateDir, 'pods')).then(() => t.pass('the state directory itself stays'), () => t.fail('pods/ is gone'));
 });

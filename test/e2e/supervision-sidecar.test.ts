@@ -100,5 +100,7 @@ t.test('a sidecar runs beside the app, is restarted, and stops after the app', a
   t.same(stamps.map((one) => one.label), ['side-start', 'app-start', 'side-start', 'app-term', 'app-exit', 'side-term'], 'app TERM, app exit, then sidecar TERM');
   const at = Object.fromEntries(stamps.map((one) => [one.label, one.at]));
   t.ok((at['side-term'] ?? 0) >= (at['app-exit'] ?? Infinity), `the sidecar got SIGTERM after the app exited (${(at['side-term'] ?? 0) - (at['app-exit'] ?? 0)} ms later)`);
-  t.equal(agent.find({ event: 'PodRemoved' }, key).length, 1, 'the agent removed the pod');
+  // podman has the pod gone a moment before the agent's removal returns (its volumes go last).
+  await agent.waitForLog({ event: 'PodRemoved' }, { pod: key, timeoutMs: 10_000 });
+  t.equal(agent.find({ event: 'PodRemoved' }, key).length, 1, 'the agent removed the pod, once');
 });
