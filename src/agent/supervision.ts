@@ -135,8 +135,11 @@ export async function startSupervision(config: AgentConfig, logger: Logger, heal
     onConnect: () => {
       if (eventConnects++ > 0) metrics?.eventStreamReconnects.inc();
     },
+    // A container's exit or removal is news; its start is not (podvisor started it, or the relist
+    // sees one started behind its back), and during a burst of starts each pass it triggered
+    // would cost two podman processes competing with the starts.
     onEvent: (event) => {
-      if (event.kind === 'died' || event.kind === 'start' || event.kind === 'remove') reconciler.trigger();
+      if (event.kind === 'died' || event.kind === 'remove') reconciler.trigger();
     },
   });
   events.start();

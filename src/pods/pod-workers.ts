@@ -15,7 +15,10 @@ import type { Supervision } from './supervision.js';
 export interface PodWorkersOptions {
   runtime: PodRuntime;
   logger: Logger;
-  /** How many pods may be starting at once: podman's start path gains little beyond 2 or 3. */
+  /**
+   * How many podman start calls (pod create, run) may run at once: 3 brought 20 pods up in 0.91x
+   * the time 2 took, in one run of bench/bring-up.mjs (2026-12-03); podman gains little beyond.
+   */
   maxConcurrentStarts?: number;
   /** Where restarts and failed starts are recorded (restart counts, back-off). */
   supervision: Supervision;
@@ -49,7 +52,7 @@ export class PodWorkers {
 
   constructor(options: PodWorkersOptions) {
     this.#options = options;
-    this.#starts = new Semaphore(options.maxConcurrentStarts ?? 2);
+    this.#starts = new Semaphore(options.maxConcurrentStarts ?? 3);
   }
 
   /** Keys whose worker is busy. */

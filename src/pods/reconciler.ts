@@ -307,7 +307,7 @@ export class Reconciler {
     let observation;
     const startedAt = ++this.#sequence;
     try {
-      observation = await this.#options.runtime.list(this.#stopController.signal);
+      observation = await this.#options.runtime.list(this.#stopController.signal, { newAddresses: this.#workers.busyKeys().size === 0 });
     } catch (error) {
       this.lastListError = errorMessage(error);
       if (!this.#stopped) logger.error(`listing pods failed: ${this.lastListError}`, { event: 'ListingFailed' });

@@ -12,7 +12,7 @@ import { hookFailure, runHook, type HttpGetInPod } from './lifecycle-hooks.js';
 import { LABEL, podmanPodName } from './labels.js';
 import { containerRunArgs, effectiveRunAsUser, podCreateArgs, requiresNonRoot } from './podman-args.js';
 import { PodmanCli, PodmanError } from './podman-cli.js';
-import type { ContainerState, Observation, ObservedContainer, ObservedPod, PodRuntime } from './types.js';
+import type { ContainerState, ListOptions, Observation, ObservedContainer, ObservedPod, PodRuntime } from './types.js';
 import { podDirectory, prepareVolumes, removePodDirectory, type HostVolume } from './volumes.js';
 import { readJson, writeJsonAtomic } from '../state/state-file.js';
 import { allContainers, containerNamed, isSidecar } from '../manifest/pod-containers.js';
@@ -176,14 +176,14 @@ export class PodmanRuntime implements PodRuntime {
     this.#kernelOomKill = options.kernelOomKill;
   }
 
-  async list(signal?: AbortSignal): Promise<Observation> {
+  async list(signal?: AbortSignal, options: ListOptions = {}): Promise<Observation> {
     const filter = ['--filter', `label=${LABEL.MANAGED}=true`, '--format', 'json'];
     const [pods, containers] = await Promise.all([
       this.#cli.json<PodPsEntry[] | null>(['pod', 'ps', ...filter], { signal, timeoutMs: 60_000 }),
       this.#cli.json<PsEntry[] | null>(['ps', '--all', ...filter], { signal, timeoutMs: 60_000 }),
     ]);
     const observation = parseListing(pods, containers, this.#nodeName);
-    await this.#addPodIPs(observation, signal);
+    await this.#addPodIPs(observation, options.newAddresses ?? true, signal);
     await this.#addOomKills(observation, signal);
     return observation;
   }
@@ -212,9 +212,9 @@ export class PodmanRuntime implements PodRuntime {
   }
 
   /** Pod addresses: one inspect of the infra containers not seen before (none on most passes). */
-  async #addPodIPs(observation: Observation, signal?: AbortSignal): Promise<void> {
+  async #addPodIPs(observation: Observation, inspectNew: boolean, signal?: AbortSignal): Promise<void> {
     const fresh = observation.pods.filter((pod) => pod.infraRunning && pod.infraId && !this.#podIPs.has(pod.infraId)).map((pod) => pod.infraId ?? '');
-    if (fresh.length > 0) {
+    if (fresh.length > 0 && inspectNew) {
       try {
         const { stdout } = await this.#cli.run(['container', 'inspect', '--format', '{{.Id}} {{.NetworkSettings.IPAddress}}', ...fresh], { signal, timeoutMs: 30_000 });
         for (const line of stdout.split('\n')) {

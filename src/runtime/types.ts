@@ -44,10 +44,19 @@ export interface Observation {
   foreignPods: number;
 }
 
+export interface ListOptions {
+  /**
+   * Ask podman for the addresses of pods not seen before (one inspect); default true. False while
+   * a burst of pods is starting: each pass would cost another podman process competing with the
+   * starts, and the addresses are asked for on the first pass after it.
+   */
+  newAddresses?: boolean;
+}
+
 /** Everything podvisor asks of a container runtime. */
 export interface PodRuntime {
   /** One listing of podvisor's pods and containers (a fixed number of podman calls). */
-  list(signal?: AbortSignal): Promise<Observation>;
+  list(signal?: AbortSignal, options?: ListOptions): Promise<Observation>;
   /**
    * Creates a pod and takes the first step of its start: its first init container, or (with none)
    * its sidecars and app containers. Never waits for a container to exit. Returns the names started.
