@@ -147,3 +147,25 @@ t.test('validate', async (t) => {
     t.equal(result.stderr, 'podvisor validate: no PATH given (see podvisor validate --help)\n');
   });
 });
+
+t.test('validate goes on past a hostile file, naming each, and never blocks', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'podvisor-e2e-cli-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'a-alias.yaml'), 'a: *nowhere\n');
+  await execa('mkfifo', [join(dir, 'b-pipe.yaml')]);
+  await writeFile(join(dir, 'c-good.yaml'), GOOD);
+  const result = await podvisor('validate', '--node-name', 'e2e-cli', dir, join(dir, 'b-pipe.yaml'));
+  t.equal(result.code, 1);
+  t.match(result.stdout, new RegExp(`^${join(dir, 'a-alias.yaml')}:1:1: YAML: Unresolved alias`, 'm'), 'the unresolved alias is its file\'s finding');
+  t.match(result.stdout, /b-pipe\.yaml:1:1: not a regular file \(a FIFO\)/, 'the FIFO is refused, not read');
+  t.equal(result.stderr, '4 file(s), 1 valid pod(s), with errors\n', 'and the good file after them was read');
+});
+
+t.test('a start that cannot proceed exits 1 at once, with the reason', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'podvisor-e2e-cli-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'file'), '');
+  const result = await podvisor('run', '--manifest-dir', dir, '--state-dir', join(dir, 'file', 'state'), '--log-format', 'json');
+  t.equal(result.code, 1);
+  t.match(result.stderr, /"event":"StartFailed".*cannot start: ENOTDIR|cannot start: ENOTDIR.*"event":"StartFailed"/);
+});
