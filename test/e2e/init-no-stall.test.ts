@@ -17,18 +17,18 @@ const waiting = (name: string, extraSpec?: string) => podYaml({
 t.test('pods waiting in init delay no other pod; deadline and deletion act during init', async (t) => {
   const world = await setup(t, 'init-stall');
   const { node, manifestDir, stateDir } = world;
-  // Three waiting pods: more than the agent's start slots (2).
-  for (const name of ['wait1', 'wait2', 'wait3']) await putManifest(manifestDir, `${name}.yaml`, waiting(name));
+  // Four waiting pods: more than the agent's start slots (3).
+  for (const name of ['wait1', 'wait2', 'wait3', 'wait4']) await putManifest(manifestDir, `${name}.yaml`, waiting(name));
   await putManifest(manifestDir, 'deadline.yaml', waiting('deadline', '  activeDeadlineSeconds: 4'));
   const agent = await world.startAgent();
-  for (const name of ['wait1', 'wait2', 'wait3']) {
+  for (const name of ['wait1', 'wait2', 'wait3', 'wait4']) {
     await waitForStatus(stateDir, `${name}-${node}`, 'init container running', (item) => item.status.initContainerStatuses[0]?.state.running, { timeoutMs: 60_000 });
   }
 
   // A plain pod dropped beside them starts (before, it waited for an init container to end).
   await putManifest(manifestDir, 'plain.yaml', podYaml({ name: 'plain', containers: sleeper('main') }));
   const plain = await waitForStatus(stateDir, `plain-${node}`, 'Running', (item) => (item.status.phase === 'Running' ? item : undefined), { timeoutMs: 30_000 });
-  t.equal(plain.status.phase, 'Running', 'the plain pod runs while three pods wait in init');
+  t.equal(plain.status.phase, 'Running', 'the plain pod runs while four pods wait in init');
 
   // activeDeadlineSeconds in the init phase: the pod is stopped, Failed, DeadlineExceeded.
   const failed = await waitForStatus(stateDir, `deadline-${node}`, 'Failed', (item) => (item.status.phase === 'Failed' ? item : undefined), { timeoutMs: 30_000 });
