@@ -102,7 +102,10 @@ t.test('a crashing container backs off 0, 1, 2, 4, 4 s and shows CrashLoopBackOf
   // `podman start`), measured from the exit it restarts: never before the back-off is over.
   const decisions = agent.find({ event: 'ContainerRestarting' }, key).slice(0, 6).map((line, index) => (Date.parse(line.timestamp) - (exits[index] ?? NaN)) / 1000);
   t.comment(`restart decisions after the exit (s): ${decisions.map((decision) => decision.toFixed(2)).join(', ')}`);
-  t.ok((waits[0] ?? Infinity) < 1, `the first restart is immediate (${waits[0]?.toFixed(2)} s)`);
+  // The first restart waits for no back-off: decided before the 1 s the second one waits (the
+  // start itself can take a second more on a busy machine, as for the others).
+  t.ok((decisions[0] ?? Infinity) < 1, `the first restart is decided at once (${decisions[0]?.toFixed(2)} s)`);
+  t.ok((waits[0] ?? Infinity) < 3, `and started within 3 s (${waits[0]?.toFixed(2)} s)`);
   for (const [index, wait] of waits.entries()) {
     if (index === 0) continue;
     const expected = expectedDelay(index);
