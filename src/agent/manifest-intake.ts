@@ -84,8 +84,9 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
       const problem = invalidFiles.get(pod.source);
       if (problem) problems.set(pod.key, problem);
     }
-    status.setManifestProblems(problems);
+    // The reconciler first: a changed pod's first podman call should not wait for a status recompute.
     reconciler.setDesired(merged.state);
+    status.setManifestProblems(problems);
   };
 
   const source = new DirectorySource({

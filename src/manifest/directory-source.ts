@@ -155,8 +155,9 @@ export class DirectorySource {
     this.#dirty.clear();
     const changed: FileResult[] = [];
     const removed: string[] = [];
-    // A few files at a time: each read holds up to a manifest's size and its parse (see load-file.ts),
-    // so a directory of many large files costs a bounded amount of memory at once.
+    // A few files at a time: each read holds a buffer of up to a manifest's size until its parse
+    // (parses themselves run one at a time on the event loop), so a directory of many large
+    // files holds a bounded number of those buffers at once.
     await forEachLimited(paths, READ_CONCURRENCY, async (path) => {
       let info;
       try {
