@@ -602,12 +602,25 @@ export class DiedEvents {
 }
 
 /**
+ * An awk program's rules that read busybox's `adjtimex` output into `s` (seconds) and `u`
+ * (microseconds). The kernel reports the fraction in nanoseconds, under the same "tv_usec" name,
+ * when its clock is in nano mode (status bit STA_NANO, 0x2000), which an NTP daemon on the host
+ * can switch on at any time: read as microseconds, it would be a thousand times too large.
+ */
+const ADJTIMEX_RULES = '/status:/ { nano = int($2 / 8192) % 2 } /tv_sec/ { s = $2 } /tv_usec/ { u = nano ? int($2 / 1000) : $2 }';
+
+/**
  * A shell snippet (for a container's `sh -c`, not inside single quotes) that appends
  * `<label> <seconds since the epoch, to the microsecond>` to `file`: the wall clock podman's own
  * timestamps use, read through busybox's adjtimex (busybox's date has no %N).
  */
 export function wallStamp(label: string, file: string): string {
-  return `adjtimex | awk -v l=${label} '/tv_sec/ { s = $2 } /tv_usec/ { u = $2 } END { printf "%s %d.%06d\\n", l, s, u }' >> ${file}`;
+  return `adjtimex | awk -v l=${label} '${ADJTIMEX_RULES} END { printf "%s %d.%06d\\n", l, s, u }' >> ${file}`;
+}
+
+/** A shell snippet that waits until the wall clock's fraction of a second is in [fromUs, toUs). */
+export function waitForWallFraction(fromUs: number, toUs: number): string {
+  return `until adjtimex | awk '${ADJTIMEX_RULES} END { exit !(u >= ${fromUs} && u < ${toUs}) }'; do sleep 0.01; done`;
 }
 
 /** Parses lines written by wallStamp(): label and ms since the epoch. */

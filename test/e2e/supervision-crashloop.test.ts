@@ -22,13 +22,14 @@ import {
   statusTable,
   waitFor,
   waitForStatus,
+  waitForWallFraction,
   wallStamp,
   type StatusContainer,
 } from './harness.js';
 
 // Each run ends late in a wall-clock second (at .80 to .90): a back-off measured from an exit time
 // cut to whole seconds would then end up to 0.9 s early, and the waits below would show it.
-const LATE_IN_A_SECOND = `until adjtimex | awk '/tv_usec/ { exit !($2 >= 800000 && $2 < 900000) }'; do sleep 0.01; done`;
+const LATE_IN_A_SECOND = waitForWallFraction(800_000, 900_000);
 
 const manifest = (dir: string) => `apiVersion: v1
 kind: Pod
