@@ -1,6 +1,8 @@
 // The manifest directory as a source of complete snapshots, as the kubelet's file source: watched
 // with chokidar for speed, rescanned in full on a period because watchers can miss events, and
-// read only once a file has stopped changing, so a half-written file is never acted on.
+// read only once a file has stopped changing, so a half-written file is never acted on. A file
+// renamed into place (the atomic way to write one) is complete already and is read at once.
+import type { Stats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
@@ -13,6 +15,16 @@ const READ_CONCURRENCY = 4;
 /** How soon a file that could not be read is tried again. */
 const RETRY_MS = 2000;
 const LEFTOVER = /(~|\.swp|\.swx|\.tmp|\.bak|\.orig|\.rpmnew|\.rpmsave)$|\.dpkg-/;
+
+/**
+ * True for a file whose last change was to its metadata, not its content: a rename into the
+ * directory (or a chmod, or times set) after the writer was done, which sets the inode's change
+ * time past its modification time. Every write sets both to the same instant, so a file still
+ * being written never looks like this; an empty one is left to settle (a writer may chmod first).
+ */
+export function doneWriting(info: Pick<Stats, 'isFile' | 'size' | 'ctimeMs' | 'mtimeMs'>): boolean {
+  return info.isFile() && info.size > 0 && info.ctimeMs > info.mtimeMs;
+}
 
 /** True for a file name podvisor reads as a manifest; editors' and package managers' leftovers are not. */
 export function isManifestName(name: string): boolean {
@@ -49,6 +61,9 @@ export class DirectorySource {
   readonly #dirty = new Set<string>();
   #watcher: FSWatcher | undefined;
   #settleTimer: NodeJS.Timeout | undefined;
+  /** Dirty files known to be complete (renamed in), with their stats: read on the next turn rather than after settling. */
+  readonly #ready = new Map<string, Stats>();
+  #readyTimer: NodeJS.Immediate | undefined;
   #resyncTimer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
   #emittedOnce = false;
@@ -72,7 +87,7 @@ export class DirectorySource {
       persistent: true,
       ignored: (path) => path !== this.#dir && !isManifestName(basename(path)),
     });
-    const onPath = (path: string) => this.#markDirty(resolve(path));
+    const onPath = (path: string, info?: Stats) => this.#markDirty(resolve(path), info !== undefined && doneWriting(info) ? info : undefined);
     this.#watcher.on('add', onPath).on('change', onPath).on('unlink', onPath);
     this.#watcher.on('error', (error) => this.#options.onError(`watching ${this.#dir}: ${errorMessage(error)}`, error));
     // Until chokidar is ready, a file created now would be taken for an initial one and not reported.
@@ -107,15 +122,30 @@ export class DirectorySource {
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#settleTimer);
+    if (this.#readyTimer) clearImmediate(this.#readyTimer);
     clearInterval(this.#resyncTimer);
     clearTimeout(this.#retryTimer);
     await this.#watcher?.close();
     await this.#flushing;
   }
 
-  #markDirty(path: string): void {
+  /** Marks a file to be read: at once when it is known to be complete (`complete`, its stats then), else once events settle. */
+  #markDirty(path: string, complete?: Stats): void {
     if (this.#closed || !isManifestName(basename(path))) return;
     this.#dirty.add(path);
+    if (complete) {
+      // Files renamed in together arrive together: this turn of the event loop's events are read
+      // at its end, without waiting for files still being written.
+      this.#ready.set(path, complete);
+      this.#readyTimer ??= setImmediate(() => {
+        this.#readyTimer = undefined;
+        const ready = new Map(this.#ready);
+        this.#ready.clear();
+        void this.#flush(false, ready);
+      });
+      return;
+    }
+    this.#ready.delete(path);
     // Debounce: read once events for the file have been quiet for settleMs.
     clearTimeout(this.#settleTimer);
     this.#settleTimer = setTimeout(() => void this.#flush(false), this.#settleMs);
@@ -143,25 +173,28 @@ export class DirectorySource {
     this.#retryTimer.unref();
   }
 
-  /** Re-reads the dirty files, one flush at a time, and emits a snapshot if anything changed. */
-  #flush(fullScan: boolean): Promise<void> {
-    this.#flushing = this.#flushing.then(() => this.#readDirty(fullScan));
+  /**
+   * Re-reads the dirty files (or those of `only` still dirty, whose stats the watcher gave), one
+   * flush at a time, and emits a snapshot if anything changed.
+   */
+  #flush(fullScan: boolean, only?: ReadonlyMap<string, Stats>): Promise<void> {
+    this.#flushing = this.#flushing.then(() => this.#readDirty(fullScan, only));
     return this.#flushing;
   }
 
-  async #readDirty(fullScan: boolean): Promise<void> {
+  async #readDirty(fullScan: boolean, only?: ReadonlyMap<string, Stats>): Promise<void> {
     if (this.#closed) return;
-    const paths = [...this.#dirty];
-    this.#dirty.clear();
+    const paths = only ? [...only.keys()].filter((path) => this.#dirty.has(path)) : [...this.#dirty];
+    for (const path of paths) this.#dirty.delete(path);
     const changed: FileResult[] = [];
     const removed: string[] = [];
     // A few files at a time: each read holds a buffer of up to a manifest's size until its parse
     // (parses themselves run one at a time on the event loop), so a directory of many large
     // files holds a bounded number of those buffers at once.
     await forEachLimited(paths, READ_CONCURRENCY, async (path) => {
-      let info;
+      let info = only?.get(path);
       try {
-        info = await stat(path);
+        info ??= await stat(path);
       } catch (error) {
         if (isGone(errorCode(error))) this.#gone(path, removed);
         else this.#unreadable(path, error);
@@ -175,7 +208,7 @@ export class DirectorySource {
       const known = this.#files.get(path);
       if (known && known.mtimeMs === info.mtimeMs && known.size === info.size && !this.#failing.has(path)) return;
       // The first scan reads everything: a snapshot without a settling file would stop its pods.
-      if (fullScan && this.#emittedOnce && info.isFile() && Date.now() - info.mtimeMs < this.#settleMs) {
+      if (fullScan && this.#emittedOnce && info.isFile() && Date.now() - info.mtimeMs < this.#settleMs && !doneWriting(info)) {
         // A rescan found it being written: leave it to the debounced read once it settles.
         this.#markDirty(path);
         return;

@@ -242,6 +242,35 @@ t.test('rescan picks up changes made while not watching', async (t) => {
   t.equal(snapshots.length, 2, 'an unchanged directory emits nothing');
 });
 
+t.test('a file renamed into place is read at once; one still being written waits to settle', async (t) => {
+  const dir = t.testdir({});
+  // A settle time no test waits out: whatever is read here was read without it.
+  const { source, snapshots, next, has, names } = makeSource(t, dir, 600_000);
+  /** Writes `name` under a hidden name and renames it into place a moment later, as a careful writer does (the clock must move on). */
+  const renameIn = async (name: string, text: string) => {
+    await writeFile(join(dir, `.${name}.tmp`), text);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await rename(join(dir, `.${name}.tmp`), join(dir, name));
+  };
+  await source.start();
+  // start() resolves before chokidar has finished its own scan: rename a probe in until it shows.
+  for (let attempt = 0; !snapshots.some(has('00-probe.yaml')); attempt++) {
+    if (attempt > 100) throw new Error('the watcher never reported the probe file');
+    await renameIn('00-probe.yaml', `${manifest('probe')}# ${attempt}\n`);
+    await waitFor('the probe', () => snapshots.find(has('00-probe.yaml')), 100).catch(() => undefined);
+  }
+  snapshots.length = 0;
+  // Half of a manifest, written in place: its writer may still be busy.
+  await writeFile(join(dir, 'half.yaml'), 'apiVersion: v1\nkind: Pod\n');
+  await renameIn('web.yaml', manifest('web'));
+  const snapshot = await next('web.yaml, read without settling', has('web.yaml'));
+  t.same(snapshot.changed.flatMap((file) => file.pods.map((pod) => pod.key)), ['default/web-node1']);
+  t.same(names(snapshot), ['00-probe.yaml', 'web.yaml'], 'the file still being written is not read with it');
+  await renameIn('zz.yaml', manifest('zz'));
+  const later = await next('zz.yaml', has('zz.yaml'));
+  t.same(names(later), ['00-probe.yaml', 'web.yaml', 'zz.yaml'], 'nor with the next renamed file');
+});
+
 t.test('a file written moments before a rescan is read once it has settled', async (t) => {
   const dir = t.testdir({});
   const { source, snapshots, next, has } = makeSource(t, dir, 200);
