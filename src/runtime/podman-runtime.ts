@@ -240,8 +240,14 @@ export class PodmanRuntime implements PodRuntime {
     const podmanName = podmanPodName(pod.namespace, pod.name);
     try {
       const volumes = await prepareVolumes(pod, this.#stateDir, facts);
-      await this.#saveSpec(pod);
-      await this.#cli.run([...podCreateArgs(pod, this.#nodeName), '--infra-name', `${podmanName}-infra`], { signal });
+      // The spec is saved (with an fsync, slow on an SD card) while podman creates the pod; both
+      // are settled before anything else, so a failure of either cleans up after both.
+      const [saved, created] = await Promise.allSettled([
+        this.#saveSpec(pod),
+        this.#cli.run([...podCreateArgs(pod, this.#nodeName), '--infra-name', `${podmanName}-infra`], { signal }),
+      ]);
+      if (created.status === 'rejected') throw created.reason;
+      if (saved.status === 'rejected') throw saved.reason;
       return await this.#startPod(pod, podmanName, volumes, facts, signal);
     } catch (error) {
       // Without a pod, nothing would ever clean up the volumes prepared for it.
