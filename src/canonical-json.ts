@@ -1,5 +1,6 @@
 // JSON with object keys sorted at every level and undefined members left out, so that equal
 // content always gives the same text: what config hashes and content hashes are taken of.
+import { compareText } from './order.js';
 
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
@@ -7,7 +8,7 @@ function sortKeys(value: unknown): unknown {
     return Object.fromEntries(
       Object.entries(value)
         .filter(([, child]) => child !== undefined)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .sort(([a], [b]) => compareText(a, b))
         .map(([key, child]) => [key, sortKeys(child)]),
     );
   }

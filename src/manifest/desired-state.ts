@@ -3,6 +3,7 @@
 // a typo), and resolves two files asking for the same pod by lexical order of their paths.
 import type { DesiredPod } from './identity.js';
 import type { FileResult } from './load-file.js';
+import { compareText } from '../order.js';
 
 export interface Conflict {
   key: string;
@@ -25,7 +26,7 @@ export type LastGood = Map<string, Map<string, DesiredPod>>;
 export function mergeFiles(files: Iterable<FileResult>, lastGood: LastGood): { state: DesiredState; lastGood: LastGood } {
   const nextLastGood: LastGood = new Map();
   const erroredSources = new Set<string>();
-  const ordered = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const ordered = [...files].sort((a, b) => compareText(a.path, b.path));
   const pods = new Map<string, DesiredPod>();
   const conflicts: Conflict[] = [];
   for (const file of ordered) {

@@ -2,6 +2,7 @@
 // with a resourceVersion, and a bounded history of changes so that a watch can start at a version
 // it was given by a list. Writers replace a whole kind at once; the store works out what was
 // added, modified and deleted. One store, many readers (the API, the publishers).
+import { compareText } from '../order.js';
 
 /** The kinds of object the store keeps, by their API resource names. */
 export type ResourceName = 'pods' | 'events' | 'nodes';
@@ -105,7 +106,7 @@ export class MirrorStore {
   list(resource: ResourceName): StoredObject[] {
     return [...(this.#objects.get(resource)?.values() ?? [])]
       .map((entry) => entry.object)
-      .sort((a, b) => objectKey(a).localeCompare(objectKey(b)));
+      .sort((a, b) => compareText(objectKey(a), objectKey(b)));
   }
 
   /** One object, if the store has it. */

@@ -29,6 +29,7 @@ import { HttpClient, PublishError, resultLabel } from './http-client.js';
 import { canonicalJson } from '../canonical-json.js';
 import { DeliveryHealth, podKey, Wakeup, type Publisher, type PublisherOptions, type PublishInput } from './publisher.js';
 import { RetryBackoff } from './retry.js';
+import { compareText } from '../order.js';
 
 export const CONTENT_HASH_HEADER = 'X-Podvisor-Content-Hash';
 export const NODE_HEADER = 'X-Podvisor-Node';
@@ -55,7 +56,7 @@ export interface WebhookSnapshot {
 
 /** The body and content hash for the input's state now. */
 export function webhookSnapshot(input: Pick<PublishInput, 'pods' | 'resourceVersion'>): WebhookSnapshot {
-  const items = [...input.pods()].sort((a, b) => podKey(a).localeCompare(podKey(b)));
+  const items = [...input.pods()].sort((a, b) => compareText(podKey(a), podKey(b)));
   const body = JSON.stringify({ apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: input.resourceVersion() }, items });
   return { body, hash: contentHash(items) };
 }

@@ -20,6 +20,7 @@ import { podPhase } from './pod-phase.js';
 import { qosClass } from './qos.js';
 import type { ContainerStatus, PodCondition, PodStatus } from './types.js';
 import { MANIFEST_ERROR_ANNOTATION, MANIFEST_VALID_CONDITION, manifestCondition, type ManifestCondition, type ManifestProblem } from './manifest-problem.js';
+import { compareText } from '../order.js';
 
 /** A pod as podvisor serves it: the defaulted manifest with its status. */
 export interface StatusPod {
@@ -158,7 +159,7 @@ export class StatusManager implements StatusSink {
 
   /** Every pod served, sorted by namespace and name. */
   pods(): StatusPod[] {
-    return [...this.#pods.values()].sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+    return [...this.#pods.values()].sort((a, b) => compareText(`${a.metadata.namespace}/${a.metadata.name}`, `${b.metadata.namespace}/${b.metadata.name}`));
   }
 
   /** Writes the status file now. */
