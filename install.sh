@@ -30,8 +30,8 @@ mkdir -p "$prefix"
 rm -rf "$prefix/dist"
 cp -r dist package.json package-lock.json "$prefix/"
 (cd "$prefix" && npm ci --omit=dev --no-audit --no-fund --loglevel=error --ignore-scripts)
-chmod +x "$prefix/dist/cli.js"
-ln -sf "$prefix/dist/cli.js" /usr/local/bin/podvisor
+chmod +x "$prefix/dist/podvisor.mjs"
+ln -sf "$prefix/dist/podvisor.mjs" /usr/local/bin/podvisor
 mkdir -p /etc/pods.d /var/lib/podvisor /etc/podvisor
 # The operator's settings are theirs: an existing config file is never overwritten.
 [ -e /etc/podvisor/config.yaml ] || cp packaging/config.yaml /etc/podvisor/config.yaml

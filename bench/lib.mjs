@@ -1,5 +1,5 @@
 // Shared helpers for podvisor's benchmarks: plain Node ESM, no TypeScript loader. The agent is
-// always the built dist/cli.js run as a child process; the benchmarks' own podman calls go to the
+// always the built bundle dist/podvisor.mjs run as a child process; the benchmarks' own podman calls go to the
 // real podman, never through the wrapper that counts the agent's calls.
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
@@ -12,7 +12,7 @@ export const BENCH = join(ROOT, 'bench');
 export const RESULTS_DIR = join(BENCH, 'results');
 export const TMP = join(RESULTS_DIR, 'tmp');
 /** The agent: run.sh points PVB_CLI at a copy of dist/ taken after its build, so a concurrent rebuild cannot change it mid-run. */
-export const CLI = process.env.PVB_CLI ?? join(ROOT, 'dist', 'cli.js');
+export const CLI = process.env.PVB_CLI ?? join(ROOT, 'dist', 'podvisor.mjs');
 export const IMAGE = process.env.PODVISOR_TEST_IMAGE ?? 'localhost/busybox:podvisor';
 
 /** Epoch milliseconds with sub-millisecond precision (comparable with `date +%s%N` / 1e6). */

@@ -9,15 +9,14 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${PVB_NO_BUILD:-0}" != 1 ]; then
-  npx tsc -p tsconfig.json || { echo "run.sh: build failed; not benchmarking a stale dist/" >&2; exit 1; }
-  chmod +x dist/cli.js
+  npm run --silent build || { echo "run.sh: build failed; not benchmarking a stale dist/" >&2; exit 1; }
 fi
 bash scripts/setup-host.sh || exit 1
 
 # Benchmark a copy of this build: other sessions may rebuild dist/ while the benchmarks run.
 snapshot=bench/results/tmp/build
 rm -rf "$snapshot" && mkdir -p "$snapshot" && cp -r dist package.json "$snapshot/" || exit 1
-export PVB_CLI="$PWD/$snapshot/dist/cli.js"
+export PVB_CLI="$PWD/$snapshot/dist/podvisor.mjs"
 export PVB_COMMIT="$(git rev-parse --short HEAD)$(git status --porcelain -- src | grep -q . && echo '+uncommitted src changes')"
 
 mkdir -p bench/results

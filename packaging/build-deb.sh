@@ -10,14 +10,14 @@ trap 'rm -rf "$root"' EXIT
 npm ci --no-audit --no-fund --loglevel=error
 # A clean build: files of modules since removed must not ship.
 rm -rf dist
-npx tsc -p tsconfig.json
+npm run --silent build
 app="$root/usr/lib/podvisor"
 mkdir -p "$app" "$root/usr/bin" "$root/lib/systemd/system" "$root/etc/pods.d" "$root/etc/podvisor" "$root/DEBIAN" "$root/usr/share/doc/podvisor/examples"
 cp -r dist package.json package-lock.json "$app/"
 (cd "$app" && npm ci --omit=dev --no-audit --no-fund --loglevel=error --ignore-scripts)
 rm -f "$app/package-lock.json"
-chmod 0755 "$app/dist/cli.js"
-ln -s ../lib/podvisor/dist/cli.js "$root/usr/bin/podvisor"
+chmod 0755 "$app/dist/podvisor.mjs"
+ln -s ../lib/podvisor/dist/podvisor.mjs "$root/usr/bin/podvisor"
 sed 's#/usr/local/bin/podvisor#/usr/bin/podvisor#' packaging/podvisor.service >"$root/lib/systemd/system/podvisor.service"
 cp manifests.d/*.yaml "$root/usr/share/doc/podvisor/examples/"
 cp packaging/config.yaml "$root/etc/podvisor/config.yaml"

@@ -10,8 +10,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-echo "prepare: building (tsc)" >&2
-npx tsc -p tsconfig.json
-chmod +x dist/cli.js
+echo "prepare: building (tsc, then the single-file bundle dist/podvisor.mjs)" >&2
+npm run --silent build
 
 bash scripts/setup-host.sh

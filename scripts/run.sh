@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/prepare.sh
 # Through its shebang, so the node flags the installed command runs with apply here too.
-exec dist/cli.js run --manifest-dir manifests.d --state-dir "${PODVISOR_STATE_DIR:-/var/lib/podvisor}" "$@"
+exec dist/podvisor.mjs run --manifest-dir manifests.d --state-dir "${PODVISOR_STATE_DIR:-/var/lib/podvisor}" "$@"

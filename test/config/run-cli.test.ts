@@ -1,5 +1,5 @@
-// `podvisor run --config FILE` as a user meets it, through the built CLI (dist/cli.js; build with
-// `npx tsc` first): a bad config file is one line on stderr naming file:line:col and key, exit
+// `podvisor run --config FILE` as a user meets it, through the built CLI (dist/podvisor.mjs; build
+// with `npm run build` first): a bad config file is one line on stderr naming file:line:col and key, exit
 // status 2, and flags win over the file. Every case here has an error, so no agent is started.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
@@ -10,20 +10,14 @@ import { execa } from 'execa';
 import t, { type Test } from 'tap';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = join(REPO, 'dist', 'cli.js');
+const CLI = join(REPO, 'dist', 'podvisor.mjs');
 
-/** Whether dist has the run command's config handling, built after its sources last changed. */
+/** Whether the bundle has the run command's config handling, built after its sources last changed. */
 async function builtFresh(): Promise<string | undefined> {
-  const pairs = [
-    ['src/cli.ts', 'dist/cli.js'],
-    ['src/cli/run.ts', 'dist/cli/run.js'],
-    ['src/config/agent-config.ts', 'dist/config/agent-config.js'],
-    ['src/config/config-file.ts', 'dist/config/config-file.js'],
-  ];
-  for (const [source, built] of pairs) {
-    const [sourceStat, builtStat] = await Promise.all([stat(join(REPO, source!)), stat(join(REPO, built!)).catch(() => undefined)]);
-    if (!builtStat) return `${built} is missing: build with \`npx tsc\` first`;
-    if (builtStat.mtimeMs < sourceStat.mtimeMs) return `${built} is older than ${source}: build with \`npx tsc\` first`;
+  const built = await stat(CLI).catch(() => undefined);
+  if (!built) return 'dist/podvisor.mjs is missing: build with `npm run build` first';
+  for (const source of ['src/cli.ts', 'src/cli/run.ts', 'src/config/agent-config.ts', 'src/config/config-file.ts']) {
+    if (built.mtimeMs < (await stat(join(REPO, source))).mtimeMs) return `dist/podvisor.mjs is older than ${source}: build with \`npm run build\` first`;
   }
   return undefined;
 }

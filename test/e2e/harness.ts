@@ -1,4 +1,4 @@
-// The end-to-end harness: starts the built agent (dist/cli.js) as a child process on temporary
+// The end-to-end harness: starts the built agent (dist/podvisor.mjs, the bundle that ships) as a child process on temporary
 // directories, reads its JSON log lines, and looks at podman directly. Every test gets its own
 // node name, so its pods (labelled io.podvisor.node=<node>) never meet another test's, and one
 // teardown kills its agents, then removes its pods and directories, in that order. Waits poll
@@ -14,7 +14,7 @@ import { execa } from 'execa';
 import type { Test } from 'tap';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const CLI = join(REPO, 'dist', 'cli.js');
+export const CLI = join(REPO, 'dist', 'podvisor.mjs');
 export const IMAGE = process.env.PODVISOR_TEST_IMAGE ?? 'localhost/busybox:podvisor';
 
 /** One JSON log line of the agent (winston's json format). */
@@ -387,7 +387,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built CLI (`node dist/cli.js ARGS`) as a user would. */
+/** Runs the built CLI (`node dist/podvisor.mjs ARGS`) as a user would. */
 export async function podvisorCli(...args: string[]): Promise<CliResult> {
   const result = await execa(process.execPath, [CLI, ...args], { reject: false, stdin: 'ignore', timeout: 30_000 });
   return { code: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
