@@ -24,7 +24,9 @@ Flags:
   --backoff-initial SECONDS   first crash-loop back-off delay; it doubles per restart (default 10)
   --backoff-max SECONDS       longest crash-loop back-off delay (default 300)
   --log-level LEVEL           error, warn, info or debug (default info)
-  --log-format text|json      default: text on a terminal, json otherwise
+  --log-format text|json|journal
+                              default: journal when stderr is systemd's journal
+                              (JOURNAL_STREAM), text on a terminal, json otherwise
 
 Read-only API (off unless --api-address is given):
   --api-address HOST:PORT     serve /pods, /healthz, /metrics and a read-only Kubernetes API

@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
-import { LOG_LEVELS } from '../log/logger.js';
+import { LOG_FORMATS, LOG_LEVELS } from '../log/logger.js';
 import { isDns1123Subdomain } from '../manifest/pod-schema.js';
 
 const seconds = (flag: string, min: number) =>
@@ -67,7 +67,7 @@ export const agentConfigSchema = z
     backoffInitialSeconds: seconds('--backoff-initial', 0),
     backoffMaxSeconds: seconds('--backoff-max', 0),
     logLevel: z.enum(LOG_LEVELS as [string, ...string[]], { message: `--log-level must be one of ${LOG_LEVELS.join(', ')}` }),
-    logFormat: z.enum(['text', 'json'], { message: '--log-format must be text or json' }).optional(),
+    logFormat: z.enum(LOG_FORMATS, { message: `--log-format must be ${LOG_FORMATS.join(', ')}` }).optional(),
     apiAddress: listenAddress.optional(),
     apiTokenFile: path('--api-token-file').optional(),
     apiTlsCert: path('--api-tls-cert').optional(),

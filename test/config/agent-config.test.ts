@@ -61,7 +61,7 @@ t.test('each bad flag value is one line naming its flag', async (t) => {
     [{ backoffInitialSeconds: '60', backoffMaxSeconds: '30' }, '--backoff-max must be at least --backoff-initial'],
     [{ publishIntervalSeconds: 'Infinity' }, '--publish-interval must be a number of seconds'],
     [{ logLevel: 'verbose' }, '--log-level must be one of error, warn, info, debug'],
-    [{ logFormat: 'xml' }, '--log-format must be text or json'],
+    [{ logFormat: 'xml' }, '--log-format must be text, json, journal'],
     [{ nodeName: 'edge_1' }, /^--node-name must be a DNS-1123 subdomain/],
     [{ manifestDir: '' }, '--manifest-dir must not be empty'],
     [{ publishWebhook: 'ftp://fleet.example/pods' }, '--publish-webhook must be an http:// or https:// URL'],
