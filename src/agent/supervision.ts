@@ -74,6 +74,7 @@ export async function startSupervision(config: AgentConfig, logger: Logger, heal
     cli,
     nodeName: config.nodeName,
     stateDir: config.stateDir,
+    containerLogMaxBytes: config.containerLogMaxBytes,
     hostIP,
     httpGet: probeRunner.httpGetInPod,
     kernelOomKill: (id, from, to) => oomWatcher.killedDuring(id, from, to),

@@ -24,6 +24,8 @@ Flags:
   --backoff-initial SECONDS   first crash-loop back-off delay; it doubles per restart (default 10)
   --backoff-max SECONDS       longest crash-loop back-off delay (default 300)
   --log-level LEVEL           error, warn, info or debug (default info)
+  --container-log-max-size SIZE
+                              bound on each container's log file (default 10Mi)
   --log-format text|json|journal
                               default: journal when stderr is systemd's journal
                               (JOURNAL_STREAM), text on a terminal, json otherwise

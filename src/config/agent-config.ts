@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { LOG_FORMATS, LOG_LEVELS } from '../log/logger.js';
 import { isDns1123Subdomain } from '../manifest/pod-schema.js';
+import { parseQuantity } from '../manifest/quantity.js';
 
 const seconds = (flag: string, min: number) =>
   z.coerce.number({ message: `${flag} must be a number of seconds` }).finite(`${flag} must be a number of seconds`).min(min, `${flag} must be at least ${min}`);
@@ -22,6 +23,22 @@ function validCron(expression: string): boolean {
   const { validate } = createRequire(import.meta.url)('node-cron') as { validate(expression: string): boolean };
   return validate(expression);
 }
+
+/** The smallest container log bound: conmon would start a log over at nearly every line below it. */
+const MIN_CONTAINER_LOG_BYTES = 64 * 1024;
+
+/** A size as Kubernetes writes quantities (10Mi, 500Ki, 1048576), in bytes. */
+const logSize = (flag: string) =>
+  z
+    .union([z.string(), z.number()], { message: `${flag} must be a size such as 10Mi` })
+    .transform((value, context) => {
+      const bytes = parseQuantity(value);
+      if (bytes === undefined || !Number.isFinite(bytes) || bytes < MIN_CONTAINER_LOG_BYTES) {
+        context.addIssue({ code: 'custom', message: `${flag} must be a size of at least 64Ki, such as 10Mi` });
+        return z.NEVER;
+      }
+      return Math.floor(bytes);
+    });
 
 const path = (flag: string) => z.string({ message: `${flag} must be a path` }).min(1, `${flag} must not be empty`);
 
@@ -67,6 +84,7 @@ export const agentConfigSchema = z
     backoffInitialSeconds: seconds('--backoff-initial', 0),
     backoffMaxSeconds: seconds('--backoff-max', 0),
     logLevel: z.enum(LOG_LEVELS as [string, ...string[]], { message: `--log-level must be one of ${LOG_LEVELS.join(', ')}` }),
+    containerLogMaxBytes: logSize('--container-log-max-size'),
     logFormat: z.enum(LOG_FORMATS, { message: `--log-format must be ${LOG_FORMATS.join(', ')}` }).optional(),
     apiAddress: listenAddress.optional(),
     apiTokenFile: path('--api-token-file').optional(),
@@ -112,6 +130,7 @@ export const SETTINGS = [
   { field: 'backoffMaxSeconds', flag: 'backoff-max', key: ['backoff-max'], fallback: 300 },
   { field: 'logLevel', flag: 'log-level', key: ['log-level'], fallback: 'info' },
   { field: 'logFormat', flag: 'log-format', key: ['log-format'] },
+  { field: 'containerLogMaxBytes', flag: 'container-log-max-size', key: ['container-log-max-size'], fallback: '10Mi' },
   { field: 'apiAddress', flag: 'api-address', key: ['api', 'address'] },
   { field: 'apiTokenFile', flag: 'api-token-file', key: ['api', 'token-file'] },
   { field: 'apiTlsCert', flag: 'api-tls-cert', key: ['api', 'tls-cert'] },

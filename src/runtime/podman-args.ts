@@ -68,6 +68,8 @@ export interface ContainerRunInput {
   nodeName: string;
   volumes: ReadonlyMap<string, HostVolume>;
   facts: PodFacts;
+  /** The bound on the container's log file; podman's default is none. */
+  logMaxBytes?: number | undefined;
 }
 
 /** `podman run --detach` arguments for one container. */
@@ -82,6 +84,8 @@ export function containerRunArgs(input: ContainerRunInput): string[] {
   args.push('--restart', 'no');
   args.push('--pull', { Always: 'always', IfNotPresent: 'missing', Never: 'never' }[container.imagePullPolicy ?? 'IfNotPresent']);
   args.push('--stop-timeout', String(spec.terminationGracePeriodSeconds ?? 30));
+  // A container that logs for years must not fill the device: conmon starts the file over at the bound.
+  if (input.logMaxBytes !== undefined) args.push('--log-opt', `max-size=${input.logMaxBytes}`);
 
   const env = containerEnvironment(pod, container, input.facts);
   for (const [name, value] of env) args.push('--env', `${name}=${value}`);

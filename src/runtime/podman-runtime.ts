@@ -129,6 +129,8 @@ export interface PodmanRuntimeOptions {
   nodeName: string;
   stateDir: string;
   hostIP?: string;
+  /** The bound on each container's log file (--container-log-max-size). */
+  containerLogMaxBytes?: number;
   /** Told of each orphaned pod directory before it is removed (for the log). */
   onOrphan?: (uid: string) => void;
   /** HTTP GET in a pod's network namespace, for httpGet hooks (from the prober). */
@@ -150,6 +152,7 @@ export interface PodmanRuntimeOptions {
 export class PodmanRuntime implements PodRuntime {
   readonly #cli: PodmanCli;
   readonly #nodeName: string;
+  readonly #logMaxBytes: number | undefined;
   readonly #stateDir: string;
   readonly #hostIP: string;
   readonly #onOrphan: ((uid: string) => void) | undefined;
@@ -166,6 +169,7 @@ export class PodmanRuntime implements PodRuntime {
   constructor(options: PodmanRuntimeOptions) {
     this.#cli = options.cli;
     this.#nodeName = options.nodeName;
+    this.#logMaxBytes = options.containerLogMaxBytes;
     this.#stateDir = options.stateDir;
     this.#hostIP = options.hostIP ?? detectHostIP();
     this.#onOrphan = options.onOrphan;
@@ -397,7 +401,7 @@ export class PodmanRuntime implements PodRuntime {
     const started: string[] = [];
     const find = (name: string) => present.find((container) => container.name === name);
     const run = async (container: Container, kind: 'init' | 'app') => {
-      const result = await this.#cli.run(containerRunArgs({ pod, container, kind, nodeName: this.#nodeName, volumes, facts }), { signal, timeoutMs: RUN_TIMEOUT_MS });
+      const result = await this.#cli.run(containerRunArgs({ pod, container, kind, nodeName: this.#nodeName, volumes, facts, logMaxBytes: this.#logMaxBytes }), { signal, timeoutMs: RUN_TIMEOUT_MS });
       // podman run pulls when it has to and says so on stderr: the kubelet's image events, for free.
       const event = (reason: string, message: string) => this.#onContainerEvent?.(pod, { name: container.name, kind }, reason, message);
       if (/Trying to pull|Getting image source signatures/.test(result.stderr)) {

@@ -31,6 +31,13 @@ t.test('the defaults make a valid configuration', async (t) => {
   t.match(config, { manifestDir: '/etc/pods.d', stateDir: '/var/lib/podvisor', nodeName: 'node1', resyncIntervalSeconds: 20, relistIntervalSeconds: 10, backoffInitialSeconds: 10, backoffMaxSeconds: 300, logLevel: 'info', publishIntervalSeconds: 10, publishHeartbeat: '* * * * *' });
   t.equal(config.apiAddress, undefined, 'the API is off unless asked for');
   t.equal(config.publishWebhook, undefined);
+  t.equal(config.containerLogMaxBytes, 10 * 1024 * 1024, 'container logs are bounded at 10Mi, as the kubelet does');
+});
+
+t.test('a container log bound is a quantity: 500Ki, 1M, or bytes', async (t) => {
+  t.equal(parseAgentConfig({ ...defaults(), containerLogMaxBytes: '500Ki' }).containerLogMaxBytes, 512_000);
+  t.equal(parseAgentConfig({ ...defaults(), containerLogMaxBytes: '1M' }).containerLogMaxBytes, 1_000_000);
+  t.equal(parseAgentConfig({ ...defaults(), containerLogMaxBytes: 70000 }).containerLogMaxBytes, 70_000);
 });
 
 t.test('flag values are strings: numbers are read from them, the node name lower-cased', async (t) => {
@@ -62,6 +69,10 @@ t.test('each bad flag value is one line naming its flag', async (t) => {
     [{ publishIntervalSeconds: 'Infinity' }, '--publish-interval must be a number of seconds'],
     [{ logLevel: 'verbose' }, '--log-level must be one of error, warn, info, debug'],
     [{ logFormat: 'xml' }, '--log-format must be text, json, journal'],
+    [{ containerLogMaxBytes: 'lots' }, '--container-log-max-size must be a size of at least 64Ki, such as 10Mi'],
+    [{ containerLogMaxBytes: '1Ki' }, '--container-log-max-size must be a size of at least 64Ki, such as 10Mi'],
+    [{ containerLogMaxBytes: '-10Mi' }, '--container-log-max-size must be a size of at least 64Ki, such as 10Mi'],
+    [{ containerLogMaxBytes: true }, '--container-log-max-size must be a size such as 10Mi'],
     [{ nodeName: 'edge_1' }, /^--node-name must be a DNS-1123 subdomain/],
     [{ manifestDir: '' }, '--manifest-dir must not be empty'],
     [{ publishWebhook: 'ftp://fleet.example/pods' }, '--publish-webhook must be an http:// or https:// URL'],

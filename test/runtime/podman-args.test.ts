@@ -46,6 +46,7 @@ function runArgs(pod: DesiredPod, options: Partial<ContainerRunInput> & { contai
     nodeName: NODE,
     volumes: options.volumes ?? new Map(),
     facts: options.facts ?? FACTS,
+    logMaxBytes: options.logMaxBytes,
   });
 }
 
@@ -159,6 +160,12 @@ t.test('run: the whole command for a plain container', async (t) => {
     '--stop-timeout', '30',
     IMAGE,
   ]);
+});
+
+t.test('run: the container log is bounded when a bound is given', async (t) => {
+  const pod = desiredPod();
+  t.strictSame(valuesOf(runArgs(pod, { logMaxBytes: 10_485_760 }), '--log-opt'), ['max-size=10485760']);
+  t.strictSame(valuesOf(runArgs(pod), '--log-opt'), [], 'podman\'s own default otherwise');
 });
 
 t.test('run: an init container is labelled as one', async (t) => {
