@@ -1,11 +1,12 @@
 // `podvisor run`: the agent in the foreground until SIGTERM or SIGINT. On the first signal it
 // stops watching, finishes the work in flight and exits 0, leaving pods running as the kubelet
-// does; a second signal exits at once.
+// does; a second signal exits at once. SIGHUP reloads the config file.
+import { isDeepStrictEqual } from 'node:util';
 import { startAgent } from '../agent.js';
-import { parseAgentConfig, SETTINGS, type Origin } from '../config/agent-config.js';
+import { parseAgentConfig, SETTINGS, type AgentConfig, type Origin } from '../config/agent-config.js';
 import { readConfigFile } from '../config/config-file.js';
 import { errorMessage } from '../errors.js';
-import { createLogger, type LogFormat, type LogLevel } from '../log/logger.js';
+import { createLogger, reconfigureLogger, type LogFormat, type Logger, type LogLevel } from '../log/logger.js';
 import { defaultNodeName } from '../manifest/identity.js';
 import { parseCommandArgs } from './args.js';
 
@@ -47,17 +48,11 @@ Publishing mirror pods (nothing is sent unless one of these is set):
   -h, --help                  this help
 `;
 
-/** Parses flags (and the config file), runs the agent until a signal, and returns the exit status. */
-export async function runCommand(argv: string[]): Promise<number> {
-  const { values } = parseCommandArgs('run', argv, {
-    config: { type: 'string' },
-    ...Object.fromEntries(SETTINGS.map((setting) => [setting.flag, { type: 'string' as const }])),
-  }, false);
-  if (values.help) {
-    process.stdout.write(RUN_HELP);
-    return 0;
-  }
-  const file = values.config === undefined ? undefined : await readConfigFile(values.config);
+type RunValues = Record<string, string | boolean | undefined>;
+
+/** The configuration from the flags and the config file they name (read anew on each call); a UsageError names the flag or file:line:col. */
+async function resolveConfig(values: RunValues): Promise<AgentConfig> {
+  const file = typeof values.config === 'string' ? await readConfigFile(values.config) : undefined;
   const raw: Record<string, unknown> = {};
   const origins = new Map<string, Origin>();
   for (const setting of SETTINGS) {
@@ -72,7 +67,48 @@ export async function runCommand(argv: string[]): Promise<number> {
     } else if ('fallback' in setting) raw[setting.field] = setting.fallback;
   }
   raw.nodeName ??= defaultNodeName();
-  const config = parseAgentConfig(raw, origins);
+  return parseAgentConfig(raw, origins);
+}
+
+/** Settings a reload applies to the running agent; the others wait for a restart. */
+const RELOADABLE: ReadonlySet<keyof AgentConfig> = new Set(['logLevel', 'logFormat']);
+
+/**
+ * SIGHUP (systemctl reload): the config file is read again. A valid one applies what can change
+ * in a running agent and names what waits for a restart (pods keep running across one); an
+ * invalid one is refused with its file:line:col, and the running configuration stays.
+ */
+async function reloadConfig(values: RunValues, running: AgentConfig, logger: Logger): Promise<AgentConfig> {
+  let next;
+  try {
+    next = await resolveConfig(values);
+  } catch (error) {
+    logger.error(`configuration not reloaded: ${errorMessage(error)}; the running configuration stays`, { event: 'ConfigReloadFailed' });
+    return running;
+  }
+  const changed = SETTINGS.filter((setting) => !isDeepStrictEqual(running[setting.field], next[setting.field]));
+  const applied = changed.filter((setting) => RELOADABLE.has(setting.field));
+  const pending = changed.filter((setting) => !RELOADABLE.has(setting.field));
+  reconfigureLogger(logger, { level: next.logLevel as LogLevel, format: next.logFormat as LogFormat | undefined });
+  logger.info('configuration reloaded', { event: 'ConfigReloaded', applied: applied.map((setting) => setting.flag), pending: pending.map((setting) => setting.flag) });
+  if (pending.length > 0) {
+    logger.warn(`changed settings take effect when the agent restarts (its pods keep running): ${pending.map((setting) => setting.flag).join(', ')}`, { event: 'ConfigPendingRestart' });
+  }
+  // What runs now: the reloaded settings, and the others as the agent started with them.
+  return { ...running, ...Object.fromEntries(applied.map((setting) => [setting.field, next[setting.field]])) };
+}
+
+/** Parses flags (and the config file), runs the agent until a signal, and returns the exit status. */
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs('run', argv, {
+    config: { type: 'string' },
+    ...Object.fromEntries(SETTINGS.map((setting) => [setting.flag, { type: 'string' as const }])),
+  }, false);
+  if (values.help) {
+    process.stdout.write(RUN_HELP);
+    return 0;
+  }
+  const config = await resolveConfig(values);
   const logger = createLogger({ level: config.logLevel as LogLevel, format: config.logFormat as LogFormat | undefined });
 
   let agent;
@@ -105,5 +141,15 @@ export async function runCommand(argv: string[]): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // Reloads run one at a time, each against what the one before left running.
+    let running = config;
+    let reloading = Promise.resolve();
+    process.on('SIGHUP', () => {
+      if (stopping) return;
+      logger.info('SIGHUP: reloading the configuration', { event: 'ConfigReloading' });
+      reloading = reloading.then(async () => {
+        running = await reloadConfig(values, running, logger);
+      });
+    });
   });
 }

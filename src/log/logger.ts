@@ -49,7 +49,21 @@ function fieldsText(fields: Record<string, unknown>): string {
  * leaving stdout for command output (validate, version); `stream` replaces it (tests).
  */
 export function createLogger(options: { level: LogLevel; format?: LogFormat | undefined; stream?: NodeJS.WritableStream }): Logger {
-  const format = options.format ?? defaultLogFormat();
+  return winston.createLogger({
+    level: options.level,
+    format: lineFormat(options.format ?? defaultLogFormat()),
+    transports: [options.stream ? new winston.transports.Stream({ stream: options.stream }) : new winston.transports.Console({ stderrLevels: [...LOG_LEVELS] })],
+  });
+}
+
+/** Changes a running logger's level and format (a reloaded configuration); `format` undefined: the default. */
+export function reconfigureLogger(logger: Logger, options: { level: LogLevel; format?: LogFormat | undefined }): void {
+  logger.level = options.level;
+  logger.format = lineFormat(options.format ?? defaultLogFormat());
+}
+
+/** Every line: fields escaped, stamped, then written in `format`. */
+function lineFormat(format: LogFormat): winston.Logform.Format {
   const line = {
     text: winston.format.printf(({ level, message, timestamp, ...fields }) =>
       `${String(timestamp)} ${level.toUpperCase().padEnd(5)} ${String(message)}${fieldsText(fields)}`),
@@ -57,11 +71,7 @@ export function createLogger(options: { level: LogLevel; format?: LogFormat | un
       `<${JOURNAL_PRIORITY[level as LogLevel] ?? 6}>${String(message)}${fieldsText(fields)}`),
     json: winston.format.json(),
   }[format];
-  return winston.createLogger({
-    level: options.level,
-    format: winston.format.combine(escapeFields(), winston.format.timestamp(), line),
-    transports: [options.stream ? new winston.transports.Stream({ stream: options.stream }) : new winston.transports.Console({ stderrLevels: [...LOG_LEVELS] })],
-  });
+  return winston.format.combine(escapeFields(), winston.format.timestamp(), line);
 }
 
 /** Escapes control characters in the message and in every string field (see escape.ts). */

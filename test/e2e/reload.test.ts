@@ -1,0 +1,53 @@
+// SIGHUP (systemctl reload) reads the config file again: a valid file's log level and format
+// apply at once, the settings that need a restart are named, an invalid file is refused with its
+// file:line:col, and through all of it the agent runs on and its pod is never touched. Before,
+// SIGHUP ended the agent (Node's default), and with it supervision.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import t from 'tap';
+import { AgentProcess, containerIds, IMAGE, podmanContainer, putManifest, setup, waitFor } from './harness.js';
+
+t.test('SIGHUP reloads the config file; the agent and its pod run on', async (t) => {
+  const world = await setup(t, 'reload');
+  const podName = `steady-${world.node}`;
+  const key = `default/${podName}`;
+  const config = join(world.root, 'config.yaml');
+  await writeFile(config, 'log-level: info\nbackoff-max: 300\n');
+  await putManifest(world.manifestDir, 'steady.yaml', `apiVersion: v1
+kind: Pod
+metadata:
+  name: steady
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: app
+      image: ${IMAGE}
+      command: ["sleep", "3600"]
+`);
+  // Not world.startAgent: its --log-level flag would win over the file.
+  const agent = new AgentProcess(['run', '--config', config, '--manifest-dir', world.manifestDir, '--state-dir', world.stateDir,
+    '--node-name', world.node, '--log-format', 'json', '--relist-interval', '1'], world.root);
+  t.teardown(() => agent.stop('SIGKILL'));
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: key, timeoutMs: 60_000 });
+  const id = (await containerIds(world.node))[podmanContainer(podName, 'app')];
+  t.equal(agent.find({ event: 'PodmanCall' }).length, 0, 'at info, podman calls are not logged');
+
+  await writeFile(config, 'log-level: debug\nbackoff-max: 200\n');
+  agent.child.kill('SIGHUP');
+  const reloaded = await agent.waitForLog({ event: 'ConfigReloaded' }, { timeoutMs: 10_000 });
+  t.match(reloaded, { applied: ['log-level'], pending: ['backoff-max'] }, 'the log level applies now; the back-off waits for a restart');
+  t.match(agent.find({ event: 'ConfigPendingRestart' })[0]?.message, /backoff-max/, 'and the log says so');
+  await agent.waitForLog({ event: 'PodmanCall' }, { timeoutMs: 10_000 });
+  t.pass('at debug, podman calls are logged: the new level is in force');
+
+  await writeFile(config, 'log-level: debug\nbackoff-max: soon\n');
+  agent.child.kill('SIGHUP');
+  const refused = await agent.waitForLog({ event: 'ConfigReloadFailed' }, { timeoutMs: 10_000 });
+  t.match(refused.message, new RegExp(`^configuration not reloaded: ${config}:2:\\d+: backoff-max`), 'an invalid file is refused, naming file, line and key');
+
+  const relists = agent.relists();
+  await waitFor('two more relists', () => (agent.relists() >= relists + 2 ? true : undefined), { timeoutMs: 20_000 });
+  t.equal(agent.exitCode, undefined, 'the agent runs on');
+  t.equal((await containerIds(world.node))[podmanContainer(podName, 'app')], id, 'its pod\'s container is the same one');
+  t.equal(agent.find({ event: 'PodStopping' }).length + agent.find({ event: 'ContainerRestarting' }).length, 0, 'and was never stopped or restarted');
+});
