@@ -16,7 +16,7 @@ Commands:
   validate PATH...    check manifest files (or directories of them); exit 1 on any error
   status              list the pods and their status, as the running agent reports them
   describe POD        show one pod's containers, conditions and events
-  version             print podvisor's version
+  version             print podvisor's version (also: podvisor --version)
 
 Run 'podvisor <command> --help' for a command's flags.
 `;
@@ -27,10 +27,11 @@ Prints every error and warning of the given manifest files, or of the manifest f
 given directories, as file:line:column: field: message. Exits 1 if any file has an error.
 `;
 
-const STATUS_HELP = `Usage: podvisor status [--state-dir DIR] [-o json]
+const STATUS_HELP = `Usage: podvisor status [--state-dir DIR] [-o wide|json|yaml]
 
 Lists the pods as the running agent last wrote them (NAMESPACE, NAME, READY, STATUS, RESTARTS,
-AGE); -o json prints a v1 PodList. --state-dir as for 'podvisor run' (default /var/lib/podvisor).
+AGE); -o wide adds IP and NODE, -o json and -o yaml print a v1 PodList. --state-dir as for
+'podvisor run' (default /var/lib/podvisor).
 `;
 
 const DESCRIBE_HELP = `Usage: podvisor describe [--state-dir DIR] [-n NAMESPACE] POD
@@ -64,8 +65,10 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(STATUS_HELP);
         return 0;
       }
-      if (values.output !== undefined && values.output !== 'json' && values.output !== 'wide') throw new UsageError(`podvisor status: -o must be json, got '${values.output}'`);
-      const { statusCommand } = await import('./cli/status.js');
+      const { statusCommand, STATUS_OUTPUTS } = await import('./cli/status.js');
+      if (values.output !== undefined && !(STATUS_OUTPUTS as readonly string[]).includes(values.output)) {
+        throw new UsageError(`podvisor status: -o must be ${STATUS_OUTPUTS.join(', ')}; got '${values.output}'`);
+      }
       return statusCommand({ stateDir: values['state-dir'] ?? '/var/lib/podvisor', output: values.output });
     }
     case 'describe': {
@@ -79,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
       const { describeCommand } = await import('./cli/describe.js');
       return describeCommand(positionals[0] ?? '', { stateDir: values['state-dir'] ?? '/var/lib/podvisor', namespace: values.namespace });
     }
+    case '--version':
     case 'version': {
       const { parseCommandArgs } = await import('./cli/args.js');
       const { values } = parseCommandArgs('version', rest, {}, false);

@@ -1,6 +1,5 @@
 // `podvisor describe POD`: one pod as `kubectl describe pod` shows it, with its containers'
 // states, conditions, volumes and events, read from the status the agent writes.
-import { UsageError } from '../errors.js';
 import type { PodEvent } from '../status/event-recorder.js';
 import type { StatusPod } from '../status/status-manager.js';
 import type { ContainerState, ContainerStatus } from '../status/types.js';
@@ -114,7 +113,11 @@ export async function describeCommand(name: string, options: { stateDir: string;
   const matches = file.items.filter((pod) =>
     (namespace === undefined || pod.metadata.namespace === namespace) &&
     (pod.metadata.name === podName || pod.metadata.name === `${podName}-${String(pod.spec.nodeName ?? '')}`));
-  if (matches.length === 0) throw new UsageError(`podvisor describe: no pod named "${name}"`);
+  // As kubectl: a pod that is not there is an error of the lookup (exit 1), not of the usage.
+  if (matches.length === 0) {
+    process.stderr.write(`podvisor describe: pods "${name}" not found${namespace === undefined ? '' : ` in namespace "${namespace}"`}\n`);
+    return 1;
+  }
   for (const pod of matches) {
     const events = file.events.filter((event) => event.involvedObject.uid === pod.metadata.uid);
     process.stdout.write(describePod(pod, events));

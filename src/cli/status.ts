@@ -1,23 +1,36 @@
 // `podvisor status`: the pods as `kubectl get pods` shows them (NAME, READY, STATUS, RESTARTS,
-// AGE), or with `-o json` a v1 PodList, read from the status the agent writes.
+// AGE; -o wide adds IP and NODE), or with `-o json` or `-o yaml` a v1 PodList, read from the
+// status the agent writes.
+import { stringify } from 'yaml';
 import { humanDuration, printedStatus } from '../status/printers.js';
 import { readStatusFile, staleness } from './read-status.js';
 
+
+/** The ways status can print, as kubectl's -o. */
+export const STATUS_OUTPUTS = ['wide', 'json', 'yaml'] as const;
 
 /** Prints the table or the PodList; returns the exit status. */
 export async function statusCommand(options: { stateDir: string; output?: string | undefined }): Promise<number> {
   const file = await readStatusFile(options.stateDir);
   const stale = staleness(file);
   if (stale) process.stderr.write(`podvisor: warning: ${stale}\n`);
+  const list = { apiVersion: 'v1', kind: 'PodList', metadata: file.metadata, items: file.items };
   if (options.output === 'json') {
-    process.stdout.write(`${JSON.stringify({ apiVersion: 'v1', kind: 'PodList', metadata: file.metadata, items: file.items }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
     return 0;
   }
-  const rows = [['NAMESPACE', 'NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE']];
+  if (options.output === 'yaml') {
+    process.stdout.write(stringify(list, { aliasDuplicateObjects: false }));
+    return 0;
+  }
+  const wide = options.output === 'wide';
+  const rows = [['NAMESPACE', 'NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE', ...(wide ? ['IP', 'NODE'] : [])]];
   for (const pod of file.items) {
     const printed = printedStatus(pod);
     const started = pod.status.startTime ?? pod.metadata.creationTimestamp;
-    rows.push([pod.metadata.namespace ?? 'default', pod.metadata.name, printed.ready, printed.status, printed.restarts, started ? humanDuration(Date.now() - Date.parse(started)) : '<unknown>']);
+    const row = [pod.metadata.namespace ?? 'default', pod.metadata.name, printed.ready, printed.status, printed.restarts, started ? humanDuration(Date.now() - Date.parse(started)) : '<unknown>'];
+    if (wide) row.push(pod.status.podIP || '<none>', String(pod.spec.nodeName ?? '') || '<none>');
+    rows.push(row);
   }
   if (rows.length === 1) {
     process.stdout.write('No pods found.\n');

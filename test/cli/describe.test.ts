@@ -1,7 +1,7 @@
 // `podvisor describe`: one pod as `kubectl describe pod` shows it. The text is aligned with
 // spaces, so the lines are matched with patterns, one key line at a time; "now" is a fake clock.
 import t, { type Test } from 'tap';
-import { stdoutOf } from '../support/recording.js';
+import { stderrOf, stdoutOf } from '../support/recording.js';
 import { describeCommand, describePod } from '../../src/cli/describe.js';
 import type { PodEvent } from '../../src/status/event-recorder.js';
 import { STATUS_FILE, type StatusFile, type StatusPod } from '../../src/status/status-manager.js';
@@ -206,6 +206,7 @@ t.test('describeCommand finds the pod by name, namespace/name or manifest name, 
   t.equal(byName.text, describePod(POD, EVENTS), 'the pod, with only its own events');
   t.equal((await stdoutOf(() => describeCommand('shop/web-node1', { stateDir }))).text, byName.text);
   t.equal((await stdoutOf(() => describeCommand('web', { stateDir, namespace: 'shop' }))).text, byName.text, 'the manifest\'s name, without the node suffix');
-  await t.rejects(describeCommand('web', { stateDir, namespace: 'default' }), { code: 'E_USAGE', message: 'podvisor describe: no pod named "web"' });
-  await t.rejects(describeCommand('nothing', { stateDir }), { code: 'E_USAGE' });
+  const missing = await stderrOf(() => describeCommand('web', { stateDir, namespace: 'default' }));
+  t.strictSame(missing, { code: 1, text: 'podvisor describe: pods "web" not found in namespace "default"\n' }, 'not found: exit 1, as kubectl');
+  t.strictSame(await stderrOf(() => describeCommand('nothing', { stateDir })), { code: 1, text: 'podvisor describe: pods "nothing" not found\n' });
 });

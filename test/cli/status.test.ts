@@ -2,6 +2,7 @@
 // (pkg/printers/internalversion/printers.go), and ages by apimachinery's duration.HumanDuration.
 // Pods are written by hand as the status manager serves them; "now" is a fake clock.
 import t, { type Test } from 'tap';
+import { parse } from 'yaml';
 import { stdoutOf } from '../support/recording.js';
 import { statusCommand } from '../../src/cli/status.js';
 import { humanDuration, printedStatus } from '../../src/status/printers.js';
@@ -245,6 +246,29 @@ t.test('statusCommand -o json: a v1 PodList of the pods as served', async (t) =>
   const { code, text } = await stdoutOf(() => statusCommand({ stateDir, output: 'json' }));
   t.equal(code, 0);
   t.strictSame(JSON.parse(text), { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: '7' }, items: [web] });
+});
+
+t.test('statusCommand -o wide: kubectl\'s wide columns, IP and NODE', async (t) => {
+  fakeNow(t);
+  const web = pod({ statuses: [running('app')] });
+  web.status.podIP = '10.88.0.7';
+  web.spec.nodeName = 'node1';
+  const stateDir = t.testdir({ [STATUS_FILE]: statusFile([web]) });
+  const { code, text } = await stdoutOf(() => statusCommand({ stateDir, output: 'wide' }));
+  t.equal(code, 0);
+  const rows = text.trimEnd().split('\n').map((line) => line.split(/\s{2,}/));
+  t.strictSame(rows[0], ['NAMESPACE', 'NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE', 'IP', 'NODE']);
+  t.strictSame(rows[1]?.slice(-2), ['10.88.0.7', 'node1']);
+});
+
+t.test('statusCommand -o yaml: the same PodList as -o json', async (t) => {
+  const web = pod({ statuses: [running('app')] });
+  const stateDir = t.testdir({ [STATUS_FILE]: statusFile([web]) });
+  const yaml = await stdoutOf(() => statusCommand({ stateDir, output: 'yaml' }));
+  const json = await stdoutOf(() => statusCommand({ stateDir, output: 'json' }));
+  t.equal(yaml.code, 0);
+  t.match(yaml.text, /^apiVersion: v1\nkind: PodList\n/);
+  t.strictSame(parse(yaml.text), JSON.parse(json.text));
 });
 
 t.test('readStatusFile: a clear error without a status file, or with another file', async (t) => {

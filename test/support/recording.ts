@@ -30,18 +30,24 @@ export function untilWithin(defaultTimeoutMs: number, stepMs = 5) {
   };
 }
 
-/** What `run` writes to stdout; stdout is given back before any assertion is made. */
-export async function stdoutOf(run: () => Promise<number>): Promise<{ code: number; text: string }> {
+/** What `run` writes to `stream` (and nothing reaches the real one), with the exit status it returns. */
+async function writesTo(stream: NodeJS.WriteStream, run: () => Promise<number>): Promise<{ code: number; text: string }> {
   const chunks: string[] = [];
-  const realWrite = process.stdout.write;
-  process.stdout.write = ((chunk: string | Uint8Array) => {
+  const realWrite = stream.write;
+  stream.write = ((chunk: string | Uint8Array) => {
     chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
     return true;
-  }) as typeof process.stdout.write;
+  }) as typeof stream.write;
   try {
     const code = await run();
     return { code, text: chunks.join('') };
   } finally {
-    process.stdout.write = realWrite;
+    stream.write = realWrite;
   }
 }
+
+/** What a command prints on stdout, with its exit status. */
+export const stdoutOf = (run: () => Promise<number>) => writesTo(process.stdout, run);
+
+/** What a command prints on stderr, with its exit status. */
+export const stderrOf = (run: () => Promise<number>) => writesTo(process.stderr, run);
