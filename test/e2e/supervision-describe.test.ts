@@ -105,5 +105,5 @@ t.test('podvisor describe shows a running pod as kubectl does', async (t) => {
     t.match(again.stdout, new RegExp(`^Name:\\s+${podName}$`, 'm'), `describe ${name} finds it`);
   }
   const missing = await podvisorCli('describe', 'nosuchpod', '--state-dir', world.stateDir);
-  t.same({ code: missing.code, stdout: missing.stdout, stderr: missing.stderr }, { code: 2, stdout: '', stderr: 'podvisor describe: no pod named "nosuchpod"' }, 'an unknown pod: one line, exit status 2');
+  t.same({ code: missing.code, stdout: missing.stdout, stderr: missing.stderr }, { code: 1, stdout: '', stderr: 'podvisor describe: pods "nosuchpod" not found' }, 'an unknown pod: one line, exit status 1, as kubectl\'s NotFound');
 });
