@@ -16,6 +16,7 @@ Commands:
   validate PATH...    check manifest files (or directories of them); exit 1 on any error
   status              list the pods and their status, as the running agent reports them
   describe POD        show one pod's containers, conditions and events
+  logs POD            print a container's output
   version             print podvisor's version (also: podvisor --version)
 
 Run 'podvisor <command> --help' for a command's flags.
@@ -38,6 +39,13 @@ const DESCRIBE_HELP = `Usage: podvisor describe [--state-dir DIR] [-n NAMESPACE]
 
 Shows one pod: its containers' states, conditions, volumes and recent events. POD is the pod's
 name (<name>-<node>), its manifest name, or NAMESPACE/NAME.
+`;
+
+const LOGS_HELP = `Usage: podvisor logs [--state-dir DIR] [-n NAMESPACE] [-c CONTAINER] [-f] [--tail N] [-p] POD
+
+Prints a container's output from its current run, as kubectl logs does: -c names the container
+(default: the pod's first), -f follows it, --tail N prints only the last N lines, -p (--previous)
+prints the run before the current one. POD as for 'podvisor describe'.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -81,6 +89,35 @@ async function main(argv: string[]): Promise<number> {
       if (positionals.length !== 1) throw new UsageError('podvisor describe: give exactly one POD (see podvisor describe --help)');
       const { describeCommand } = await import('./cli/describe.js');
       return describeCommand(positionals[0] ?? '', { stateDir: values['state-dir'] ?? '/var/lib/podvisor', namespace: values.namespace });
+    }
+    case 'logs': {
+      const { parseCommandArgs } = await import('./cli/args.js');
+      const { values, positionals } = parseCommandArgs('logs', rest, {
+        'state-dir': { type: 'string' },
+        namespace: { type: 'string', short: 'n' },
+        container: { type: 'string', short: 'c' },
+        follow: { type: 'boolean', short: 'f' },
+        tail: { type: 'string' },
+        previous: { type: 'boolean', short: 'p' },
+      }, true);
+      if (values.help) {
+        process.stdout.write(LOGS_HELP);
+        return 0;
+      }
+      if (positionals.length !== 1) throw new UsageError('podvisor logs: give exactly one POD (see podvisor logs --help)');
+      // parseArgs gives true for the boolean flags; the shared type says string for the rest.
+      const set = (flag: string) => (values as Record<string, unknown>)[flag] === true;
+      const tail = values.tail === undefined ? undefined : Number(values.tail);
+      if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0)) throw new UsageError(`podvisor logs: --tail must be a number of lines, got '${String(values.tail)}'`);
+      const { logsCommand } = await import('./cli/logs.js');
+      return logsCommand(positionals[0] ?? '', {
+        stateDir: values['state-dir'] ?? '/var/lib/podvisor',
+        namespace: values.namespace,
+        container: values.container,
+        follow: set('follow'),
+        tail,
+        previous: set('previous'),
+      });
     }
     case '--version':
     case 'version': {

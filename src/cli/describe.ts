@@ -4,7 +4,7 @@ import type { PodEvent } from '../status/event-recorder.js';
 import type { StatusPod } from '../status/status-manager.js';
 import type { ContainerState, ContainerStatus } from '../status/types.js';
 import { humanDuration } from '../status/printers.js';
-import { readStatusFile, staleness } from './read-status.js';
+import { findPods, notFound, readStatusFile, staleness } from './read-status.js';
 
 function stateLines(label: string, state: ContainerState, indent: string): string[] {
   if (state.running) return [`${indent}${label}:\tRunning`, `${indent}  Started:\t${state.running.startedAt ?? ''}`];
@@ -109,13 +109,10 @@ export async function describeCommand(name: string, options: { stateDir: string;
   const file = await readStatusFile(options.stateDir);
   const stale = staleness(file);
   if (stale) process.stderr.write(`podvisor: warning: ${stale}\n`);
-  const [namespace, podName] = name.includes('/') ? name.split('/', 2) : [options.namespace, name];
-  const matches = file.items.filter((pod) =>
-    (namespace === undefined || pod.metadata.namespace === namespace) &&
-    (pod.metadata.name === podName || pod.metadata.name === `${podName}-${String(pod.spec.nodeName ?? '')}`));
+  const matches = findPods(file, name, options.namespace);
   // As kubectl: a pod that is not there is an error of the lookup (exit 1), not of the usage.
   if (matches.length === 0) {
-    process.stderr.write(`podvisor describe: pods "${name}" not found${namespace === undefined ? '' : ` in namespace "${namespace}"`}\n`);
+    process.stderr.write(`podvisor describe: ${notFound(name, options.namespace)}\n`);
     return 1;
   }
   for (const pod of matches) {

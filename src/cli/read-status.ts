@@ -1,10 +1,10 @@
 // Reads the status the agent writes (<state-dir>/status.json) for `podvisor status` and
-// `podvisor describe`.
+// `podvisor describe` and `podvisor logs`.
 import { join } from 'node:path';
 import { PodvisorError } from '../errors.js';
 import { readJson } from '../state/state-file.js';
 import { readFileSync } from 'node:fs';
-import { STATUS_FILE, STATUS_HEARTBEAT_MS, type StatusFile } from '../status/status-manager.js';
+import { STATUS_FILE, STATUS_HEARTBEAT_MS, type StatusFile, type StatusPod } from '../status/status-manager.js';
 import { humanDuration } from '../status/printers.js';
 
 /** The status file the agent last wrote; a clear error when there is none. */
@@ -41,4 +41,20 @@ export function staleness(file: StatusFile, now = Date.now(), alive: (pid: numbe
   if (file.agent && !alive(file.agent.pid)) return `the agent is not running (pid ${file.agent.pid} is gone): this is what it last wrote, ${ago} ago`;
   if (!Number.isNaN(written) && now - written > 3 * STATUS_HEARTBEAT_MS) return `the status was last written ${ago} ago: the agent may be stuck or stopped`;
   return undefined;
+}
+
+/**
+ * The pods `name` names: the pod's name (<name>-<node>), the manifest's name without the node
+ * suffix, or NAMESPACE/NAME; `namespace` narrows a bare name.
+ */
+export function findPods(file: StatusFile, name: string, namespace?: string): StatusPod[] {
+  const [inNamespace, podName] = name.includes('/') ? name.split('/', 2) : [namespace, name];
+  return file.items.filter((pod) =>
+    (inNamespace === undefined || pod.metadata.namespace === inNamespace) &&
+    (pod.metadata.name === podName || pod.metadata.name === `${podName}-${String(pod.spec.nodeName ?? '')}`));
+}
+
+/** kubectl's words for a pod that is not there. */
+export function notFound(name: string, namespace?: string): string {
+  return `pods "${name}" not found${namespace === undefined || name.includes('/') ? '' : ` in namespace "${namespace}"`}`;
 }

@@ -49,6 +49,20 @@ export class PodmanCli {
     this.#onCall = options.onCall;
   }
 
+  /**
+   * Runs podman with its output going straight to this process's own, for as long as it runs
+   * (`podvisor logs -f`): no timeout, only the signal. Resolves to podman's exit code.
+   */
+  async passThrough(args: readonly string[], options: { signal?: AbortSignal } = {}): Promise<number> {
+    const started = performance.now();
+    const result = await execa(this.bin, args, { reject: false, stdin: 'ignore', stdout: 'inherit', stderr: 'inherit', cancelSignal: options.signal });
+    this.#onCall?.(args, { exitCode: result.exitCode, durationMs: performance.now() - started });
+    if (result.exitCode === undefined && (result.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+      throw new PodmanError(`${this.bin} not found: install podman`, { args, cause: result.cause });
+    }
+    return result.exitCode ?? 1;
+  }
+
   /** Runs podman with `args`; rejects with a PodmanError unless it exits 0 (or an allowed code). */
   async run(args: readonly string[], options: PodmanCallOptions = {}): Promise<PodmanResult> {
     const started = performance.now();

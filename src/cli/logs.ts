@@ -1,0 +1,60 @@
+// `podvisor logs POD`: a container's output, as `kubectl logs` shows it. podman restarts a
+// container in place, so its log file holds every run: only the current run's lines are shown
+// (from podman's own start time of that run), and --previous shows the run before it (from that
+// run's start, as the status recorded it, to the current run's start).
+import { PodmanCli } from '../runtime/podman-cli.js';
+import type { ContainerStatus } from '../status/types.js';
+import { findPods, notFound, readStatusFile, staleness } from './read-status.js';
+
+export interface LogsOptions {
+  stateDir: string;
+  namespace?: string | undefined;
+  container?: string | undefined;
+  follow?: boolean | undefined;
+  tail?: number | undefined;
+  previous?: boolean | undefined;
+}
+
+/** Prints the container's log through podman; returns the exit status. */
+export async function logsCommand(name: string, options: LogsOptions): Promise<number> {
+  const fail = (message: string) => {
+    process.stderr.write(`podvisor logs: ${message}\n`);
+    return 1;
+  };
+  const file = await readStatusFile(options.stateDir);
+  const stale = staleness(file);
+  if (stale) process.stderr.write(`podvisor: warning: ${stale}\n`);
+  const [pod, ...more] = findPods(file, name, options.namespace);
+  if (!pod) return fail(notFound(name, options.namespace));
+  if (more.length > 0) return fail(`"${name}" names pods in more than one namespace: give NAMESPACE/NAME`);
+  const statuses: ContainerStatus[] = [...(pod.status.initContainerStatuses ?? []), ...(pod.status.containerStatuses ?? [])];
+  const apps = (pod.status.containerStatuses ?? []).map((status) => status.name);
+  let containerName = options.container;
+  if (containerName === undefined) {
+    containerName = apps[0];
+    // kubectl's own notice when it picks for the user.
+    if (statuses.length > 1) process.stderr.write(`Defaulted container "${containerName ?? ''}" out of: ${statuses.map((status) => status.name).join(', ')}\n`);
+  }
+  const status = statuses.find((candidate) => candidate.name === containerName);
+  if (!status) return fail(`container ${containerName ?? '""'} is not valid for pod ${pod.metadata.name}`);
+  const id = status.containerID?.replace(/^podman:\/\//, '');
+  if (!id) return fail(`container "${status.name}" in pod "${pod.metadata.name}" has not been created yet`);
+
+  const cli = new PodmanCli();
+  let current: { startedAt: string; running: boolean };
+  try {
+    current = JSON.parse((await cli.run(['inspect', '--type', 'container', '--format', '{"startedAt":{{json .State.StartedAt}},"running":{{.State.Running}}}', id])).stdout) as typeof current;
+  } catch {
+    return fail(`container "${status.name}" of pod "${pod.metadata.name}" is gone from podman (the agent will make it again)`);
+  }
+  const range = ['--since', current.startedAt];
+  if (options.previous) {
+    const previousStart = status.lastState.terminated?.startedAt;
+    if (!previousStart) return fail(`previous terminated container "${status.name}" in pod "${pod.metadata.name}" not found`);
+    // Not running: its last run is the one `podvisor logs` shows, and the one before is not known.
+    if (!current.running) return fail(`container "${status.name}" is not running: its last run is what \`podvisor logs\` without --previous shows`);
+    range.splice(0, 2, '--since', previousStart, '--until', current.startedAt);
+  }
+  const args = ['logs', ...range, ...(options.follow && !options.previous ? ['--follow'] : []), ...(options.tail === undefined ? [] : ['--tail', String(options.tail)]), id];
+  return await cli.passThrough(args);
+}
