@@ -151,7 +151,11 @@ export async function startSupervision(config: AgentConfig, logger: Logger, heal
     logger,
     signal: watchers.signal,
     isOurs: (id) => reconciler.knowsContainer(id),
-    onExit: (exit) => reconciler.containerExited(exit.containerId, exit.exitCode, exit.time),
+    onExit: (exit) => {
+      // The status first: a restart decided on this exit may come before any listing shows it.
+      status.containerExited(exit.containerId, exit.exitCode, exit.time);
+      reconciler.containerExited(exit.containerId, exit.exitCode, exit.time);
+    },
   });
   exitWatcher.start();
 

@@ -32,20 +32,47 @@ export interface ContainerStatusInput {
   initializing: boolean;
   /** The status served before, for lastState. */
   previous: ContainerStatus | undefined;
+  /** The container's last exit as the exit watcher saw it: a run that ended between two listings. */
+  lastExit?: { exitCode: number | undefined; at: Date } | undefined;
 }
 
 const iso = (date: Date | undefined) => (date ? new Date(Math.floor(date.getTime() / 1000) * 1000).toISOString().replace('.000Z', 'Z') : undefined);
 
-/** The `terminated` state of an exited container. */
-function terminated(observed: ObservedContainer): ContainerStateTerminated {
-  const exitCode = observed.exitCode ?? 0;
+/** How a run ended, as the kubelet words it: the code, the signal, the reason. */
+function ending(exitCode: number, oomKilled = false): Pick<ContainerStateTerminated, 'exitCode' | 'signal' | 'reason'> {
   return {
     exitCode,
     // podman reports a death by signal as 128 + the signal, as a shell does.
     ...(exitCode > 128 && exitCode < 160 ? { signal: exitCode - 128 } : {}),
-    reason: observed.oomKilled ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error',
+    reason: oomKilled ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error',
+  };
+}
+
+/** The `terminated` state of an exited container. */
+function terminated(observed: ObservedContainer): ContainerStateTerminated {
+  return {
+    ...ending(observed.exitCode ?? 0, observed.oomKilled),
     ...(iso(observed.startedAt) ? { startedAt: iso(observed.startedAt) } : {}),
     ...(iso(observed.finishedAt) ? { finishedAt: iso(observed.finishedAt) } : {}),
+    containerID: `podman://${observed.id}`,
+  };
+}
+
+/**
+ * The run that ended and was restarted between two listings (a restart without back-off): the
+ * status served it running and now serves a later run, with no exit in between. Its end comes
+ * from the exit watcher, its start from the status served for it.
+ */
+function unseenRun(input: ContainerStatusInput): ContainerStateTerminated | undefined {
+  const { observed, lastExit, previous } = input;
+  const servedStart = previous?.state.running?.startedAt;
+  if (observed?.state !== 'running' || !lastExit || !observed.startedAt || !servedStart) return undefined;
+  const ended = lastExit.at.getTime();
+  if (ended > observed.startedAt.getTime() || ended < Date.parse(servedStart) || iso(observed.startedAt) === servedStart) return undefined;
+  return {
+    ...ending(lastExit.exitCode ?? 0),
+    startedAt: servedStart,
+    ...(iso(lastExit.at) ? { finishedAt: iso(lastExit.at) } : {}),
     containerID: `podman://${observed.id}`,
   };
 }
@@ -61,7 +88,7 @@ export function containerStatus(input: ContainerStatusInput): ContainerStatus {
     imageID: observed?.imageId ? `sha256:${observed.imageId}` : '',
     ...(observed ? { containerID: `podman://${observed.id}` } : {}),
   };
-  const previousTerminated = input.previous?.lastState.terminated;
+  const previousTerminated = unseenRun(input) ?? input.previous?.lastState.terminated;
   const lastState: ContainerState = previousTerminated && input.restartCount > 0 ? { terminated: previousTerminated } : {};
 
   if (observed?.state === 'running' || observed?.state === 'paused') {

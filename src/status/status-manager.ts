@@ -78,6 +78,8 @@ export class StatusManager implements StatusSink {
   readonly #now: () => number;
   readonly #pods = new Map<string, StatusPod>();
   readonly #failures = new Map<string, StartFailure>();
+  /** The last exit of each container, from conmon's exit file: a run may end and restart between two listings. */
+  #exits = new Map<string, { exitCode: number | undefined; at: Date }>();
   #problems: ReadonlyMap<string, ManifestProblem> = new Map();
   #desired: DesiredState | undefined;
   #observed = new Map<string, ObservedPod>();
@@ -128,6 +130,9 @@ export class StatusManager implements StatusSink {
       const known = this.#observed.get(pod.key);
       if (!known || (known.hash !== desired.pods.get(pod.key)?.hash && pod.hash === desired.pods.get(pod.key)?.hash)) this.#observed.set(pod.key, pod);
     }
+    // Exits of containers podman no longer lists are of no use.
+    const listed = new Set(observation.pods.flatMap((pod) => pod.containers.map((container) => container.id)));
+    this.#exits = new Map([...this.#exits].filter(([id]) => listed.has(id)));
     this.#recompute();
   }
 
@@ -140,6 +145,11 @@ export class StatusManager implements StatusSink {
   /** Recomputes with the latest probe results (the prober reported a change). */
   refresh(): void {
     this.#recompute();
+  }
+
+  /** A container's run ended (the exit watcher's word, before any listing shows it). */
+  containerExited(containerId: string, exitCode: number | undefined, at: Date): void {
+    this.#exits.set(containerId, { exitCode, at });
   }
 
   containerFailed(pod: PodIdentity, container: string, failure: StartFailure): void {
@@ -243,6 +253,7 @@ export class StatusManager implements StatusSink {
         podLabel,
         initializing,
         previous: prior,
+        lastExit: observedContainer ? this.#exits.get(observedContainer.id) : undefined,
       });
     };
     const initContainerStatuses = initSpecs.map((container) => statusOf(container, 'init'));

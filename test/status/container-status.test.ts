@@ -180,3 +180,18 @@ t.test('a container without times has none in its state', async (t) => {
   const running = containerStatus(inputFor({ observed: { ...observed('running'), startedAt: undefined } }));
   t.strictSame(running.state, { running: {} });
 });
+
+t.test('a run that ended and restarted between two listings still becomes lastState', async (t) => {
+  // The status served run 1 running; the exit watcher saw it end with 3; the listing now shows run 2.
+  const served = created({ state: { running: { startedAt: '2025-01-01T00:00:00Z' } }, restartCount: 0, ready: true, started: true });
+  const run2 = { ...observed('running'), startedAt: new Date('2025-01-01T00:00:31.500Z') };
+  const lastExit = { exitCode: 3, at: new Date('2025-01-01T00:00:30.700Z') };
+  const status = containerStatus(inputFor({ observed: run2, restartCount: 1, previous: served, lastExit }));
+  t.strictSame(status.lastState, {
+    terminated: { exitCode: 3, reason: 'Error', startedAt: '2025-01-01T00:00:00Z', finishedAt: '2025-01-01T00:00:30Z', containerID: `podman://${CONTAINER_ID}` },
+  }, 'the ended run: its start as served, its end and code from the exit watcher');
+  const next = containerStatus(inputFor({ observed: run2, restartCount: 1, previous: status, lastExit }));
+  t.strictSame(next.lastState, status.lastState, 'kept on the next recompute');
+  const unrelated = containerStatus(inputFor({ observed: run2, restartCount: 1, previous: served, lastExit: { exitCode: 3, at: new Date('2025-01-01T00:00:40Z') } }));
+  t.strictSame(unrelated.lastState, {}, 'an exit after this run started is not the run before it');
+});
