@@ -1,10 +1,13 @@
 // `podvisor logs POD`: a container's output, as `kubectl logs` shows it. podman restarts a
 // container in place, so its log file holds every run: only the current run's lines are shown
-// (from podman's own start time of that run), and --previous shows the run before it (from that
-// run's start, as the status recorded it, to the current run's start).
+// (those after the previous run's exit), and --previous shows the run before it (from that run's
+// start, as the status recorded it, to its exit).
 import { PodmanCli } from '../runtime/podman-cli.js';
 import type { ContainerStatus } from '../status/types.js';
 import { findPods, notFound, readStatusFile, staleness } from './read-status.js';
+
+/** How much earlier than podman's start time a run's first line may be stamped. */
+const START_MARGIN_MS = 250;
 
 export interface LogsOptions {
   stateDir: string;
@@ -41,19 +44,25 @@ export async function logsCommand(name: string, options: LogsOptions): Promise<n
   if (!id) return fail(`container "${status.name}" in pod "${pod.metadata.name}" has not been created yet`);
 
   const cli = new PodmanCli();
-  let current: { startedAt: string; running: boolean };
+  let run: { startedAt: string; finishedAt: string; running: boolean };
   try {
-    current = JSON.parse((await cli.run(['inspect', '--type', 'container', '--format', '{"startedAt":{{json .State.StartedAt}},"running":{{.State.Running}}}', id])).stdout) as typeof current;
+    run = JSON.parse((await cli.run(['inspect', '--type', 'container', '--format', '{"startedAt":{{json .State.StartedAt}},"finishedAt":{{json .State.FinishedAt}},"running":{{.State.Running}}}', id])).stdout) as typeof run;
   } catch {
     return fail(`container "${status.name}" of pod "${pod.metadata.name}" is gone from podman (the agent will make it again)`);
   }
-  const range = ['--since', current.startedAt];
+  // A run's first lines can be stamped a little before podman records its start, so the bound
+  // between two runs is the earlier run's exit, which podman keeps while the next one runs.
+  const previousExit = run.running && Date.parse(run.finishedAt) > 0 ? run.finishedAt : undefined;
+  let range: string[];
   if (options.previous) {
     const previousStart = status.lastState.terminated?.startedAt;
-    if (!previousStart) return fail(`previous terminated container "${status.name}" in pod "${pod.metadata.name}" not found`);
-    // Not running: its last run is the one `podvisor logs` shows, and the one before is not known.
-    if (!current.running) return fail(`container "${status.name}" is not running: its last run is what \`podvisor logs\` without --previous shows`);
-    range.splice(0, 2, '--since', previousStart, '--until', current.startedAt);
+    if (!previousStart || !previousExit) return fail(`previous terminated container "${status.name}" in pod "${pod.metadata.name}" not found`);
+    range = ['--since', previousStart, '--until', previousExit];
+  } else if (run.running) {
+    range = previousExit ? ['--since', previousExit] : [];
+  } else {
+    // Its last run has ended: from a moment before podman's start of it (see above).
+    range = ['--since', new Date(Date.parse(run.startedAt) - START_MARGIN_MS).toISOString()];
   }
   const args = ['logs', ...range, ...(options.follow && !options.previous ? ['--follow'] : []), ...(options.tail === undefined ? [] : ['--tail', String(options.tail)]), id];
   return await cli.passThrough(args);
