@@ -4,7 +4,7 @@ import type { PodEvent } from '../status/event-recorder.js';
 import type { StatusPod } from '../status/status-manager.js';
 import type { ContainerState, ContainerStatus } from '../status/types.js';
 import { humanDuration } from '../status/printers.js';
-import { findPods, notFound, readStatusFile, staleness } from './read-status.js';
+import { findPods, notFound, readStatusForDisplay } from './read-status.js';
 
 function stateLines(label: string, state: ContainerState, indent: string): string[] {
   if (state.running) return [`${indent}${label}:\tRunning`, `${indent}  Started:\t${state.running.startedAt ?? ''}`];
@@ -106,9 +106,7 @@ function alignTabs(lines: string[]): string[] {
 
 /** Finds the pod by name (or namespace/name, or the manifest's name without the node suffix). */
 export async function describeCommand(name: string, options: { stateDir: string; namespace?: string | undefined }): Promise<number> {
-  const file = await readStatusFile(options.stateDir);
-  const stale = staleness(file);
-  if (stale) process.stderr.write(`podvisor: warning: ${stale}\n`);
+  const file = await readStatusForDisplay(options.stateDir);
   const matches = findPods(file, name, options.namespace);
   // As kubectl: a pod that is not there is an error of the lookup (exit 1), not of the usage.
   if (matches.length === 0) {

@@ -4,7 +4,7 @@
 // start, as the status recorded it, to its exit).
 import { PodmanCli } from '../runtime/podman-cli.js';
 import type { ContainerStatus } from '../status/types.js';
-import { findPods, notFound, readStatusFile, staleness } from './read-status.js';
+import { findPods, notFound, readStatusForDisplay } from './read-status.js';
 
 /** How much earlier than podman's start time a run's first line may be stamped. */
 const START_MARGIN_MS = 250;
@@ -24,17 +24,14 @@ export async function logsCommand(name: string, options: LogsOptions): Promise<n
     process.stderr.write(`podvisor logs: ${message}\n`);
     return 1;
   };
-  const file = await readStatusFile(options.stateDir);
-  const stale = staleness(file);
-  if (stale) process.stderr.write(`podvisor: warning: ${stale}\n`);
+  const file = await readStatusForDisplay(options.stateDir);
   const [pod, ...more] = findPods(file, name, options.namespace);
   if (!pod) return fail(notFound(name, options.namespace));
   if (more.length > 0) return fail(`"${name}" names pods in more than one namespace: give NAMESPACE/NAME`);
   const statuses: ContainerStatus[] = [...(pod.status.initContainerStatuses ?? []), ...(pod.status.containerStatuses ?? [])];
-  const apps = (pod.status.containerStatuses ?? []).map((status) => status.name);
   let containerName = options.container;
   if (containerName === undefined) {
-    containerName = apps[0];
+    containerName = pod.status.containerStatuses?.[0]?.name;
     // kubectl's own notice when it picks for the user.
     if (statuses.length > 1) process.stderr.write(`Defaulted container "${containerName ?? ''}" out of: ${statuses.map((status) => status.name).join(', ')}\n`);
   }

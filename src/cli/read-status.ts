@@ -7,6 +7,14 @@ import { readFileSync } from 'node:fs';
 import { STATUS_FILE, STATUS_HEARTBEAT_MS, type StatusFile, type StatusPod } from '../status/status-manager.js';
 import { humanDuration } from '../status/printers.js';
 
+/** The status file for a command that shows it: read, with a warning on stderr when it is stale. */
+export async function readStatusForDisplay(stateDir: string): Promise<StatusFile> {
+  const file = await readStatusFile(stateDir);
+  const stale = staleness(file);
+  if (stale) process.stderr.write(`podvisor: warning: ${stale}\n`);
+  return file;
+}
+
 /** The status file the agent last wrote; a clear error when there is none. */
 export async function readStatusFile(stateDir: string): Promise<StatusFile> {
   const path = join(stateDir, STATUS_FILE);

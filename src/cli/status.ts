@@ -3,7 +3,7 @@
 // status the agent writes.
 import { stringify } from 'yaml';
 import { humanDuration, printedStatus } from '../status/printers.js';
-import { readStatusFile, staleness } from './read-status.js';
+import { readStatusForDisplay } from './read-status.js';
 
 
 /** The ways status can print, as kubectl's -o. */
@@ -11,9 +11,7 @@ export const STATUS_OUTPUTS = ['wide', 'json', 'yaml'] as const;
 
 /** Prints the table or the PodList; returns the exit status. */
 export async function statusCommand(options: { stateDir: string; output?: string | undefined }): Promise<number> {
-  const file = await readStatusFile(options.stateDir);
-  const stale = staleness(file);
-  if (stale) process.stderr.write(`podvisor: warning: ${stale}\n`);
+  const file = await readStatusForDisplay(options.stateDir);
   const list = { apiVersion: 'v1', kind: 'PodList', metadata: file.metadata, items: file.items };
   if (options.output === 'json') {
     process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);

@@ -38,6 +38,11 @@ export interface PodmanCliOptions {
   onCall?: (args: readonly string[], result: { exitCode: number | undefined; durationMs: number }) => void;
 }
 
+/** True when starting the process failed because the binary is not there. */
+function isMissing(cause: unknown): boolean {
+  return (cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
 export class PodmanCli {
   readonly bin: string;
   readonly #defaultTimeoutMs: number;
@@ -57,10 +62,13 @@ export class PodmanCli {
     const started = performance.now();
     const result = await execa(this.bin, args, { reject: false, stdin: 'ignore', stdout: 'inherit', stderr: 'inherit', cancelSignal: options.signal });
     this.#onCall?.(args, { exitCode: result.exitCode, durationMs: performance.now() - started });
-    if (result.exitCode === undefined && (result.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
-      throw new PodmanError(`${this.bin} not found: install podman`, { args, cause: result.cause });
-    }
+    if (result.exitCode === undefined && isMissing(result.cause)) throw this.#missing(args, result.cause);
     return result.exitCode ?? 1;
+  }
+
+  /** The error for a podman binary that is not there. */
+  #missing(args: readonly string[], cause: unknown): PodmanError {
+    return new PodmanError(`${this.bin} not found: install podman`, { args, cause });
   }
 
   /** Runs podman with `args`; rejects with a PodmanError unless it exits 0 (or an allowed code). */
@@ -90,8 +98,8 @@ export class PodmanCli {
       return { stdout: result.stdout, stderr: result.stderr, exitCode };
     }
     if (result.failed && exitCode === undefined) {
-      const missing = (result.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
-      throw new PodmanError(missing ? `${this.bin} not found: install podman` : `${command}: ${result.shortMessage}`, { args, cause: result.cause });
+      if (isMissing(result.cause)) throw this.#missing(args, result.cause);
+      throw new PodmanError(`${command}: ${result.shortMessage}`, { args, cause: result.cause });
     }
     const stderr = cleanStderr(result.stderr);
     throw new PodmanError(`${command}: ${stderr || `exit code ${exitCode}`}`, { args, exitCode, stderr });

@@ -79,7 +79,7 @@ export class StatusManager implements StatusSink {
   readonly #pods = new Map<string, StatusPod>();
   readonly #failures = new Map<string, StartFailure>();
   /** The last exit of each container, from conmon's exit file: a run may end and restart between two listings. */
-  #exits = new Map<string, { exitCode: number | undefined; at: Date }>();
+  readonly #exits = new Map<string, { exitCode: number | undefined; at: Date }>();
   #problems: ReadonlyMap<string, ManifestProblem> = new Map();
   #desired: DesiredState | undefined;
   #observed = new Map<string, ObservedPod>();
@@ -131,8 +131,10 @@ export class StatusManager implements StatusSink {
       if (!known || (known.hash !== desired.pods.get(pod.key)?.hash && pod.hash === desired.pods.get(pod.key)?.hash)) this.#observed.set(pod.key, pod);
     }
     // Exits of containers podman no longer lists are of no use.
-    const listed = new Set(observation.pods.flatMap((pod) => pod.containers.map((container) => container.id)));
-    this.#exits = new Map([...this.#exits].filter(([id]) => listed.has(id)));
+    if (this.#exits.size > 0) {
+      const listed = new Set(observation.pods.flatMap((pod) => pod.containers.map((container) => container.id)));
+      for (const id of this.#exits.keys()) if (!listed.has(id)) this.#exits.delete(id);
+    }
     this.#recompute();
   }
 
