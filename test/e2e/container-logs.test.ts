@@ -3,24 +3,17 @@
 // the bound (podman's default), this container's file would hold all of its 1.2 MB.
 import { stat } from 'node:fs/promises';
 import t from 'tap';
-import { IMAGE, podman, podmanContainer, putManifest, setup, waitFor } from './harness.js';
+import { IMAGE, podman, podmanContainer, podYaml, putManifest, setup, waitFor } from './harness.js';
 
 const LINES = 30_000;
 
 t.test('a chatty container\'s log file stays under the bound', async (t) => {
   const world = await setup(t, 'logs');
   const podName = `chatty-${world.node}`;
-  await putManifest(world.manifestDir, 'chatty.yaml', `apiVersion: v1
-kind: Pod
-metadata:
-  name: chatty
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-    - name: app
+  await putManifest(world.manifestDir, 'chatty.yaml', podYaml({ name: 'chatty', grace: 1, containers: `    - name: app
       image: ${IMAGE}
       command: ["sh", "-c", "i=0; while [ $i -lt ${LINES} ]; do echo \\"line $i, padded to be a log line of some length\\"; i=$((i+1)); done; sleep 600"]
-`);
+` }));
   const agent = await world.startAgent(['--container-log-max-size', '64Ki']);
   await agent.waitForLog({ event: 'PodStarted' }, { pod: `default/${podName}`, timeoutMs: 60_000 });
   const name = podmanContainer(podName, 'app');

@@ -2,7 +2,7 @@
 // its runs, and podvisor shows only the current run, or with --previous the run before, as kubectl
 // does; -c, --tail, the default container and the errors in kubectl's words.
 import t from 'tap';
-import { containerOf, IMAGE, podvisorCli, putManifest, setup, waitForStatus } from './harness.js';
+import { containerOf, IMAGE, podvisorCli, podYaml, putManifest, setup, waitForStatus } from './harness.js';
 
 /** The run numbers of `run N line M` lines, and whether each run shows both of its lines in order. */
 function runsIn(text: string): { runs: number[]; whole: boolean } {
@@ -14,24 +14,14 @@ function runsIn(text: string): { runs: number[]; whole: boolean } {
 t.test('podvisor logs: the current run, the previous one, one container or another', async (t) => {
   const world = await setup(t, 'logs-cli');
   const podName = `talker-${world.node}`;
-  await putManifest(world.manifestDir, 'talker.yaml', `apiVersion: v1
-kind: Pod
-metadata:
-  name: talker
-spec:
-  terminationGracePeriodSeconds: 1
-  volumes:
-    - name: data
-      emptyDir: {}
-  containers:
-    - name: counter
+  await putManifest(world.manifestDir, 'talker.yaml', podYaml({ name: 'talker', grace: 1, extraSpec: '  volumes:\n    - name: data\n      emptyDir: {}', containers: `    - name: counter
       image: ${IMAGE}
       command: ["sh", "-c", "n=$(cat /data/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /data/n; echo \\"run $n line 1\\"; echo \\"run $n line 2\\"; sleep 10; exit 1"]
       volumeMounts: [{ name: data, mountPath: /data }]
     - name: side
       image: ${IMAGE}
       command: ["sh", "-c", "echo side-hello; sleep 3600"]
-`);
+` }));
   await world.startAgent();
   const state = ['--state-dir', world.stateDir];
   // --previous reads the previous run's start from the status's lastState.

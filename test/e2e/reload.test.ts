@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { AgentProcess, containerIds, IMAGE, podmanContainer, putManifest, setup, waitFor } from './harness.js';
+import { AgentProcess, containerIds, podmanContainer, podYaml, putManifest, setup, sleeper, waitFor } from './harness.js';
 
 t.test('SIGHUP reloads the config file; the agent and its pod run on', async (t) => {
   const world = await setup(t, 'reload');
@@ -13,17 +13,7 @@ t.test('SIGHUP reloads the config file; the agent and its pod run on', async (t)
   const key = `default/${podName}`;
   const config = join(world.root, 'config.yaml');
   await writeFile(config, 'log-level: info\nbackoff-max: 300\n');
-  await putManifest(world.manifestDir, 'steady.yaml', `apiVersion: v1
-kind: Pod
-metadata:
-  name: steady
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-    - name: app
-      image: ${IMAGE}
-      command: ["sleep", "3600"]
-`);
+  await putManifest(world.manifestDir, 'steady.yaml', podYaml({ name: 'steady', grace: 1, containers: sleeper('app') }));
   // Not world.startAgent: its --log-level flag would win over the file.
   const agent = new AgentProcess(['run', '--config', config, '--manifest-dir', world.manifestDir, '--state-dir', world.stateDir,
     '--node-name', world.node, '--log-format', 'json', '--relist-interval', '1'], world.root);
