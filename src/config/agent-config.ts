@@ -1,7 +1,6 @@
 // The agent's configuration: one zod schema for what `podvisor run` accepts, from flags or a
 // config file (`--config FILE`, YAML, the same names as the flags, with `api:` and `publish:`
 // sections). A bad value is one clear line naming the flag, or the file, line and key.
-import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { LOG_FORMATS, LOG_LEVELS } from '../log/logger.js';
@@ -17,10 +16,11 @@ export const DEFAULT_HEARTBEAT = '* * * * *';
 /**
  * node-cron's own check of an expression, loaded only for an expression other than the default:
  * an agent that publishes nothing need not carry the module (a few MB of RSS on a small device).
+ * A dynamic import, so that the bundle carries node-cron and the package needs no node_modules.
  */
-function validCron(expression: string): boolean {
+async function validCron(expression: string): Promise<boolean> {
   if (expression === DEFAULT_HEARTBEAT) return true;
-  const { validate } = createRequire(import.meta.url)('node-cron') as { validate(expression: string): boolean };
+  const { validate } = await import('node-cron');
   return validate(expression);
 }
 
@@ -149,8 +149,8 @@ const FLAG_OF = Object.fromEntries(SETTINGS.map((setting) => [setting.field, `--
 export type Origin = { flag: string } | { file: string; line: number; column: number; key: string };
 
 /** Validates raw values by field; the first problem is a UsageError naming its flag or file line. */
-export function parseAgentConfig(raw: Record<string, unknown>, origins: ReadonlyMap<string, Origin> = new Map()): AgentConfig {
-  const result = agentConfigSchema.safeParse(raw);
+export async function parseAgentConfig(raw: Record<string, unknown>, origins: ReadonlyMap<string, Origin> = new Map()): Promise<AgentConfig> {
+  const result = await agentConfigSchema.safeParseAsync(raw);
   if (!result.success) {
     const issue = result.error.issues[0];
     const related = (issue as { params?: { related?: string[] } } | undefined)?.params?.related ?? [];

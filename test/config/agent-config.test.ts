@@ -16,9 +16,9 @@ function defaults(): Record<string, unknown> {
 }
 
 /** The UsageError's message for these raw values (from flags), or "" when they are accepted. */
-function problem(raw: Record<string, unknown>, origins?: ReadonlyMap<string, Origin>): string {
+async function problem(raw: Record<string, unknown>, origins?: ReadonlyMap<string, Origin>): Promise<string> {
   try {
-    parseAgentConfig({ ...defaults(), ...raw }, origins);
+    await parseAgentConfig({ ...defaults(), ...raw }, origins);
     return '';
   } catch (error) {
     if (!(error instanceof Error) || error.name !== 'UsageError') throw error;
@@ -27,7 +27,7 @@ function problem(raw: Record<string, unknown>, origins?: ReadonlyMap<string, Ori
 }
 
 t.test('the defaults make a valid configuration', async (t) => {
-  const config = parseAgentConfig(defaults());
+  const config = await parseAgentConfig(defaults());
   t.match(config, { manifestDir: '/etc/pods.d', stateDir: '/var/lib/podvisor', nodeName: 'node1', resyncIntervalSeconds: 20, relistIntervalSeconds: 10, backoffInitialSeconds: 10, backoffMaxSeconds: 300, logLevel: 'info', publishIntervalSeconds: 10, publishHeartbeat: '* * * * *' });
   t.equal(config.apiAddress, undefined, 'the API is off unless asked for');
   t.equal(config.publishWebhook, undefined);
@@ -35,13 +35,13 @@ t.test('the defaults make a valid configuration', async (t) => {
 });
 
 t.test('a container log bound is a quantity: 500Ki, 1M, or bytes', async (t) => {
-  t.equal(parseAgentConfig({ ...defaults(), containerLogMaxBytes: '500Ki' }).containerLogMaxBytes, 512_000);
-  t.equal(parseAgentConfig({ ...defaults(), containerLogMaxBytes: '1M' }).containerLogMaxBytes, 1_000_000);
-  t.equal(parseAgentConfig({ ...defaults(), containerLogMaxBytes: 70000 }).containerLogMaxBytes, 70_000);
+  t.equal((await parseAgentConfig({ ...defaults(), containerLogMaxBytes: '500Ki' })).containerLogMaxBytes, 512_000);
+  t.equal((await parseAgentConfig({ ...defaults(), containerLogMaxBytes: '1M' })).containerLogMaxBytes, 1_000_000);
+  t.equal((await parseAgentConfig({ ...defaults(), containerLogMaxBytes: 70000 })).containerLogMaxBytes, 70_000);
 });
 
 t.test('flag values are strings: numbers are read from them, the node name lower-cased', async (t) => {
-  const config = parseAgentConfig({ ...defaults(), resyncIntervalSeconds: '5', backoffMaxSeconds: '600', nodeName: 'Edge-1', apiAddress: '[::1]:10255' });
+  const config = await parseAgentConfig({ ...defaults(), resyncIntervalSeconds: '5', backoffMaxSeconds: '600', nodeName: 'Edge-1', apiAddress: '[::1]:10255' });
   t.equal(config.resyncIntervalSeconds, 5);
   t.equal(config.backoffMaxSeconds, 600);
   t.equal(config.nodeName, 'edge-1');
@@ -81,7 +81,7 @@ t.test('each bad flag value is one line naming its flag', async (t) => {
     [{ publishHeartbeat: '61 * * * *' }, /^--publish-heartbeat must be a cron expression/],
   ];
   for (const [raw, expected] of cases) {
-    const message = problem(raw);
+    const message = await problem(raw);
     if (typeof expected === 'string') t.equal(message, expected, JSON.stringify(raw));
     else t.match(message, expected, JSON.stringify(raw));
     t.notMatch(message, /\n/, 'one line');
@@ -89,13 +89,13 @@ t.test('each bad flag value is one line naming its flag', async (t) => {
 });
 
 t.test('settings that need another', async (t) => {
-  t.equal(problem({ apiAddress: '127.0.0.1:10255', apiTlsCert: '/etc/podvisor/tls.crt' }), '--api-tls-cert and --api-tls-key go together', '--api-tls-cert without its key');
-  t.equal(problem({ apiAddress: '127.0.0.1:10255', apiTlsKey: '/etc/podvisor/tls.key' }), '--api-tls-cert and --api-tls-key go together', '--api-tls-key without its certificate');
-  t.equal(problem({ apiTokenFile: '/etc/podvisor/token' }), '--api-token-file needs --api-address');
-  t.equal(problem({ apiTlsCert: '/c', apiTlsKey: '/k' }), '--api-tls-cert needs --api-address');
-  t.equal(problem({ publishTokenFile: '/etc/podvisor/publish-token' }), '--publish-token-file needs --publish-webhook');
-  t.equal(problem({ publishCaFile: '/etc/podvisor/ca.pem' }), '--publish-ca-file needs --publish-webhook');
-  t.equal(problem({ apiAddress: '127.0.0.1:10255', apiTokenFile: '/t', apiTlsCert: '/c', apiTlsKey: '/k', publishWebhook: 'https://fleet.example/pods', publishTokenFile: '/p', publishCaFile: '/ca' }), '', 'together they are fine');
+  t.equal(await problem({ apiAddress: '127.0.0.1:10255', apiTlsCert: '/etc/podvisor/tls.crt' }), '--api-tls-cert and --api-tls-key go together', '--api-tls-cert without its key');
+  t.equal(await problem({ apiAddress: '127.0.0.1:10255', apiTlsKey: '/etc/podvisor/tls.key' }), '--api-tls-cert and --api-tls-key go together', '--api-tls-key without its certificate');
+  t.equal(await problem({ apiTokenFile: '/etc/podvisor/token' }), '--api-token-file needs --api-address');
+  t.equal(await problem({ apiTlsCert: '/c', apiTlsKey: '/k' }), '--api-tls-cert needs --api-address');
+  t.equal(await problem({ publishTokenFile: '/etc/podvisor/publish-token' }), '--publish-token-file needs --publish-webhook');
+  t.equal(await problem({ publishCaFile: '/etc/podvisor/ca.pem' }), '--publish-ca-file needs --publish-webhook');
+  t.equal(await problem({ apiAddress: '127.0.0.1:10255', apiTokenFile: '/t', apiTlsCert: '/c', apiTlsKey: '/k', publishWebhook: 'https://fleet.example/pods', publishTokenFile: '/p', publishCaFile: '/ca' }), '', 'together they are fine');
 });
 
 async function fromFile(t: Test, text: string): Promise<{ file: string; message: string }> {
@@ -104,7 +104,7 @@ async function fromFile(t: Test, text: string): Promise<{ file: string; message:
   const file = join(dir, 'podvisor.yaml');
   await writeFile(file, text);
   const { values, origins } = await readConfigFile(file);
-  return { file, message: problem(Object.fromEntries(values), origins) };
+  return { file, message: await problem(Object.fromEntries(values), origins) };
 }
 
 t.test('a bad value from the config file names the file, line, column and key, then the flag\'s words', async (t) => {
@@ -145,5 +145,5 @@ t.test('a pairing problem from the config file names the file position of the se
 
 t.test('a flag\'s origin adds no position: the message is the flag\'s words alone', async (t) => {
   const origins = new Map<string, Origin>([['apiAddress', { flag: '--api-address' }]]);
-  t.equal(problem({ apiAddress: 'nope' }, origins), '--api-address must be HOST:PORT (for example 127.0.0.1:10255), not "nope"');
+  t.equal(await problem({ apiAddress: 'nope' }, origins), '--api-address must be HOST:PORT (for example 127.0.0.1:10255), not "nope"');
 });

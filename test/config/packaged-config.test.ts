@@ -30,7 +30,7 @@ t.test('uncommented, every example setting is accepted', async (t) => {
   const { values, origins } = await readConfigFile(file);
   t.ok(values.size >= 15, `${values.size} settings read`);
   const raw = Object.fromEntries(values);
-  const config = parseAgentConfig({ resyncIntervalSeconds: 20, logLevel: 'info', publishIntervalSeconds: 10, publishHeartbeat: '* * * * *', ...raw }, origins);
+  const config = await parseAgentConfig({ resyncIntervalSeconds: 20, logLevel: 'info', publishIntervalSeconds: 10, publishHeartbeat: '* * * * *', ...raw }, origins);
   t.same(config.apiAddress, { host: '127.0.0.1', port: 10255 }, 'the API example');
   t.equal(config.publishWebhook, 'https://fleet.example.com/nodes/pods', 'the webhook example');
   t.equal(config.nodeName, 'edge-01');
