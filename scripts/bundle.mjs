@@ -4,15 +4,21 @@
 // Minified whole: keeping the names costs 2.4 MB of RSS. Stack traces then name positions in the
 // bundle; its source map, dist/podvisor.mjs.map, turns them back into src/ lines when the agent is
 // run with `node --enable-source-maps` (and costs nothing when it is not).
-import { chmod } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+//   node scripts/bundle.mjs [--outfile FILE] [--metafile FILE]
+// --outfile elsewhere than dist/ is how the package is built without touching the dist/ that
+// running tests use; --metafile writes esbuild's record of the modules bundled (the package's
+// copyright file lists their licences from it).
+import { chmod, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const outfile = join(root, 'dist', 'podvisor.mjs');
+const { values } = parseArgs({ options: { outfile: { type: 'string' }, metafile: { type: 'string' } } });
+const outfile = values.outfile ? resolve(values.outfile) : join(root, 'dist', 'podvisor.mjs');
 
-await build({
+const result = await build({
   entryPoints: [join(root, 'src', 'cli.ts')],
   outfile,
   bundle: true,
@@ -24,7 +30,9 @@ await build({
   sourcesContent: false,
   legalComments: 'eof',
   logLevel: 'warning',
+  metafile: values.metafile !== undefined,
   // CommonJS dependencies (winston's) call require(); an ES module has none of its own.
   banner: { js: "import { createRequire as __podvisorRequire } from 'node:module'; const require = __podvisorRequire(import.meta.url);" },
 });
 await chmod(outfile, 0o755);
+if (values.metafile) await writeFile(values.metafile, JSON.stringify(result.metafile));
