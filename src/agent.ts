@@ -12,6 +12,8 @@ import { startMirrorReaders } from './agent/readers.js';
 import { startSupervision } from './agent/supervision.js';
 
 export interface Agent {
+  /** Settles when the first reconcile pass has ended: the agent is supervising. */
+  readonly firstPass: Promise<void>;
   /** Stops watching, finishes work in flight within `deadlineMs`; pods keep running. */
   stop(deadlineMs: number): Promise<void>;
   /** Cancels work in flight at once. */
@@ -28,6 +30,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
   const readers = await startMirrorReaders(config, logger, { ...supervision, health });
   logger.info('podvisor running', { event: 'AgentRunning', manifestDir: config.manifestDir, node: config.nodeName, stateDir: config.stateDir });
   return {
+    firstPass: supervision.reconciler.firstPass,
     async stop(deadlineMs) {
       await intake.close();
       await readers?.stop();

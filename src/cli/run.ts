@@ -8,6 +8,7 @@ import { readConfigFile } from '../config/config-file.js';
 import { errorMessage } from '../errors.js';
 import { createLogger, reconfigureLogger, type LogFormat, type Logger, type LogLevel } from '../log/logger.js';
 import { defaultNodeName } from '../manifest/identity.js';
+import { SystemdNotifier } from '../service/systemd-notify.js';
 import { parseCommandArgs } from './args.js';
 
 export const RUN_HELP = `Usage: podvisor run [flags]
@@ -67,7 +68,7 @@ async function resolveConfig(values: RunValues): Promise<AgentConfig> {
     } else if ('fallback' in setting) raw[setting.field] = setting.fallback;
   }
   raw.nodeName ??= defaultNodeName();
-  return parseAgentConfig(raw, origins);
+  return await parseAgentConfig(raw, origins);
 }
 
 /** Settings a reload applies to the running agent; the others wait for a restart. */
@@ -119,6 +120,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     return 1;
   }
   const started = agent;
+  // Under systemd (Type=notify): ready once the first pass has ended, the watchdog fed from
+  // this event loop, and stopping announced before the exit.
+  const notifier = new SystemdNotifier({ env: process.env, logger });
+  notifier.startWatchdog();
+  void started.firstPass.then(() => notifier.ready(`supervising the pods of ${config.manifestDir}`));
   return await new Promise<number>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -130,6 +136,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       }
       stopping = true;
       logger.info(`${signal}: stopping; pods keep running`, { event: 'AgentStopping', signal });
+      void notifier.stopping();
       // Finish within systemd's default stop timeout (90 s).
       started.stop(60_000).then(() => {
         logger.info('stopped', { event: 'AgentStopped' });

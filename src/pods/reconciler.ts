@@ -76,6 +76,14 @@ export class Reconciler {
   lastPassAt: number | undefined;
   /** Why the last listing failed, until one succeeds again. */
   lastListError: string | undefined;
+  #firstPassEnded: () => void = () => {};
+  /**
+   * Settles when the first pass has ended, its plan dispatched or its listing failed: the agent
+   * is then supervising (what systemd's readiness waits for), though pods may still be starting.
+   */
+  readonly firstPass = new Promise<void>((resolve) => {
+    this.#firstPassEnded = resolve;
+  });
 
   constructor(options: ReconcilerOptions) {
     this.#options = options;
@@ -253,6 +261,7 @@ export class Reconciler {
     }
     this.#running = this.#pass().finally(() => {
       this.#running = undefined;
+      this.#firstPassEnded();
       if (this.#queued) {
         this.#queued = false;
         this.trigger();

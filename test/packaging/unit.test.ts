@@ -25,7 +25,7 @@ t.test('systemd-analyze verify accepts the unit', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'podvisor-unit-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const unit = join(dir, 'podvisor.service');
-  await writeFile(unit, (await readFile(UNIT, 'utf8')).replaceAll('/usr/local/bin/podvisor', BUNDLE));
+  await writeFile(unit, (await readFile(UNIT, 'utf8')).replaceAll('/usr/bin/podvisor', BUNDLE));
   const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
     execFile('systemd-analyze', ['verify', unit], (error, stdout, stderr) => {
       resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}` });
@@ -43,5 +43,8 @@ t.test('the unit keeps the pods, reloads, and is the last thing the kernel kills
   t.same(unit.get('OOMScoreAdjust'), ['-999']);
   t.same(unit.get('EnvironmentFile'), ['-/etc/default/podvisor'], 'an optional environment file');
   t.same(unit.get('Restart'), ['always']);
+  t.same(unit.get('Type'), ['notify'], 'ready once the first reconcile pass has ended');
+  t.same(unit.get('NotifyAccess'), ['main'], 'only the agent is listened to (systemd-notify names its pid)');
+  t.ok(Number(unit.get('WatchdogSec')?.[0]) > 0, 'a watchdog');
   t.notOk(unit.get('ExecStart')?.[0]?.includes('--log-format'), 'logs go to the journal in its own format');
 });
