@@ -11,6 +11,20 @@ import { manifestIntake } from './agent/manifest-intake.js';
 import { startMirrorReaders } from './agent/readers.js';
 import { startSupervision } from './agent/supervision.js';
 
+/** The settings of the readers (the API, publishing): a reload that changes any restarts them. */
+const READER_SETTINGS: ReadonlySet<keyof AgentConfig> = new Set([
+  'apiAddress', 'apiTokenFile', 'apiTlsCert', 'apiTlsKey',
+  'publishWebhook', 'publishTokenFile', 'publishCaFile', 'publishKubeconfig', 'publishIntervalSeconds', 'publishHeartbeat',
+]);
+
+/**
+ * Settings a running agent takes on a reload without touching a pod. The others wait for a
+ * restart: where manifests, state and logs live and the node's name are what its pods are.
+ */
+export const RELOADABLE: ReadonlySet<keyof AgentConfig> = new Set([
+  'logLevel', 'logFormat', 'resyncIntervalSeconds', 'relistIntervalSeconds', 'backoffInitialSeconds', 'backoffMaxSeconds', ...READER_SETTINGS,
+]);
+
 export interface Agent {
   /** Settles when the first reconcile pass has ended: the agent is supervising. */
   readonly firstPass: Promise<void>;
@@ -18,6 +32,8 @@ export interface Agent {
   stop(deadlineMs: number): Promise<void>;
   /** Cancels work in flight at once. */
   abort(): void;
+  /** Applies the RELOADABLE settings of `next` that differ from the running ones (the logger's are the caller's). */
+  reconfigure(next: AgentConfig, changed: ReadonlySet<keyof AgentConfig>): Promise<void>;
 }
 
 /** Starts the agent: returns once the manifest directory has been read once and handed on. */
@@ -27,7 +43,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
   const supervision = await startSupervision(config, logger, health);
   const intake = manifestIntake(config, logger, { ...supervision, health });
   await intake.start();
-  const readers = await startMirrorReaders(config, logger, { ...supervision, health });
+  let readers = await startMirrorReaders(config, logger, { ...supervision, health });
   logger.info('podvisor running', { event: 'AgentRunning', manifestDir: config.manifestDir, node: config.nodeName, stateDir: config.stateDir });
   return {
     firstPass: supervision.reconciler.firstPass,
@@ -37,5 +53,15 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
       await supervision.stop(deadlineMs);
     },
     abort: () => supervision.abort(),
+    async reconfigure(next, changed) {
+      intake.setResyncInterval(next.resyncIntervalSeconds * 1000);
+      supervision.reconfigure(next);
+      if (![...changed].some((field) => READER_SETTINGS.has(field))) return;
+      // The readers only read the status: stopping and starting them again loses nothing (the
+      // mirror store is rebuilt from the status owner at once).
+      await readers?.stop();
+      const metrics = next.apiAddress ? await supervision.ensureMetrics() : supervision.metrics;
+      readers = await startMirrorReaders(next, logger, { ...supervision, metrics, health });
+    },
   };
 }

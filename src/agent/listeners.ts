@@ -6,9 +6,13 @@
 export class Listeners<Args extends unknown[]> {
   readonly #listeners: ((...args: Args) => void)[] = [];
 
-  /** Adds a listener, told of everything emitted from now on. */
-  add(listener: (...args: Args) => void): void {
+  /** Adds a listener, told of everything emitted from now on; returns what removes it again. */
+  add(listener: (...args: Args) => void): () => void {
     this.#listeners.push(listener);
+    return () => {
+      const at = this.#listeners.indexOf(listener);
+      if (at >= 0) this.#listeners.splice(at, 1);
+    };
   }
 
   /** Tells every listener, in the order they were added. */

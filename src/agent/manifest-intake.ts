@@ -18,6 +18,8 @@ export interface ManifestIntake {
   /** Resolves once the directory has been read in full and its desired state handed on. */
   start(): Promise<void>;
   close(): Promise<void>;
+  /** A new period for the full re-read of the directory (a reload). */
+  setResyncInterval(ms: number): void;
 }
 
 export interface ManifestIntakeParts {
@@ -107,5 +109,6 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
   return {
     start: () => source.start(),
     close: () => source.close(),
+    setResyncInterval: (ms: number) => source.setResyncInterval(ms),
   };
 }

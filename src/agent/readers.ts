@@ -55,7 +55,7 @@ export async function startMirrorReaders(config: AgentConfig, logger: Logger, so
     facts: hostFacts({ nodeName: config.nodeName, hostIP, podmanVersion: await podmanVersion(cli, logger), podvisorVersion: podvisorVersion(), apiPort: config.apiAddress?.port ?? 0 }),
     health: () => health.summary(),
   });
-  statusChanges.add(() => feed.sync());
+  const unfollow = statusChanges.add(() => feed.sync());
   feed.sync();
   // The node's heartbeat and readiness move on even when no pod changes.
   const feedTimer = setInterval(() => feed.sync(), 10_000);
@@ -64,6 +64,7 @@ export async function startMirrorReaders(config: AgentConfig, logger: Logger, so
   return {
     async stop() {
       clearInterval(feedTimer);
+      unfollow();
       await readers.stop();
     },
   };
@@ -83,11 +84,12 @@ async function podmanVersion(cli: PodmanCli, logger: Logger): Promise<string> {
 /** Starts the API and the publisher the configuration asks for. */
 export async function startReaders(input: { config: AgentConfig; store: MirrorStore; health: HealthChecks; metrics: AgentMetrics | undefined; logger: Logger }): Promise<Readers> {
   const { config, store, health, metrics, logger } = input;
+  const stops: (() => Promise<void>)[] = [];
   const failed = (name: string, what: string, error: unknown) => {
     logger.error(`${what} not started: ${errorMessage(error)}`);
-    health.add({ name, required: false, check: () => ({ ok: false, message: errorMessage(error) }) });
+    const remove = health.add({ name, required: false, check: () => ({ ok: false, message: errorMessage(error) }) });
+    stops.push(async () => remove());
   };
-  const stops: (() => Promise<void>)[] = [];
 
   if (config.apiAddress && metrics) {
     const { ApiServer } = await import('../api/server.js');
@@ -127,9 +129,12 @@ export async function startReaders(input: { config: AgentConfig; store: MirrorSt
         { input: publishInputFrom(store, config.nodeName), logger, metrics },
       );
       if (publisher) {
-        health.add(publishHealthCheck(publisher));
+        const removeCheck = health.add(publishHealthCheck(publisher));
         publisher.start();
-        stops.push(() => publisher.stop());
+        stops.push(async () => {
+          removeCheck();
+          await publisher.stop();
+        });
         logger.info('publishing mirror pods', { event: 'Publishing', mode: publisher.mode, to: config.publishWebhook ?? config.publishKubeconfig });
       }
     } catch (error) {

@@ -32,6 +32,10 @@ export interface Supervision {
   reconciler: Reconciler;
   /** The metrics, when the API that serves them is on. */
   metrics: AgentMetrics | undefined;
+  /** The metrics, loaded now if the agent started without them (an API turned on by a reload). */
+  ensureMetrics(): Promise<AgentMetrics>;
+  /** Takes new intervals and back-off bounds (a reload); running pods are not touched. */
+  reconfigure(next: AgentConfig): void;
   /** Told after every change of pod status (the mirror pods follow). */
   statusChanges: Listeners<[]>;
   /** Stops the watchers and the prober, lets the workers finish within `deadlineMs`, saves state. */
@@ -60,12 +64,16 @@ export async function startSupervision(config: AgentConfig, logger: Logger, heal
   await status.load();
   status.start();
 
-  const metrics = await loadMetrics(config, () => status.pods());
-  if (metrics) {
-    podmanCalls.add((args, result) => metrics.podmanCall(args, result.exitCode, result.durationMs));
+  let metrics: AgentMetrics | undefined;
+  const wireMetrics = (loaded: AgentMetrics) => {
+    metrics = loaded;
+    podmanCalls.add((args, result) => loaded.podmanCall(args, result.exitCode, result.durationMs));
     // The kubelet's prober_probe_total: every run, by probe type and result.
-    probeResults.add((kind, result) => metrics.probeResults.inc({ probe_type: kind, result }));
-  }
+    probeResults.add((kind, result) => loaded.probeResults.inc({ probe_type: kind, result }));
+    return loaded;
+  };
+  const startMetrics = await loadMetrics(config, () => status.pods());
+  if (startMetrics) wireMetrics(startMetrics);
 
   const watchers = new AbortController();
   const oomWatcher = new OomWatcher({ logger, signal: watchers.signal });
@@ -173,7 +181,18 @@ export async function startSupervision(config: AgentConfig, logger: Logger, heal
     hostIP,
     status,
     reconciler,
-    metrics,
+    get metrics() {
+      return metrics;
+    },
+    async ensureMetrics() {
+      if (metrics) return metrics;
+      const { AgentMetrics } = await import('../metrics/metrics.js');
+      return metrics ?? wireMetrics(new AgentMetrics({ pods: () => status.pods() }));
+    },
+    reconfigure(next) {
+      reconciler.setRelistInterval(next.relistIntervalSeconds * 1000);
+      supervision.backoff.setOptions({ initialMs: next.backoffInitialSeconds * 1000, maxMs: next.backoffMaxSeconds * 1000 });
+    },
     statusChanges,
     async stop(deadlineMs) {
       watchers.abort();

@@ -2,7 +2,7 @@
 // stops watching, finishes the work in flight and exits 0, leaving pods running as the kubelet
 // does; a second signal exits at once. SIGHUP reloads the config file.
 import { isDeepStrictEqual } from 'node:util';
-import { startAgent } from '../agent.js';
+import { RELOADABLE, startAgent, type Agent } from '../agent.js';
 import { parseAgentConfig, SETTINGS, type AgentConfig, type Origin } from '../config/agent-config.js';
 import { readConfigFile } from '../config/config-file.js';
 import { errorMessage } from '../errors.js';
@@ -71,15 +71,12 @@ async function resolveConfig(values: RunValues): Promise<AgentConfig> {
   return await parseAgentConfig(raw, origins);
 }
 
-/** Settings a reload applies to the running agent; the others wait for a restart. */
-const RELOADABLE: ReadonlySet<keyof AgentConfig> = new Set(['logLevel', 'logFormat']);
-
 /**
  * SIGHUP (systemctl reload): the config file is read again. A valid one applies what can change
  * in a running agent and names what waits for a restart (pods keep running across one); an
  * invalid one is refused with its file:line:col, and the running configuration stays.
  */
-async function reloadConfig(values: RunValues, running: AgentConfig, logger: Logger): Promise<AgentConfig> {
+async function reloadConfig(values: RunValues, running: AgentConfig, agent: Agent, logger: Logger): Promise<AgentConfig> {
   let next;
   try {
     next = await resolveConfig(values);
@@ -91,12 +88,20 @@ async function reloadConfig(values: RunValues, running: AgentConfig, logger: Log
   const applied = changed.filter((setting) => RELOADABLE.has(setting.field));
   const pending = changed.filter((setting) => !RELOADABLE.has(setting.field));
   reconfigureLogger(logger, { level: next.logLevel as LogLevel, format: next.logFormat as LogFormat | undefined });
+  // What runs now: the reloaded settings, and the others as the agent started with them.
+  const applying = { ...running, ...Object.fromEntries(applied.map((setting) => [setting.field, next[setting.field]])) } as AgentConfig;
+  try {
+    await agent.reconfigure(applying, new Set(applied.map((setting) => setting.field)));
+  } catch (error) {
+    // A reader that cannot start on its new settings says so itself (log, /healthz); this is
+    // for anything else, and supervision goes on either way.
+    logger.error(`applying the reloaded configuration failed: ${errorMessage(error)}`, { event: 'ConfigReloadFailed' });
+  }
   logger.info('configuration reloaded', { event: 'ConfigReloaded', applied: applied.map((setting) => setting.flag), pending: pending.map((setting) => setting.flag) });
   if (pending.length > 0) {
     logger.warn(`changed settings take effect when the agent restarts (its pods keep running): ${pending.map((setting) => setting.flag).join(', ')}`, { event: 'ConfigPendingRestart' });
   }
-  // What runs now: the reloaded settings, and the others as the agent started with them.
-  return { ...running, ...Object.fromEntries(applied.map((setting) => [setting.field, next[setting.field]])) };
+  return applying;
 }
 
 /** Parses flags (and the config file), runs the agent until a signal, and returns the exit status. */
@@ -155,7 +160,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       if (stopping) return;
       logger.info('SIGHUP: reloading the configuration', { event: 'ConfigReloading' });
       reloading = reloading.then(async () => {
-        running = await reloadConfig(values, running, logger);
+        running = await reloadConfig(values, running, started, logger);
       });
     });
   });

@@ -24,8 +24,13 @@ export interface HealthReport {
 export class HealthChecks {
   readonly #checks: HealthCheck[] = [];
 
-  add(check: HealthCheck): void {
+  /** Adds a check; returns what removes it again (a reader stopped on a reload takes its checks along). */
+  add(check: HealthCheck): () => void {
     this.#checks.push(check);
+    return () => {
+      const at = this.#checks.indexOf(check);
+      if (at >= 0) this.#checks.splice(at, 1);
+    };
   }
 
   report(): HealthReport {

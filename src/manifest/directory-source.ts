@@ -54,7 +54,7 @@ export interface DirectorySourceOptions {
 
 /** Watches a manifest directory and emits a complete snapshot whenever something in it changes. */
 export class DirectorySource {
-  readonly #options: DirectorySourceOptions;
+  #options: DirectorySourceOptions;
   readonly #dir: string;
   readonly #settleMs: number;
   readonly #files = new Map<string, FileResult>();
@@ -96,6 +96,18 @@ export class DirectorySource {
     await this.rescan();
     if (this.#options.resyncIntervalMs > 0) {
       this.#resyncTimer = setInterval(() => void this.rescan(), this.#options.resyncIntervalMs);
+      this.#resyncTimer.unref();
+    }
+  }
+
+  /** A new period for the full re-read (a reload); 0 stops it. */
+  setResyncInterval(ms: number): void {
+    this.#options = { ...this.#options, resyncIntervalMs: ms };
+    if (this.#resyncTimer === undefined || this.#closed) return;
+    clearInterval(this.#resyncTimer);
+    this.#resyncTimer = undefined;
+    if (ms > 0) {
+      this.#resyncTimer = setInterval(() => void this.rescan(), ms);
       this.#resyncTimer.unref();
     }
   }

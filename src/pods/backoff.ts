@@ -43,12 +43,18 @@ export function backoffKey(podUid: string, containerName: string): string {
 }
 
 export class Backoff {
-  readonly #options: BackoffOptions;
+  #options: BackoffOptions;
   readonly #entries: Map<string, BackoffEntry>;
 
   constructor(options: BackoffOptions, entries: Iterable<[string, BackoffEntry]> = []) {
     this.#options = options;
     this.#entries = new Map(entries);
+  }
+
+  /** New bounds (a reload): delays already running are kept, within the new maximum. */
+  setOptions(options: BackoffOptions): void {
+    this.#options = options;
+    for (const entry of this.#entries.values()) entry.delayMs = Math.min(entry.delayMs, options.maxMs);
   }
 
   /**

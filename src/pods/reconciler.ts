@@ -38,7 +38,7 @@ export interface ReconcilerOptions {
 }
 
 export class Reconciler {
-  readonly #options: ReconcilerOptions;
+  #options: ReconcilerOptions;
   readonly #workers: PodWorkers;
   readonly #now: () => number;
   readonly #supervision: Supervision;
@@ -250,6 +250,15 @@ export class Reconciler {
   /** True for a container seen in the last listing (the exit watcher reads only those). */
   knowsContainer(id: string): boolean {
     return this.#observation?.pods.some((pod) => pod.containers.some((container) => container.id === id)) ?? false;
+  }
+
+  /** A new relist period (a reload). */
+  setRelistInterval(ms: number): void {
+    this.#options = { ...this.#options, relistIntervalMs: ms };
+    if (this.#relistTimer === undefined || this.#stopped) return;
+    clearInterval(this.#relistTimer);
+    this.#relistTimer = setInterval(() => this.trigger(), ms);
+    this.#relistTimer.unref();
   }
 
   /** Asks for a pass; coalesced with any pass already running or queued. */
