@@ -195,7 +195,7 @@ find_source() {
 
 # The files of releases/VERSION, as "PATH MODE" lines; what each holds is release_file's.
 release_files() {
-  printf '%s\n' 'VERSION 644' 'package.json 644' 'podvisor 755' 'install.sh 755' 'lib/podvisor.mjs 755'
+  printf '%s\n' 'VERSION 644' 'podvisor 755' 'install.sh 755' 'lib/podvisor.mjs 755'
   if [ -f "$bundle.map" ]; then printf '%s\n' 'lib/podvisor.mjs.map 644'; fi
   if [ "$kind" = release ]; then printf '%s\n' 'node 755'; fi
 }
@@ -204,8 +204,6 @@ release_files() {
 release_file() {
   case $1 in
     VERSION) printf '%s\n' "$version" ;;
-    # The bundle reads its version from the package.json above it (src/version.ts).
-    package.json) printf '{"name":"podvisor","version":"%s"}\n' "$version" ;;
     # The launcher runs its own release's runtime and bundle: one rename of `current` swaps the
     # launcher, its flags, the runtime and the bundle together, and a command started during
     # an upgrade never mixes two releases.

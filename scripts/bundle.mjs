@@ -4,19 +4,21 @@
 // Minified whole: keeping the names costs 2.4 MB of RSS. Stack traces then name positions in the
 // bundle; its source map, dist/podvisor.mjs.map, turns them back into src/ lines when the agent is
 // run with `node --enable-source-maps` (and costs nothing when it is not).
-//   node scripts/bundle.mjs [--outfile FILE] [--metafile FILE]
+//   node scripts/bundle.mjs [--outfile FILE] [--metafile FILE] [--version VERSION]
 // --outfile elsewhere than dist/ is how the package is built without touching the dist/ that
 // running tests use; --metafile writes esbuild's record of the modules bundled (the package's
-// copyright file lists their licences from it).
-import { chmod, writeFile } from 'node:fs/promises';
+// copyright file lists their licences from it); --version stamps another version than
+// package.json's (the installer's tests make releases of several versions).
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { outfile: { type: 'string' }, metafile: { type: 'string' } } });
+const { values } = parseArgs({ options: { outfile: { type: 'string' }, metafile: { type: 'string' }, version: { type: 'string' } } });
 const outfile = values.outfile ? resolve(values.outfile) : join(root, 'dist', 'podvisor.mjs');
+const version = values.version ?? JSON.parse(await readFile(join(root, 'package.json'), 'utf8')).version;
 
 const result = await build({
   entryPoints: [join(root, 'src', 'cli.ts')],
@@ -31,6 +33,8 @@ const result = await build({
   legalComments: 'eof',
   logLevel: 'warning',
   metafile: values.metafile !== undefined,
+  // The version is part of the bundle: installed, it has no package.json beside it (src/version.ts).
+  define: { __PODVISOR_VERSION__: JSON.stringify(version) },
   // CommonJS dependencies (winston's) call require(); an ES module has none of its own.
   banner: { js: "import { createRequire as __podvisorRequire } from 'node:module'; const require = __podvisorRequire(import.meta.url);" },
 });

@@ -49,10 +49,12 @@ async function tempDir(t: Test, name: string): Promise<string> {
 async function makeRelease(t: Test, version: string, options: { manPage?: boolean; execStart?: string } = {}): Promise<string> {
   const dir = join(await tempDir(t, `release-${version}`), `podvisor-${version}-linux-${process.arch}`);
   await mkdir(dir);
-  for (const [from, to] of [['install.sh', 'install.sh'], ['packaging/make-launcher.sh', 'make-launcher.sh'], ['dist/podvisor.mjs', 'podvisor.mjs'],
+  for (const [from, to] of [['install.sh', 'install.sh'], ['packaging/make-launcher.sh', 'make-launcher.sh'],
     ['packaging/config.yaml', 'config.yaml'], ['LICENSE', 'LICENSE'], ['README.md', 'README.md']] as const) {
     await copyFile(join(REPO, from), join(dir, to));
   }
+  // A bundle of this version (the version is written into the bundle as it is built).
+  await execa(process.execPath, [join(REPO, 'scripts', 'bundle.mjs'), '--outfile', join(dir, 'podvisor.mjs'), '--version', version]);
   const unit = await readFile(join(REPO, 'packaging', 'podvisor.service'), 'utf8');
   await writeFile(join(dir, 'podvisor.service'), options.execStart ? unit.replace(/^ExecStart=\S+/m, `ExecStart=${options.execStart}`) : unit);
   await copyFile(process.execPath, join(dir, 'node'));
