@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { SystemdNotifier } from '../../src/service/systemd-notify.js';
 import { recordingLogger, untilWithin } from '../support/recording.js';
 
@@ -31,7 +31,7 @@ interface Datagram {
   pid: number | null;
 }
 
-async function listener(t: Tap.Test): Promise<{ socket: string; received: Datagram[] }> {
+async function listener(t: Test): Promise<{ socket: string; received: Datagram[] }> {
   const dir = await mkdtemp(join(tmpdir(), 'podvisor-notify-'));
   const socket = join(dir, 'notify');
   const child: ChildProcess = spawn('python3', ['-c', LISTENER, socket], { stdio: ['ignore', 'pipe', 'inherit'] });
