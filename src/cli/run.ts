@@ -115,6 +115,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const config = await resolveConfig(values);
+  // Rootless podman is another podman (its own storage, network and pod namespace), and hostPath
+  // volumes, probes inside pod namespaces and the kernel's OOM log need root: a plain refusal
+  // beats a page of permission errors from each of them.
+  if (process.getuid?.() !== 0) throw new Error(`podvisor run must run as root (it drives rootful podman); running as uid ${process.getuid?.()}: use sudo, or the systemd service`);
   const logger = createLogger({ level: config.logLevel as LogLevel, format: config.logFormat as LogFormat | undefined });
 
   let agent;

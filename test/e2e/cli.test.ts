@@ -62,6 +62,17 @@ t.test('an unknown flag is one line on stderr and exit status 2', async (t) => {
   t.equal(result.stderr.split('\n').length, 2, 'exactly one line');
 });
 
+t.test('run as another user than root: one line saying so, exit status 1, nothing started', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'podvisor-nonroot-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-u', 'NODE_OPTIONS', process.execPath, CLI, 'run', '--manifest-dir', dir, '--state-dir', join(dir, 'state')],
+    // Without tap's NODE_OPTIONS (added to every child it spawns): its hooks write into .tap/, root's.
+    { reject: false, stdin: 'ignore', timeout: 30_000 });
+  t.equal(result.exitCode, 1);
+  t.equal(result.stderr, 'podvisor run must run as root (it drives rootful podman); running as uid 65534: use sudo, or the systemd service');
+  t.equal(result.stdout, '', 'no log line: the agent never started');
+});
+
 t.test('a bad flag value names its flag, exit status 2', async (t) => {
   const result = await podvisor('run', '--relist-interval', '0', '--manifest-dir', '/nonexistent', '--state-dir', '/nonexistent');
   t.equal(result.code, 2);
