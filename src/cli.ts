@@ -5,6 +5,7 @@
 // arena rather than one per thread, 3 MB less; see bench/RESULTS.md.)
 // podvisor's command line: dispatches to one command, each imported only when it is used so
 // `podvisor version` does not load the agent.
+import { commandList, commandSpec, parseCommandArgs, stateDirFor, STATUS_OUTPUTS } from './cli/args.js';
 import { errorMessage, UsageError } from './errors.js';
 
 const HELP = `Usage: podvisor <command> [flags]
@@ -12,13 +13,7 @@ const HELP = `Usage: podvisor <command> [flags]
 podvisor runs Kubernetes Pod manifests from a directory as supervised podman pods.
 
 Commands:
-  run                 run the agent in the foreground
-  validate PATH...    check manifest files (or directories of them); exit 1 on any error
-  status              list the pods and their status, as the running agent reports them
-  describe POD        show one pod's containers, conditions and events
-  logs POD            print a container's output
-  version             print podvisor's version (also: podvisor --version)
-
+${commandList()}
 Run 'podvisor <command> --help' for a command's flags.
 `;
 
@@ -28,25 +23,49 @@ Prints every error and warning of the given manifest files, or of the manifest f
 given directories, as file:line:column: field: message. Exits 1 if any file has an error.
 `;
 
-const STATUS_HELP = `Usage: podvisor status [--state-dir DIR] [-o wide|json|yaml]
+/** What the reading commands say about where their state directory comes from. */
+const STATE_DIR_HELP = `--state-dir as for 'podvisor run'; without it, the state-dir of the config file (--config FILE,
+or /etc/podvisor/config.yaml when it exists), else /var/lib/podvisor.`;
+
+const STATUS_HELP = `Usage: podvisor status [--state-dir DIR | --config FILE] [-o wide|json|yaml|name]
 
 Lists the pods as the running agent last wrote them (NAMESPACE, NAME, READY, STATUS, RESTARTS,
-AGE); -o wide adds IP and NODE, -o json and -o yaml print a v1 PodList. --state-dir as for
-'podvisor run' (default /var/lib/podvisor).
+AGE); -o wide adds IP and NODE, -o json and -o yaml print a v1 PodList, -o name prints pod/NAME
+a line. ${STATE_DIR_HELP}
 `;
 
-const DESCRIBE_HELP = `Usage: podvisor describe [--state-dir DIR] [-n NAMESPACE] POD
+const DESCRIBE_HELP = `Usage: podvisor describe [--state-dir DIR | --config FILE] [-n NAMESPACE] POD
 
 Shows one pod: its containers' states, conditions, volumes and recent events. POD is the pod's
-name (<name>-<node>), its manifest name, or NAMESPACE/NAME.
+name (<name>-<node>), its manifest name, or NAMESPACE/NAME. ${STATE_DIR_HELP}
 `;
 
-const LOGS_HELP = `Usage: podvisor logs [--state-dir DIR] [-n NAMESPACE] [-c CONTAINER] [-f] [--tail N] [-p] POD
+const LOGS_HELP = `Usage: podvisor logs [--state-dir DIR | --config FILE] [-n NAMESPACE] [-c CONTAINER] [-f] [--tail N] [-p] POD
 
 Prints a container's output from its current run, as kubectl logs does: -c names the container
 (default: the pod's first), -f follows it, --tail N prints only the last N lines, -p (--previous)
-prints the run before the current one. POD as for 'podvisor describe'.
+prints the run before the current one. POD as for 'podvisor describe'. ${STATE_DIR_HELP}
 `;
+
+const DOCTOR_HELP = `Usage: podvisor doctor [--config FILE]
+
+Checks this host for what the agent needs, one line a check: "ok", "warn" or "fail", what was
+found and, for a problem, how to fix it. Run it as root, as the agent runs. --config FILE is the
+agent's config file (default /etc/podvisor/config.yaml when it exists). Exits 1 if any check
+fails, 0 otherwise (warnings included).
+`;
+
+const COMPLETION_HELP = `Usage: podvisor completion bash|zsh
+
+Prints a completion script for the shell: commands, flags, flag values and pod names.
+  bash:  source <(podvisor completion bash)      (or save it in /etc/bash_completion.d/podvisor)
+  zsh:   podvisor completion zsh > "\${fpath[1]}/_podvisor"   (then start a new shell)
+`;
+
+/** Parses a command's flags by its entry in the command table. */
+function parse(command: string, argv: string[], allowPositionals: boolean) {
+  return parseCommandArgs(command, argv, commandSpec(command).options, allowPositionals);
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -56,8 +75,7 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest);
     }
     case 'validate': {
-      const { parseCommandArgs } = await import('./cli/args.js');
-      const { values, positionals } = parseCommandArgs('validate', rest, { 'node-name': { type: 'string' } }, true);
+      const { values, positionals } = parse('validate', rest, true);
       if (values.help) {
         process.stdout.write(VALIDATE_HELP);
         return 0;
@@ -67,39 +85,29 @@ async function main(argv: string[]): Promise<number> {
       return validateCommand(positionals, { nodeName: values['node-name'] });
     }
     case 'status': {
-      const { parseCommandArgs } = await import('./cli/args.js');
-      const { values } = parseCommandArgs('status', rest, { 'state-dir': { type: 'string' }, output: { type: 'string', short: 'o' } }, false);
+      const { values } = parse('status', rest, false);
       if (values.help) {
         process.stdout.write(STATUS_HELP);
         return 0;
       }
-      const { statusCommand, STATUS_OUTPUTS } = await import('./cli/status.js');
       if (values.output !== undefined && !(STATUS_OUTPUTS as readonly string[]).includes(values.output)) {
         throw new UsageError(`podvisor status: -o must be ${STATUS_OUTPUTS.join(', ')}; got '${values.output}'`);
       }
-      return statusCommand({ stateDir: values['state-dir'] ?? '/var/lib/podvisor', output: values.output });
+      const { statusCommand } = await import('./cli/status.js');
+      return statusCommand({ stateDir: await stateDirFor(values), output: values.output });
     }
     case 'describe': {
-      const { parseCommandArgs } = await import('./cli/args.js');
-      const { values, positionals } = parseCommandArgs('describe', rest, { 'state-dir': { type: 'string' }, namespace: { type: 'string', short: 'n' } }, true);
+      const { values, positionals } = parse('describe', rest, true);
       if (values.help) {
         process.stdout.write(DESCRIBE_HELP);
         return 0;
       }
       if (positionals.length !== 1) throw new UsageError('podvisor describe: give exactly one POD (see podvisor describe --help)');
       const { describeCommand } = await import('./cli/describe.js');
-      return describeCommand(positionals[0] ?? '', { stateDir: values['state-dir'] ?? '/var/lib/podvisor', namespace: values.namespace });
+      return describeCommand(positionals[0] ?? '', { stateDir: await stateDirFor(values), namespace: values.namespace });
     }
     case 'logs': {
-      const { parseCommandArgs } = await import('./cli/args.js');
-      const { values, positionals } = parseCommandArgs('logs', rest, {
-        'state-dir': { type: 'string' },
-        namespace: { type: 'string', short: 'n' },
-        container: { type: 'string', short: 'c' },
-        follow: { type: 'boolean', short: 'f' },
-        tail: { type: 'string' },
-        previous: { type: 'boolean', short: 'p' },
-      }, true);
+      const { values, positionals } = parse('logs', rest, true);
       if (values.help) {
         process.stdout.write(LOGS_HELP);
         return 0;
@@ -111,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
       if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0)) throw new UsageError(`podvisor logs: --tail must be a number of lines, got '${String(values.tail)}'`);
       const { logsCommand } = await import('./cli/logs.js');
       return logsCommand(positionals[0] ?? '', {
-        stateDir: values['state-dir'] ?? '/var/lib/podvisor',
+        stateDir: await stateDirFor(values),
         namespace: values.namespace,
         container: values.container,
         follow: set('follow'),
@@ -119,10 +127,27 @@ async function main(argv: string[]): Promise<number> {
         previous: set('previous'),
       });
     }
+    case 'doctor': {
+      const { values } = parse('doctor', rest, false);
+      if (values.help) {
+        process.stdout.write(DOCTOR_HELP);
+        return 0;
+      }
+      const { doctorCommand } = await import('./cli/doctor.js');
+      return doctorCommand({ config: values.config });
+    }
+    case 'completion': {
+      const { values, positionals } = parse('completion', rest, true);
+      if (values.help) {
+        process.stdout.write(COMPLETION_HELP);
+        return 0;
+      }
+      const { completionCommand } = await import('./cli/completion.js');
+      return completionCommand(positionals);
+    }
     case '--version':
     case 'version': {
-      const { parseCommandArgs } = await import('./cli/args.js');
-      const { values } = parseCommandArgs('version', rest, {}, false);
+      const { values } = parse('version', rest, false);
       if (values.help) {
         process.stdout.write('Usage: podvisor version\n\nPrints podvisor\'s version.\n');
         return 0;

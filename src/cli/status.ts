@@ -1,13 +1,9 @@
 // `podvisor status`: the pods as `kubectl get pods` shows them (NAME, READY, STATUS, RESTARTS,
-// AGE; -o wide adds IP and NODE), or with `-o json` or `-o yaml` a v1 PodList, read from the
-// status the agent writes.
+// AGE; -o wide adds IP and NODE), or with `-o json` or `-o yaml` a v1 PodList, or with `-o name`
+// their names (what the shell completion offers), read from the status the agent writes.
 import { stringify } from 'yaml';
 import { humanDuration, printedStatus } from '../status/printers.js';
 import { readStatusForDisplay } from './read-status.js';
-
-
-/** The ways status can print, as kubectl's -o. */
-export const STATUS_OUTPUTS = ['wide', 'json', 'yaml'] as const;
 
 /** Prints the table or the PodList; returns the exit status. */
 export async function statusCommand(options: { stateDir: string; output?: string | undefined }): Promise<number> {
@@ -19,6 +15,11 @@ export async function statusCommand(options: { stateDir: string; output?: string
   }
   if (options.output === 'yaml') {
     process.stdout.write(stringify(list, { aliasDuplicateObjects: false }));
+    return 0;
+  }
+  if (options.output === 'name') {
+    // As kubectl's -o name: one `pod/NAME` a line, nothing when there are none.
+    for (const pod of file.items) process.stdout.write(`pod/${pod.metadata.name}\n`);
     return 0;
   }
   const wide = options.output === 'wide';
