@@ -24,27 +24,34 @@ given directories, as file:line:column: field: message. Exits 1 if any file has 
 `;
 
 /** What the reading commands say about where their state directory comes from. */
-const STATE_DIR_HELP = `--state-dir as for 'podvisor run'; without it, the state-dir of the config file (--config FILE,
-or /etc/podvisor/config.yaml when it exists), else /var/lib/podvisor.`;
+const STATE_DIR_HELP = `--state-dir DIR is the agent's state directory, as for 'podvisor run'; without it, the state-dir
+of the config file (--config FILE, or /etc/podvisor/config.yaml when it exists), else
+/var/lib/podvisor.`;
 
 const STATUS_HELP = `Usage: podvisor status [--state-dir DIR | --config FILE] [-o wide|json|yaml|name]
 
 Lists the pods as the running agent last wrote them (NAMESPACE, NAME, READY, STATUS, RESTARTS,
 AGE); -o wide adds IP and NODE, -o json and -o yaml print a v1 PodList, -o name prints pod/NAME
-a line. ${STATE_DIR_HELP}
+a line.
+
+${STATE_DIR_HELP}
 `;
 
 const DESCRIBE_HELP = `Usage: podvisor describe [--state-dir DIR | --config FILE] [-n NAMESPACE] POD
 
 Shows one pod: its containers' states, conditions, volumes and recent events. POD is the pod's
-name (<name>-<node>), its manifest name, or NAMESPACE/NAME. ${STATE_DIR_HELP}
+name (<name>-<node>), its manifest name, or NAMESPACE/NAME.
+
+${STATE_DIR_HELP}
 `;
 
 const LOGS_HELP = `Usage: podvisor logs [--state-dir DIR | --config FILE] [-n NAMESPACE] [-c CONTAINER] [-f] [--tail N] [-p] POD
 
 Prints a container's output from its current run, as kubectl logs does: -c names the container
 (default: the pod's first), -f follows it, --tail N prints only the last N lines, -p (--previous)
-prints the run before the current one. POD as for 'podvisor describe'. ${STATE_DIR_HELP}
+prints the run before the current one. POD as for 'podvisor describe'.
+
+${STATE_DIR_HELP}
 `;
 
 const DOCTOR_HELP = `Usage: podvisor doctor [--config FILE]
