@@ -115,20 +115,8 @@ export function configFileFor(values: ParsedCommandArgs['values'], defaultFile =
  * config modules are loaded only here, so a command that reads no file does not load them.
  */
 export async function readAgentConfigFile(file: string) {
-  const [{ readConfigFile }, { parseAgentConfig, SETTINGS }, { defaultNodeName }] = await Promise.all([
-    import('../config/config-file.js'),
-    import('../config/agent-config.js'),
-    import('../manifest/identity.js'),
-  ]);
-  const read = await readConfigFile(file);
-  const raw: Record<string, unknown> = {};
-  for (const setting of SETTINGS) {
-    const value = read.values.get(setting.field);
-    if (value !== undefined) raw[setting.field] = value;
-    else if ('fallback' in setting) raw[setting.field] = setting.fallback;
-  }
-  raw.nodeName ??= defaultNodeName();
-  return await parseAgentConfig(raw, read.origins);
+  const { resolveAgentConfig } = await import('../config/resolve-config.js');
+  return await resolveAgentConfig({}, file);
 }
 
 /** The state directory a reading command uses: --state-dir, else the config file's, else the default. */

@@ -3,11 +3,10 @@
 // does; a second signal exits at once. SIGHUP reloads the config file.
 import { isDeepStrictEqual } from 'node:util';
 import { RELOADABLE, startAgent, type Agent } from '../agent.js';
-import { parseAgentConfig, SETTINGS, type AgentConfig, type Origin } from '../config/agent-config.js';
-import { readConfigFile } from '../config/config-file.js';
+import { SETTINGS, type AgentConfig } from '../config/agent-config.js';
+import { resolveAgentConfig } from '../config/resolve-config.js';
 import { errorMessage } from '../errors.js';
 import { createLogger, reconfigureLogger, type LogFormat, type Logger, type LogLevel } from '../log/logger.js';
-import { defaultNodeName } from '../manifest/identity.js';
 import { SystemdNotifier } from '../service/systemd-notify.js';
 import { parseCommandArgs } from './args.js';
 
@@ -51,24 +50,9 @@ Publishing mirror pods (nothing is sent unless one of these is set):
 
 type RunValues = Record<string, string | boolean | undefined>;
 
-/** The configuration from the flags and the config file they name (read anew on each call); a UsageError names the flag or file:line:col. */
+/** The configuration from the flags and the config file they name (read anew on each call). */
 async function resolveConfig(values: RunValues): Promise<AgentConfig> {
-  const file = typeof values.config === 'string' ? await readConfigFile(values.config) : undefined;
-  const raw: Record<string, unknown> = {};
-  const origins = new Map<string, Origin>();
-  for (const setting of SETTINGS) {
-    const flag = values[setting.flag];
-    if (flag !== undefined) {
-      raw[setting.field] = flag;
-      origins.set(setting.field, { flag: `--${setting.flag}` });
-    } else if (file?.values.get(setting.field) !== undefined) {
-      raw[setting.field] = file.values.get(setting.field);
-      const origin = file.origins.get(setting.field);
-      if (origin) origins.set(setting.field, origin);
-    } else if ('fallback' in setting) raw[setting.field] = setting.fallback;
-  }
-  raw.nodeName ??= defaultNodeName();
-  return await parseAgentConfig(raw, origins);
+  return await resolveAgentConfig(values, typeof values.config === 'string' ? values.config : undefined);
 }
 
 /**
