@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import t from 'tap';
-import { ACTION_EVENTS, IMAGE, podExists, podman, podsOf, podYaml, putManifest, setup, sleeper, startedAt, waitFor } from './harness.js';
+import { ACTION_EVENTS, IMAGE, podExists, podman, podsOf, podYaml, putManifest, setup, sleeper, waitFor } from './harness.js';
 
 const SLEEP = "trap 'exit 0' TERM; sleep 3600 & wait";
 

@@ -229,25 +229,25 @@ async function aptInstallOnHost(packages: readonly string[]): Promise<void> {
   });
 }
 
+/** The path of a test tool, installed from the Debian package that has it when missing. */
+export async function ensureCommand(command: string, debianPackage: string): Promise<string> {
+  const found = await which(command);
+  if (found) return found;
+  await aptInstallOnHost([debianPackage]);
+  const installed = await which(command);
+  if (!installed) throw new DebianRootError('COMMAND_FAILED', `${command} is still missing after apt-get install ${debianPackage}`);
+  return installed;
+}
+
 /** The path of debootstrap, installed from Debian's package when missing. */
 export async function ensureDebootstrap(): Promise<string> {
-  const found = await which('debootstrap');
-  if (found) return found;
-  await aptInstallOnHost(['debootstrap']);
-  const installed = await which('debootstrap');
-  if (!installed) throw new DebianRootError('COMMAND_FAILED', 'debootstrap is still missing after apt-get install debootstrap');
-  return installed;
+  return await ensureCommand('debootstrap', 'debootstrap');
 }
 
 /** The path of qemu-aarch64-static, installed from Debian's qemu-user-static when missing. */
 export async function ensureQemuAarch64(): Promise<string> {
   assertSupported();
-  const found = await which('qemu-aarch64-static');
-  if (found) return found;
-  await aptInstallOnHost(['qemu-user-static']);
-  const installed = await which('qemu-aarch64-static');
-  if (!installed) throw new DebianRootError('COMMAND_FAILED', 'qemu-aarch64-static is still missing after apt-get install qemu-user-static');
-  return installed;
+  return await ensureCommand('qemu-aarch64-static', 'qemu-user-static');
 }
 
 // ---------------------------------------------------------------------------------------------
