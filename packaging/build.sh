@@ -108,7 +108,7 @@ Version: $version
 Architecture: $arch
 Maintainer: podvisor developers <dev@podvisor.io>
 Installed-Size: $size
-Depends: init-system-helpers (>= 1.54~), libc6 (>= 2.28), libgcc-s1 (>= 3.4), libstdc++6 (>= 5.2), podman (>= 4.3)
+Depends: init-system-helpers (>= 1.54~), libc6 (>= 2.28), libgcc-s1 (>= 3.4), libstdc++6 (>= 5.2), podman (>= 4.3), catatonit, iptables, busybox-static | busybox
 Section: admin
 Priority: optional
 Homepage: https://github.com/podvisor/podvisor

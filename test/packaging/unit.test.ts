@@ -39,7 +39,7 @@ t.test('systemd-analyze verify accepts the unit', async (t) => {
 t.test('the unit keeps the pods, reloads, and is the last thing the kernel kills', async (t) => {
   const unit = directives(await readFile(UNIT, 'utf8'));
   t.same(unit.get('KillMode'), ['process'], 'stopping the agent stops no container');
-  t.same(unit.get('ExecReload'), ['/bin/kill -HUP $MAINPID'], 'systemctl reload sends SIGHUP');
+  t.same(unit.get('ExecReload'), ["/bin/sh -c 'kill -HUP $$MAINPID'"], 'systemctl reload sends SIGHUP (with the shell\'s kill: no procps needed)');
   t.same(unit.get('OOMScoreAdjust'), ['-999']);
   t.same(unit.get('EnvironmentFile'), ['-/etc/default/podvisor'], 'an optional environment file');
   t.same(unit.get('Restart'), ['always']);

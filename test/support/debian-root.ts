@@ -514,7 +514,10 @@ export interface ChrootRunOptions extends RunOptions {
 // read-only) and /dev (the host's, bound) are mounted only there. When the command ends, or
 // unshare is killed on timeout (--kill-child), the namespaces die and with them every mount and
 // every daemon a package script left running: nothing can stay mounted on the host.
+// NODE_OPTIONS goes: tap's hooks add theirs to every child's environment, clean or not, and a
+// Node.js inside the root cannot load them.
 const CHROOT_SCRIPT = `set -e
+unset NODE_OPTIONS
 root=$1; shift
 mount -t proc proc "$root/proc"
 mount -t sysfs -o ro sysfs "$root/sys"
