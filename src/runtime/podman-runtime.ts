@@ -50,6 +50,30 @@ const RUN_TIMEOUT_MS = 15 * 60_000;
 
 const STATES: readonly ContainerState[] = ['created', 'running', 'exited', 'paused'];
 
+/** How long one half of the listing may take. */
+const LIST_TIMEOUT_MS = 60_000;
+
+/**
+ * A listing's JSON: a list of objects, or podman's `null` for none. Anything else (nothing at
+ * all, a cut-short document, an object) is an error of the listing, never "no pods": planning on
+ * it would start every pod a second time.
+ */
+export function parseListingOutput<T extends { Id: string }>(args: readonly string[], stdout: string): T[] {
+  const command = `podman ${args.slice(0, 2).join(' ')}`;
+  if (stdout.trim() === '') throw new PodmanError(`${command}: printed nothing (a JSON list was expected)`, { args });
+  let value: unknown;
+  try {
+    value = JSON.parse(stdout);
+  } catch (error) {
+    throw new PodmanError(`${command}: output is not JSON (${stdout.length} bytes: ${JSON.stringify(stdout.slice(0, 60))}...)`, { args, cause: error });
+  }
+  if (value === null) return [];
+  if (!Array.isArray(value) || !value.every((entry) => entry !== null && typeof entry === 'object' && !Array.isArray(entry) && typeof (entry as { Id?: unknown }).Id === 'string')) {
+    throw new PodmanError(`${command}: output is not a list of entries with an Id: ${JSON.stringify(stdout.slice(0, 60))}`, { args });
+  }
+  return value as T[];
+}
+
 /** A unix time from podman, or undefined for its "zero time" (negative) and 0. */
 function unixTime(seconds: number | undefined): Date | undefined {
   return seconds !== undefined && seconds > 0 ? new Date(seconds * 1000) : undefined;
@@ -182,9 +206,21 @@ export class PodmanRuntime implements PodRuntime {
 
   async list(signal?: AbortSignal, options: ListOptions = {}): Promise<Observation> {
     const filter = ['--filter', `label=${LABEL.MANAGED}=true`, '--format', 'json'];
+    // When one half fails the pass is over: the other is killed rather than left to run to its timeout.
+    const halves = new AbortController();
+    const both = signal ? AbortSignal.any([signal, halves.signal]) : halves.signal;
+    const listing = async <T extends { Id: string }>(args: string[]): Promise<T[]> => {
+      try {
+        const { stdout } = await this.#cli.run(args, { signal: both, timeoutMs: LIST_TIMEOUT_MS });
+        return parseListingOutput<T>(args, stdout);
+      } catch (error) {
+        halves.abort(error);
+        throw error;
+      }
+    };
     const [pods, containers] = await Promise.all([
-      this.#cli.json<PodPsEntry[] | null>(['pod', 'ps', ...filter], { signal, timeoutMs: 60_000 }),
-      this.#cli.json<PsEntry[] | null>(['ps', '--all', ...filter], { signal, timeoutMs: 60_000 }),
+      listing<PodPsEntry>(['pod', 'ps', ...filter]),
+      listing<PsEntry>(['ps', '--all', ...filter]),
     ]);
     const observation = parseListing(pods, containers, this.#nodeName);
     await this.#addPodIPs(observation, options.newAddresses ?? true, signal);

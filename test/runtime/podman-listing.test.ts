@@ -2,8 +2,11 @@
 // 4.3 (Debian 12) and written in podman 5.x's shape (see test/fixtures/runtime/README.md).
 // The one listing is all the planner sees, so every field it reads is checked exactly.
 import { readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import t from 'tap';
-import { parseListing } from '../../src/runtime/podman-runtime.js';
+import { PodmanCli, PodmanError } from '../../src/runtime/podman-cli.js';
+import { parseListing, parseListingOutput, PodmanRuntime } from '../../src/runtime/podman-runtime.js';
 import type { ObservedContainer, ObservedPod } from '../../src/runtime/types.js';
 
 type PodPs = Parameters<typeof parseListing>[0];
@@ -213,4 +216,51 @@ t.test('empty, null and odd entries', async (t) => {
   t.equal(pod?.containers[0]?.finishedAt?.getTime(), 100_000);
   t.equal(pod?.containers[6]?.startedAt, undefined, 'StartedAt 0 is no time');
   t.equal(pod?.containers[0]?.image, '', 'no Image: empty');
+});
+
+t.test('a listing whose output is not a JSON list is an error, never "no pods"', async (t) => {
+  const args = ['ps', '--all', '--format', 'json'];
+  t.strictSame(parseListingOutput(args, '[]'), []);
+  t.strictSame(parseListingOutput(args, 'null'), [], 'podman\'s null: none');
+  t.strictSame(parseListingOutput(args, '[{"Id":"c1","State":"running"}]'), [{ Id: 'c1', State: 'running' }]);
+  for (const [what, stdout] of [
+    ['nothing at all', ''],
+    ['a newline only', '\n'],
+    ['a document cut short', '[{"Id":"c1","State":"runn'],
+    ['an object', '{"cause":"internal libpod error","message":"x","response":500}'],
+    ['a list of non-objects', '[null]'],
+    ['entries without an Id', '[{"Names":["x"]}]'],
+  ] as const) {
+    t.throws(() => parseListingOutput(args, stdout), PodmanError, what);
+  }
+});
+
+t.test('list(): when one half of the listing fails, the other is killed, not left to its timeout', async (t) => {
+  const dir = t.testdir();
+  const pidFile = join(dir, 'ps.pid');
+  // A stand-in podman: `ps` records its pid and hangs; `pod ps` fails once `ps` is running.
+  const bin = join(dir, 'podman');
+  await writeFile(bin, [
+    '#!/bin/sh',
+    `if [ "$1" = pod ]; then while [ ! -s ${pidFile} ]; do sleep 0.05; done; echo "Error: beginning transaction: database is locked" >&2; exit 125; fi`,
+    `echo $$ > ${pidFile}`,
+    'exec sleep 600',
+    '',
+  ].join('\n'), { mode: 0o755 });
+  const runtime = new PodmanRuntime({ cli: new PodmanCli({ bin }), nodeName: 'n', stateDir: dir, hostIP: '127.0.0.1' });
+  await t.rejects(runtime.list(), /database is locked/);
+  const pid = Number(await readFile(pidFile, 'utf8').catch(() => '0'));
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // execa kills the cancelled call with SIGTERM (SIGKILL 2 s later): well before the listing's own 60 s.
+  const deadline = Date.now() + 20_000;
+  while (pid > 0 && alive() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  t.ok(pid > 0 && !alive(), 'the hanging `ps` was killed');
+  if (pid > 0 && alive()) process.kill(pid, 'SIGKILL');
 });
