@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import t from 'tap';
 import { chrootRun, debianRoot, ensureCommand, ensureQemuAarch64 } from '../support/debian-root.js';
-import { builtPackages, REPO } from '../support/packages.js';
+import { builtPackages, inputsHash, REPO } from '../support/packages.js';
 
 t.setTimeout(30 * 60_000);
 
@@ -64,6 +64,8 @@ t.test('built again from the same commit, every package is the same, byte for by
   const dir = await mkdtemp(join(tmpdir(), 'podvisor-rebuild-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await execa('bash', ['packaging/build.sh'], { cwd: REPO, env: { OUT_DIR: dir, ARCHES: 'amd64' }, timeout: 20 * 60_000 });
+  // Only a comparison of the same sources means anything: someone editing the tree meanwhile is not a finding.
+  t.equal(await inputsHash(), packages.inputs, 'the sources did not change while the test ran');
   t.equal(await sha256(join(dir, `podvisor_${packages.version}_amd64.deb`)), await sha256(packages.deb.amd64), 'the .deb');
   t.equal(await sha256(join(dir, `podvisor-${packages.version}-linux-amd64.tar.gz`)), await sha256(packages.tarball.amd64), 'the tarball');
 });
@@ -106,7 +108,7 @@ t.test('arm64: the runtime and `podvisor validate` run under qemu-user-static', 
   // through qemu (binfmt_misc is not mounted here, so an arm64 binary is not run directly).
   const launcher = (await readFile(join(unpacked, 'usr/bin/podvisor'), 'utf8'))
     .replace(' /usr/lib/podvisor/node ', ` ${qemu} -L ${libraries} ${unpacked}/usr/lib/podvisor/node `)
-    .replaceAll('/usr/lib/podvisor/', `${unpacked}/usr/lib/podvisor/`);
+    .replace(' /usr/lib/podvisor/podvisor.mjs ', ` ${unpacked}/usr/lib/podvisor/podvisor.mjs `);
   const script = join(unpacked, 'podvisor-under-qemu');
   await writeFile(script, launcher, { mode: 0o755 });
   const node = await execa('env', ['-u', 'NODE_OPTIONS', qemu, '-L', libraries, join(unpacked, 'usr/lib/podvisor/node'), '-p', 'process.arch + " " + process.version'], { timeout: 120_000 });

@@ -19,12 +19,15 @@ const INPUTS = ['src', 'packaging', 'scripts/bundle.mjs', 'package.json', 'packa
 
 export interface Packages {
   version: string;
+  /** The inputsHash() they were built from. */
+  inputs: string;
   dir: string;
   deb: Record<'amd64' | 'arm64', string>;
   tarball: Record<'amd64' | 'arm64', string>;
 }
 
-async function inputsHash(): Promise<string> {
+/** A digest of the inputs' content: the packages built from one digest are the same. */
+export async function inputsHash(): Promise<string> {
   const hash = createHash('sha256');
   const { stdout } = await execa('git', ['ls-files', '-co', '--exclude-standard', '--', ...INPUTS], { cwd: REPO });
   for (const file of stdout.split('\n').filter(Boolean).sort()) {
@@ -39,12 +42,14 @@ async function inputsHash(): Promise<string> {
 export async function builtPackages(): Promise<Packages> {
   await ensureCommand('aarch64-linux-gnu-strip', 'binutils-aarch64-linux-gnu');
   const version = (JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
-  const dir = join(REPO, '.cache', 'packages', await inputsHash());
+  const inputs = await inputsHash();
+  const dir = join(REPO, '.cache', 'packages', inputs);
   const done = join(dir, 'done');
   const lock = `${dir}.lock`;
   await mkdir(dirname(dir), { recursive: true });
   const result: Packages = {
     version,
+    inputs,
     dir,
     deb: { amd64: join(dir, `podvisor_${version}_amd64.deb`), arm64: join(dir, `podvisor_${version}_arm64.deb`) },
     tarball: { amd64: join(dir, `podvisor-${version}-linux-amd64.tar.gz`), arm64: join(dir, `podvisor-${version}-linux-arm64.tar.gz`) },
