@@ -5,9 +5,10 @@
 // bounded in size, time and number.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { PodvisorError, errorMessage } from '../errors.js';
 import { healthText, type HealthChecks } from '../health/health.js';
 import type { Logger } from '../log/logger.js';
@@ -38,9 +39,15 @@ export interface ApiServerOptions {
 }
 
 /** At most this many connections at once: a device's API is for a few clients. */
-const MAX_CONNECTIONS = 128;
+export const MAX_CONNECTIONS = 128;
 /** The request line and headers together (kubectl's are ~1 KiB). */
-const MAX_HEADER_BYTES = 16 * 1024;
+export const MAX_HEADER_BYTES = 16 * 1024;
+/** Time to send the headers, and the whole request; an idle kept-alive connection is closed after KEEP_ALIVE_MS. */
+export const HEADERS_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
+export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** The methods served, on every path: the reads, and OPTIONS to ask which they are. */
+export const ALLOWED_METHODS = 'GET, HEAD, OPTIONS';
 
 /** The parts of a /api/v1 path: which resource, in which namespace, which one, which subresource. */
 interface ResourcePath {
@@ -108,7 +115,7 @@ export class ApiServer {
       this.#token = createHash('sha256').update(token).digest();
     }
     const handler = (request: IncomingMessage, response: ServerResponse) => this.#handle(request, response);
-    const serverOptions = { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 };
+    const serverOptions = { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS };
     if (tls) {
       const [cert, key] = await Promise.all([readOption(tls.certFile, '--api-tls-cert'), readOption(tls.keyFile, '--api-tls-key')]);
       try {
@@ -121,6 +128,10 @@ export class ApiServer {
     }
     const server = this.#server;
     server.maxConnections = MAX_CONNECTIONS;
+    // CONNECT is not handed to the request handler, and a method node:http does not know is a parse
+    // error: without these, both would lose their connection without an answer.
+    server.on('connect', (request: IncomingMessage, socket: Duplex) => this.#refuseConnect(request, socket));
+    server.on('clientError', (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => this.#clientError(error, socket));
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error) => reject(new PodvisorError('E_CONFIG', `--api-address ${this.#options.host}:${this.#options.port}: ${errorMessage(error)}`, { cause: error }));
       server.once('error', onError);
@@ -152,15 +163,19 @@ export class ApiServer {
     // A body is never read: the connection is not reused after a request that came with one.
     if (request.headers['content-length'] && request.headers['content-length'] !== '0') response.shouldKeepAlive = false;
     if (request.headers['transfer-encoding']) response.shouldKeepAlive = false;
-    const open = path === '/healthz' || path === '/livez' || path === '/readyz';
-    if (!open && this.#token && !this.#authorized(request)) {
-      this.#send(response, 401, unauthorized());
+    const refusal = this.#refusal(request, method, path);
+    if (refusal) {
+      if (refusal.code === 405) {
+        response.setHeader('Allow', ALLOWED_METHODS);
+        response.shouldKeepAlive = false;
+      }
+      this.#send(response, refusal.code, refusal.status);
       return;
     }
-    if (method !== 'GET' && method !== 'HEAD') {
-      response.setHeader('Allow', 'GET, HEAD');
-      response.shouldKeepAlive = false;
-      this.#send(response, 405, readOnly(method, path, this.#options.nodeName));
+    if (method === 'OPTIONS') {
+      // The same methods on every path; no CORS: a browser's preflight gets no Access-Control-* answer.
+      response.writeHead(204, { Allow: ALLOWED_METHODS, 'Cache-Control': 'no-cache, private' });
+      response.end();
       return;
     }
     try {
@@ -172,6 +187,40 @@ export class ApiServer {
         this.#send(response, 500, failure(500, 'InternalError', `an error on the server ("${errorMessage(error)}") has prevented the request from succeeding`));
       }
     }
+  }
+
+  /** Why a request is not served (401 before 405, as the API server authenticates first), or undefined. */
+  #refusal(request: IncomingMessage, method: string, path: string): { code: 401 | 405; status: V1Status } | undefined {
+    const open = path === '/healthz' || path === '/livez' || path === '/readyz';
+    if (!open && this.#token && !this.#authorized(request)) return { code: 401, status: unauthorized() };
+    if (method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') return { code: 405, status: readOnly(method, path, this.#options.nodeName) };
+    return undefined;
+  }
+
+  /** CONNECT: refused like any other write (401 without the token), and the connection closed. */
+  #refuseConnect(request: IncomingMessage, socket: Duplex): void {
+    const target = request.url ?? '';
+    const path = target.startsWith('/') ? new URL(target, 'http://localhost').pathname : target;
+    const refusal = this.#refusal(request, 'CONNECT', path) ?? { code: 405 as const, status: readOnly('CONNECT', path, this.#options.nodeName) };
+    writeRaw(socket, refusal.code, refusal.status);
+  }
+
+  /**
+   * A request node:http could not parse. A method it does not know is a 405 as any other write;
+   * the rest is answered as node:http does by default (431, 413, 408, 400), and the connection closed.
+   */
+  #clientError(error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex): void {
+    if (error.code === 'ECONNRESET' || !socket.writable || (socket as Socket).bytesWritten > 0) {
+      socket.destroy();
+      return;
+    }
+    if (error.code === 'HPE_INVALID_METHOD') {
+      const [method = '?', target = ''] = (error.rawPacket?.subarray(0, 256).toString('latin1').split('\r\n', 1)[0] ?? '').split(' ');
+      writeRaw(socket, 405, readOnly(method, target, this.#options.nodeName));
+      return;
+    }
+    const code = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    socket.end(`HTTP/1.1 ${code} ${STATUS_CODES[code]}\r\nConnection: close\r\n\r\n`, () => socket.destroy());
   }
 
   #authorized(request: IncomingMessage): boolean {
@@ -257,6 +306,12 @@ export class ApiServer {
     }
     const matches = this.#matcher(target, query);
     const watching = query.get('watch') === 'true' || query.get('watch') === '1';
+    if (watching && request.method === 'HEAD') {
+      // What a watch would answer with, and no watch: a HEAD has no body to stream.
+      response.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
+      response.end();
+      return;
+    }
     if (watching) {
       serveWatch({
         request,
@@ -322,6 +377,13 @@ export class ApiServer {
     response.writeHead(code, { 'Content-Type': contentType, 'Cache-Control': 'no-cache, private', 'Content-Length': Buffer.byteLength(text) });
     response.end(text);
   }
+}
+
+/** A whole answer written on a socket node:http no longer serves (CONNECT, a parse error); then the socket is closed. */
+function writeRaw(socket: Duplex, code: 401 | 405, status: V1Status): void {
+  const text = JSON.stringify(status);
+  const allow = code === 405 ? `Allow: ${ALLOWED_METHODS}\r\n` : '';
+  socket.end(`HTTP/1.1 ${code} ${STATUS_CODES[code]}\r\n${allow}Content-Type: application/json\r\nCache-Control: no-cache, private\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`, () => socket.destroy());
 }
 
 /** Reads a file named by a flag; a failure names the flag and the file. */

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { get, RawConnection, startApi } from './fixtures/api.js';
 
-t.test('POST, PUT, PATCH and DELETE are 405 MethodNotAllowed with Allow: GET, HEAD', async (t) => {
+t.test('POST, PUT, PATCH and DELETE are 405 MethodNotAllowed with Allow: GET, HEAD, OPTIONS', async (t) => {
   const { base, store } = await startApi(t);
   const before = store.version;
   for (const [method, path] of [
@@ -18,7 +18,7 @@ t.test('POST, PUT, PATCH and DELETE are 405 MethodNotAllowed with Allow: GET, HE
   ] as const) {
     const answer = await get(`${base}${path}`, { method });
     t.equal(answer.status, 405, `${method} ${path}`);
-    t.equal(answer.headers.allow, 'GET, HEAD', `${method} ${path}: Allow`);
+    t.equal(answer.headers.allow, 'GET, HEAD, OPTIONS', `${method} ${path}: Allow`);
     t.match(answer.json(), { kind: 'Status', status: 'Failure', reason: 'MethodNotAllowed', code: 405, message: new RegExp(`^${method} is not allowed: .*node "node1".*manifest`) }, `${method} ${path}: Status`);
   }
   t.equal(store.version, before, 'the store did not change');
@@ -39,7 +39,7 @@ t.test('a write\'s body is not read: the answer comes before the body ends, and 
   connection.write(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"${'x'.repeat(1000)}"`);
   const answer = await connection.answer();
   t.equal(answer.status, 405);
-  t.equal(answer.headers.get('allow'), 'GET, HEAD');
+  t.equal(answer.headers.get('allow'), 'GET, HEAD, OPTIONS');
   t.equal(answer.headers.get('connection'), 'close', 'the answer says the connection will not be reused');
   t.match(JSON.parse(answer.body), { kind: 'Status', reason: 'MethodNotAllowed' });
   await connection.serverCloses();
