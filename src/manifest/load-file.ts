@@ -1,11 +1,12 @@
 // Reads one manifest file into the pods it asks for and the findings about it. Never throws for
 // bad content: a bad file is findings, so it cannot take anything else down.
+import { isUtf8 } from 'node:buffer';
 import { constants, open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { errorMessage } from '../errors.js';
 import { escapeText } from '../log/escape.js';
 import { toDesiredPod, type DesiredPod } from './identity.js';
-import { parseManifestText } from './parse.js';
+import { parseManifestText, YAML_LIMITS } from './parse.js';
 import { isDns1123Subdomain } from './pod-schema.js';
 import { validateDocument, type Finding } from './validate.js';
 
@@ -51,9 +52,9 @@ export function isGone(code: string | undefined): boolean {
  */
 export async function loadManifestFile(path: string, options: LoadOptions): Promise<FileResult> {
   const display = escapeText(options.displayName ?? path);
-  const fail = (message: string, mtimeMs = 0, size = 0, readError?: string): FileResult => ({
+  const fail = (message: string, mtimeMs = 0, size = 0, readError?: string, at = { line: 1, column: 1 }): FileResult => ({
     path, mtimeMs, size, pods: [], hasErrors: true, readError,
-    findings: [{ file: display, line: 1, column: 1, field: '', severity: 'error', message }],
+    findings: [{ file: display, line: at.line, column: at.column, field: '', severity: 'error', message }],
   });
   let handle;
   try {
@@ -75,12 +76,48 @@ export async function loadManifestFile(path: string, options: LoadOptions): Prom
       if (length === buffer.length) break;
     }
     if (length > MAX_MANIFEST_BYTES) return fail(`file is over the ${MAX_MANIFEST_BYTES}-byte limit for a manifest`, info.mtimeMs, info.size);
-    return { ...validateManifestText(buffer.toString('utf8', 0, length), path, options), mtimeMs: info.mtimeMs, size: info.size };
+    const text = decodeManifest(buffer.subarray(0, length));
+    if (typeof text !== 'string') return fail(text.message, info.mtimeMs, info.size, undefined, text);
+    return { ...validateManifestText(text, path, options), mtimeMs: info.mtimeMs, size: info.size };
   } catch (error) {
     return fail(`cannot read: ${errorMessage(error)}`, 0, 0, errorCode(error));
   } finally {
     await handle.close().catch(() => undefined);
   }
+}
+
+/**
+ * The text of a manifest's bytes, decoded as go-yaml (the kubelet's parser) decodes a stream:
+ * UTF-16 when it starts with a UTF-16 byte-order mark, UTF-8 otherwise, and bytes that are not
+ * UTF-8 refuse the file (rather than become U+FFFD and a pod that differs from the file).
+ */
+export function decodeManifest(bytes: Buffer): string | { message: string; line: number; column: number } {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return bytes.toString('utf16le', 2);
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) {
+    const swapped = Buffer.from(bytes.subarray(2));
+    swapped.subarray(0, swapped.length - (swapped.length % 2)).swap16();
+    return swapped.toString('utf16le');
+  }
+  if (isUtf8(bytes)) return bytes.toString('utf8');
+  const offset = firstInvalidUtf8(bytes);
+  const lineStart = bytes.lastIndexOf(0x0a, offset - 1) + 1;
+  let line = 1;
+  for (let index = bytes.indexOf(0x0a); index !== -1 && index < offset; index = bytes.indexOf(0x0a, index + 1)) line++;
+  const column = bytes.toString('utf8', lineStart, offset).length + 1;
+  return { message: `invalid UTF-8 (byte 0x${(bytes[offset] ?? 0).toString(16).padStart(2, '0')} at offset ${offset}): a manifest must be UTF-8 or UTF-16 text`, line, column };
+}
+
+/** The offset of the first byte that does not belong to a well-formed UTF-8 sequence. */
+function firstInvalidUtf8(bytes: Buffer): number {
+  let index = 0;
+  while (index < bytes.length) {
+    const byte = bytes[index]!;
+    const length = byte < 0x80 ? 1 : byte >= 0xc2 && byte <= 0xdf ? 2 : byte >= 0xe0 && byte <= 0xef ? 3 : byte >= 0xf0 && byte <= 0xf4 ? 4 : 0;
+    if (length === 0 || index + length > bytes.length) return index;
+    if (!isUtf8(bytes.subarray(index, index + length))) return index;
+    index += length;
+  }
+  return index;
 }
 
 /** The OS error code (ENOENT, EACCES...) of a failed file operation. */
@@ -123,7 +160,7 @@ function validateText(text: string, path: string, display: string, options: Load
   const findings: Finding[] = [];
   const pods: DesiredPod[] = [];
   const keys = new Set<string>();
-  const documents = parseManifestText(text);
+  const documents = parseManifestText(text, YAML_LIMITS, 'kubelet');
   if (documents.length === 0) {
     // An empty file is most often one caught mid-save: its pods keep their last good spec.
     findings.push({ file: display, line: 1, column: 1, field: '', severity: 'error', message: 'the file holds no Pod documents (delete the file to remove its pods)' });

@@ -8,7 +8,7 @@
 // A cheap pass of the lexer first counts documents, nodes and nesting and refuses a text over
 // any limit before anything is built; aliases are bounded when values are made. Whatever the
 // library throws becomes a syntax error of the document: this function never throws.
-import { CST, isMap, isScalar, isSeq, Lexer, LineCounter, parseAllDocuments, Scalar, visit, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
+import { CST, isMap, isScalar, isSeq, Lexer, LineCounter, parseAllDocuments, Scalar, visit, type Document, type DocumentOptions, type Node, type Pair, type ParseOptions, type SchemaOptions, type ScalarTag, type YAMLMap } from 'yaml';
 import type { Path } from './field-policy.js';
 
 export interface Position {
@@ -53,23 +53,68 @@ const NODE_TOKENS = new Set<string>(['scalar', 'single-quoted-scalar', 'double-q
 /** The lexer's own markers, not part of the text. */
 const CONTROL_TOKENS = new Set<string>([CST.DOCUMENT, CST.FLOW_END, CST.SCALAR]);
 
+/**
+ * How plain scalars are read. `yaml-1.2` is the yaml library's default (podvisor's own config
+ * file). `kubelet` reads as the kubelet does (sigs.k8s.io/yaml on a go-yaml v2 fork, YAML 1.1):
+ * `0644` is the octal 420 and so is `0o644` (Go's ParseInt), `yes`/`on` are booleans, merge keys
+ * apply, timestamps and sexagesimals stay strings, only `%YAML 1.1` is accepted, a byte-order
+ * mark may start any line, and control characters anywhere refuse the file.
+ */
+export type YamlDialect = 'yaml-1.2' | 'kubelet';
+
+/** Go's strconv.ParseInt(s, 0, 64), which go-yaml v2 tries first, reads `0o644` as octal too. */
+const GO_OCTAL: ScalarTag = {
+  identify: (value) => Number.isInteger(value),
+  default: true,
+  tag: 'tag:yaml.org,2002:int',
+  format: 'OCT',
+  test: /^[-+]?0o[0-7_]+$/,
+  resolve: (text) => {
+    const sign = text.startsWith('-') ? -1 : 1;
+    return sign * parseInt(text.replace(/^[-+]?0o/, '').replace(/_/g, ''), 8);
+  },
+};
+
+/** Tags of the YAML 1.1 schema go-yaml v2 does not resolve when decoding into JSON-like values. */
+const NOT_IN_GO_YAML = new Set(['tag:yaml.org,2002:timestamp', 'tag:yaml.org,2002:binary', 'tag:yaml.org,2002:omap', 'tag:yaml.org,2002:pairs', 'tag:yaml.org,2002:set']);
+
+const KUBELET_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
+  version: '1.1',
+  customTags: (tags) => [GO_OCTAL, ...tags.filter((tag) => typeof tag === 'object' && !NOT_IN_GO_YAML.has(tag.tag) && (tag as ScalarTag).format !== 'TIME')],
+};
+
+/**
+ * What libyaml (and so go-yaml, the kubelet's parser) accepts in a stream: tab, line breaks, the
+ * printable ASCII range, NEL and the rest of Unicode but for surrogates, U+FFFE and U+FFFF.
+ */
+const NOT_PRINTABLE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u0084\u0086-\u009f\ufffe\uffff]/;
+
 /** Parses every YAML document in a text; never throws (a refusal is a document with a syntax error). */
-export function parseManifestText(text: string, limits: Readonly<YamlLimits> = YAML_LIMITS): ParsedDocument[] {
+export function parseManifestText(text: string, limits: Readonly<YamlLimits> = YAML_LIMITS, dialect: YamlDialect = 'yaml-1.2'): ParsedDocument[] {
   const lineCounter = new LineCounter();
   const at = (offset: number): Position => {
     const { line, col } = lineCounter.linePos(offset);
     return { line, column: col };
   };
   try {
+    if (dialect === 'kubelet') {
+      const control = NOT_PRINTABLE.exec(text);
+      if (control) {
+        const code = control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+        return [failed(0, `control character U+${code} is not allowed in YAML (the kubelet's parser refuses the file); write it as an escape in a double-quoted string`, positionOf(text, control.index))];
+      }
+      // go-yaml skips a byte-order mark that starts a line (files joined with cat keep theirs).
+      text = text.replace(/(^|\n)\ufeff/g, '$1');
+    }
     const refusal = checkLimits(text, limits);
     if (refusal) {
       // The line counter is fed by parsing; count lines for the refusal's position by hand.
       return [failed(0, refusal.message, positionOf(text, refusal.offset))];
     }
-    const documents = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: false, strict: false });
+    const documents = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: false, strict: false, ...(dialect === 'kubelet' ? KUBELET_OPTIONS : {}) });
     const list = Array.isArray(documents) ? documents : [];
     return list
-      .map((document, index) => toParsed(document, index, at, limits))
+      .map((document, index) => toParsed(document, index, at, limits, dialect))
       .filter((parsed) => (parsed.value !== undefined && parsed.value !== null) || parsed.syntaxErrors.length > 0);
   } catch (error) {
     // The library's own failures (a stack overflow, an internal error) are this text's problem.
@@ -120,10 +165,15 @@ function checkLimits(text: string, limits: Readonly<YamlLimits>): { message: str
   return undefined;
 }
 
-function toParsed(document: Document.Parsed, index: number, at: (offset: number) => Position, limits: Readonly<YamlLimits>): ParsedDocument {
+function toParsed(document: Document.Parsed, index: number, at: (offset: number) => Position, limits: Readonly<YamlLimits>, dialect: YamlDialect): ParsedDocument {
   const syntaxErrors: ParsedDocument['syntaxErrors'] = [];
   const syntaxWarnings: ParsedDocument['syntaxWarnings'] = [];
   const start = document.contents?.range?.[0] ?? 0;
+  const directive = document.directives?.yaml;
+  if (dialect === 'kubelet' && directive?.explicit && directive.version !== '1.1') {
+    // go-yaml's parser: "found incompatible YAML document" for any version but 1.1.
+    syntaxErrors.push({ message: `%YAML ${directive.version}: the kubelet's YAML parser reads only YAML 1.1 documents (use %YAML 1.1 or no directive)`, position: at(document.range[0]) });
+  }
   for (const error of document.errors) {
     const entry = { message: error.message.split('\n')[0] ?? error.message, position: at(error.pos[0]) };
     // Go's YAML parser (what the kubelet reads manifests with) accepts \' in double quotes.

@@ -1,7 +1,7 @@
 // The one zod schema for the Pod fields podvisor knows. A field is here either because podvisor
-// acts on it (typed precisely) or because it knows why it does not (typed loosely, and named in
-// field-policy.ts with the warning or refusal it earns). Anything else is an unknown field: a
-// warning, never silently dropped (see unknown-fields.ts).
+// acts on it (typed precisely) or because it knows why it does not (typed only as the API types
+// it, and named in field-policy.ts with the warning or refusal it earns). Anything else is an
+// unknown field: a warning, never silently dropped (see unknown-fields.ts).
 import { z } from 'zod';
 import { parseQuantity } from './quantity.js';
 
@@ -31,11 +31,35 @@ const nonNegativeInt = z.number().int().min(0);
 /** A port by number or by the name of a containerPort (probes and hooks). */
 const intOrString = z.union([port, z.string().regex(IANA_SVC_NAME, 'must be a port number or an IANA service name')]);
 
-export const quantity = z.union([z.string(), z.number()]).refine((value) => parseQuantity(value) !== undefined, {
-  message: 'must be a Kubernetes quantity such as 500m, 2, 128Mi or 1G',
+const QUANTITY_EXAMPLE = 'must be a Kubernetes quantity such as 500m, 2, 128Mi or 1G';
+/** A quantity, by string or number (an infinite one is refused by validate.ts's walk of all values). */
+export const quantity = z.union([z.string(), z.number()]).check((context) => {
+  if (parseQuantity(context.value) === undefined) context.issues.push({ code: 'custom', input: context.value, message: QUANTITY_EXAMPLE });
 });
-const loose = z.unknown();
+/** Resource amounts (limits, requests, sizeLimit): as the API server, never negative. */
+const nonNegativeQuantity = quantity.check((context) => {
+  const parsed = parseQuantity(context.value);
+  if (parsed !== undefined && parsed < 0) context.issues.push({ code: 'custom', input: context.value, message: 'must be greater than or equal to 0' });
+});
+const FILE_MODE = 'must be a number between 0 and 0777 (octal), both inclusive';
+/** A file mode: YAML 1.1 reads `0644` as octal (420), as the kubelet's parser does. */
+const fileMode = z.number().int(FILE_MODE).min(0, FILE_MODE).max(0o777, FILE_MODE);
+/** A path inside a volume: relative, without `..` elements, not starting with `..` (ValidateLocalNonReservedPath). */
+const volumeRelativePath = z.string().min(1).check((context) => {
+  const path = context.value;
+  if (path.startsWith('/')) context.issues.push({ code: 'custom', input: path, message: 'must be a relative path' });
+  else if (path.split('/').includes('..')) context.issues.push({ code: 'custom', input: path, message: "must not contain '..'" });
+  else if (path.startsWith('..')) context.issues.push({ code: 'custom', input: path, message: "must not start with '..'" });
+});
 const stringMap = z.record(z.string(), z.string());
+// Fields podvisor does not act on still have the API's types: a wrong type there is refused by
+// the kubelet's decoder, so it is an error here too (null is unset, as in Go's JSON decoding).
+const anyString = z.string().nullable();
+const anyBoolean = z.boolean().nullable();
+const anyInteger = z.number().int().nullable();
+const anyList = z.array(z.unknown()).nullable();
+const anyObject = z.record(z.string(), z.unknown()).nullable();
+const anyStringMap = z.record(z.string(), z.string()).nullable();
 
 const objectFieldSelector = z.object({ apiVersion: z.string().optional(), fieldPath: z.string() });
 const resourceFieldSelector = z.object({
@@ -51,9 +75,9 @@ const envVar = z.object({
     .object({
       fieldRef: objectFieldSelector.optional(),
       resourceFieldRef: resourceFieldSelector.optional(),
-      configMapKeyRef: loose.optional(),
-      secretKeyRef: loose.optional(),
-      fileKeyRef: loose.optional(),
+      configMapKeyRef: anyObject.optional(),
+      secretKeyRef: anyObject.optional(),
+      fileKeyRef: anyObject.optional(),
     })
     .optional(),
 });
@@ -71,15 +95,15 @@ const volumeMount = z.object({
   mountPath: z.string().min(1).startsWith('/', 'must be an absolute path'),
   readOnly: z.boolean().optional(),
   subPath: z.string().optional(),
-  subPathExpr: loose.optional(),
-  mountPropagation: loose.optional(),
-  recursiveReadOnly: loose.optional(),
+  subPathExpr: anyString.optional(),
+  mountPropagation: anyString.optional(),
+  recursiveReadOnly: anyString.optional(),
 });
 
 const resources = z.object({
-  limits: z.record(z.string(), quantity).optional(),
-  requests: z.record(z.string(), quantity).optional(),
-  claims: loose.optional(),
+  limits: z.record(z.string(), nonNegativeQuantity).optional(),
+  requests: z.record(z.string(), nonNegativeQuantity).optional(),
+  claims: anyList.optional(),
 });
 
 const capabilities = z.object({ add: z.array(z.string()).optional(), drop: z.array(z.string()).optional() });
@@ -92,11 +116,11 @@ const containerSecurityContext = z.object({
   capabilities: capabilities.optional(),
   readOnlyRootFilesystem: z.boolean().optional(),
   allowPrivilegeEscalation: z.boolean().optional(),
-  seccompProfile: loose.optional(),
-  appArmorProfile: loose.optional(),
-  seLinuxOptions: loose.optional(),
-  procMount: loose.optional(),
-  windowsOptions: loose.optional(),
+  seccompProfile: anyObject.optional(),
+  appArmorProfile: anyObject.optional(),
+  seLinuxOptions: anyObject.optional(),
+  procMount: anyString.optional(),
+  windowsOptions: anyObject.optional(),
 });
 
 const podSecurityContext = z.object({
@@ -104,15 +128,15 @@ const podSecurityContext = z.object({
   runAsGroup: nonNegativeInt.optional(),
   runAsNonRoot: z.boolean().optional(),
   supplementalGroups: z.array(nonNegativeInt).optional(),
-  fsGroup: loose.optional(),
-  fsGroupChangePolicy: loose.optional(),
-  supplementalGroupsPolicy: loose.optional(),
-  sysctls: loose.optional(),
-  seccompProfile: loose.optional(),
-  appArmorProfile: loose.optional(),
-  seLinuxOptions: loose.optional(),
-  seLinuxChangePolicy: loose.optional(),
-  windowsOptions: loose.optional(),
+  fsGroup: anyInteger.optional(),
+  fsGroupChangePolicy: anyString.optional(),
+  supplementalGroupsPolicy: anyString.optional(),
+  sysctls: anyList.optional(),
+  seccompProfile: anyObject.optional(),
+  appArmorProfile: anyObject.optional(),
+  seLinuxOptions: anyObject.optional(),
+  seLinuxChangePolicy: anyString.optional(),
+  windowsOptions: anyObject.optional(),
 });
 
 // Probes and lifecycle hooks are typed now so a bad one is an error at the right line; they are
@@ -153,19 +177,19 @@ const container = z.object({
   args: z.array(z.string()).optional(),
   workingDir: z.string().optional(),
   env: z.array(envVar).optional(),
-  envFrom: loose.optional(),
+  envFrom: anyList.optional(),
   ports: z.array(containerPort).optional(),
   volumeMounts: z.array(volumeMount).optional(),
-  volumeDevices: loose.optional(),
+  volumeDevices: anyList.optional(),
   resources: resources.optional(),
-  resizePolicy: loose.optional(),
+  resizePolicy: anyList.optional(),
   securityContext: containerSecurityContext.optional(),
   restartPolicy: z.enum(['Always']).optional(),
   livenessProbe: probe.optional(),
   readinessProbe: probe.optional(),
   startupProbe: probe.optional(),
   lifecycle: z
-    .object({ postStart: lifecycleHandler.optional(), preStop: lifecycleHandler.optional(), stopSignal: loose.optional() })
+    .object({ postStart: lifecycleHandler.optional(), preStop: lifecycleHandler.optional(), stopSignal: anyString.optional() })
     .optional(),
   terminationMessagePath: z.string().optional(),
   terminationMessagePolicy: z.enum(['File', 'FallbackToLogsOnError']).optional(),
@@ -177,44 +201,44 @@ const container = z.object({
 const hostPathType = z.enum(['', 'DirectoryOrCreate', 'Directory', 'FileOrCreate', 'File', 'Socket', 'CharDevice', 'BlockDevice']);
 
 const downwardApiFile = z.object({
-  path: z.string().min(1),
+  path: volumeRelativePath,
   fieldRef: objectFieldSelector.optional(),
   resourceFieldRef: resourceFieldSelector.optional(),
-  mode: z.number().int().min(0).max(0o777).optional(),
+  mode: fileMode.optional(),
 });
 
 const volume = z.object({
   name: dnsLabel,
   hostPath: z.object({ path: z.string().min(1).startsWith('/', 'must be an absolute path'), type: hostPathType.optional() }).optional(),
-  emptyDir: z.object({ medium: z.enum(['', 'Memory']).optional(), sizeLimit: quantity.optional() }).optional(),
-  downwardAPI: z.object({ items: z.array(downwardApiFile).optional(), defaultMode: z.number().int().optional() }).optional(),
-  configMap: loose.optional(),
-  secret: loose.optional(),
-  projected: loose.optional(),
-  persistentVolumeClaim: loose.optional(),
-  ephemeral: loose.optional(),
-  image: loose.optional(),
-  csi: loose.optional(),
-  nfs: loose.optional(),
-  iscsi: loose.optional(),
-  awsElasticBlockStore: loose.optional(),
-  gcePersistentDisk: loose.optional(),
-  azureDisk: loose.optional(),
-  azureFile: loose.optional(),
-  cephfs: loose.optional(),
-  cinder: loose.optional(),
-  fc: loose.optional(),
-  flexVolume: loose.optional(),
-  flocker: loose.optional(),
-  gitRepo: loose.optional(),
-  glusterfs: loose.optional(),
-  photonPersistentDisk: loose.optional(),
-  portworxVolume: loose.optional(),
-  quobyte: loose.optional(),
-  rbd: loose.optional(),
-  scaleIO: loose.optional(),
-  storageos: loose.optional(),
-  vsphereVolume: loose.optional(),
+  emptyDir: z.object({ medium: z.enum(['', 'Memory']).optional(), sizeLimit: nonNegativeQuantity.optional() }).optional(),
+  downwardAPI: z.object({ items: z.array(downwardApiFile).optional(), defaultMode: fileMode.optional() }).optional(),
+  configMap: anyObject.optional(),
+  secret: anyObject.optional(),
+  projected: anyObject.optional(),
+  persistentVolumeClaim: anyObject.optional(),
+  ephemeral: anyObject.optional(),
+  image: anyObject.optional(),
+  csi: anyObject.optional(),
+  nfs: anyObject.optional(),
+  iscsi: anyObject.optional(),
+  awsElasticBlockStore: anyObject.optional(),
+  gcePersistentDisk: anyObject.optional(),
+  azureDisk: anyObject.optional(),
+  azureFile: anyObject.optional(),
+  cephfs: anyObject.optional(),
+  cinder: anyObject.optional(),
+  fc: anyObject.optional(),
+  flexVolume: anyObject.optional(),
+  flocker: anyObject.optional(),
+  gitRepo: anyObject.optional(),
+  glusterfs: anyObject.optional(),
+  photonPersistentDisk: anyObject.optional(),
+  portworxVolume: anyObject.optional(),
+  quobyte: anyObject.optional(),
+  rbd: anyObject.optional(),
+  scaleIO: anyObject.optional(),
+  storageos: anyObject.optional(),
+  vsphereVolume: anyObject.optional(),
 });
 
 const metadata = z.object({
@@ -222,23 +246,23 @@ const metadata = z.object({
   namespace: dnsLabel.optional(),
   labels: stringMap.optional(),
   annotations: stringMap.optional(),
-  uid: loose.optional(),
-  generateName: loose.optional(),
-  creationTimestamp: loose.optional(),
-  resourceVersion: loose.optional(),
-  generation: loose.optional(),
-  ownerReferences: loose.optional(),
-  finalizers: loose.optional(),
-  managedFields: loose.optional(),
-  selfLink: loose.optional(),
-  deletionTimestamp: loose.optional(),
-  deletionGracePeriodSeconds: loose.optional(),
+  uid: anyString.optional(),
+  generateName: anyString.optional(),
+  creationTimestamp: anyString.optional(),
+  resourceVersion: anyString.optional(),
+  generation: anyInteger.optional(),
+  ownerReferences: anyList.optional(),
+  finalizers: z.array(z.string()).nullable().optional(),
+  managedFields: anyList.optional(),
+  selfLink: anyString.optional(),
+  deletionTimestamp: anyString.optional(),
+  deletionGracePeriodSeconds: anyInteger.optional(),
 });
 
 export const podSpecSchema = z.object({
   containers: z.array(container).min(1, 'a pod needs at least one container'),
   initContainers: z.array(container).optional(),
-  ephemeralContainers: loose.optional(),
+  ephemeralContainers: anyList.optional(),
   volumes: z.array(volume).optional(),
   restartPolicy: z.enum(['Always', 'OnFailure', 'Never']).optional(),
   terminationGracePeriodSeconds: nonNegativeInt.optional(),
@@ -248,35 +272,35 @@ export const podSpecSchema = z.object({
   hostIPC: z.boolean().optional(),
   shareProcessNamespace: z.boolean().optional(),
   hostname: dnsLabel.optional(),
-  subdomain: loose.optional(),
-  setHostnameAsFQDN: loose.optional(),
+  subdomain: anyString.optional(),
+  setHostnameAsFQDN: anyBoolean.optional(),
   hostAliases: z.array(z.object({ ip: z.string(), hostnames: z.array(z.string()).optional() })).optional(),
   securityContext: podSecurityContext.optional(),
   dnsPolicy: z.enum(['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None']).optional(),
-  dnsConfig: loose.optional(),
-  nodeName: loose.optional(),
-  nodeSelector: loose.optional(),
-  affinity: loose.optional(),
-  tolerations: loose.optional(),
-  topologySpreadConstraints: loose.optional(),
-  schedulingGates: loose.optional(),
-  schedulerName: loose.optional(),
-  priorityClassName: loose.optional(),
-  priority: loose.optional(),
-  preemptionPolicy: loose.optional(),
-  runtimeClassName: loose.optional(),
-  overhead: loose.optional(),
-  readinessGates: loose.optional(),
-  os: loose.optional(),
-  hostUsers: loose.optional(),
-  serviceAccountName: loose.optional(),
-  serviceAccount: loose.optional(),
-  automountServiceAccountToken: loose.optional(),
-  imagePullSecrets: loose.optional(),
-  enableServiceLinks: loose.optional(),
-  resources: loose.optional(),
-  resourceClaims: loose.optional(),
-  hostnameOverride: loose.optional(),
+  dnsConfig: anyObject.optional(),
+  nodeName: anyString.optional(),
+  nodeSelector: anyStringMap.optional(),
+  affinity: anyObject.optional(),
+  tolerations: anyList.optional(),
+  topologySpreadConstraints: anyList.optional(),
+  schedulingGates: anyList.optional(),
+  schedulerName: anyString.optional(),
+  priorityClassName: anyString.optional(),
+  priority: anyInteger.optional(),
+  preemptionPolicy: anyString.optional(),
+  runtimeClassName: anyString.optional(),
+  overhead: z.record(z.string(), quantity).nullable().optional(),
+  readinessGates: anyList.optional(),
+  os: anyObject.optional(),
+  hostUsers: anyBoolean.optional(),
+  serviceAccountName: anyString.optional(),
+  serviceAccount: anyString.optional(),
+  automountServiceAccountToken: anyBoolean.optional(),
+  imagePullSecrets: anyList.optional(),
+  enableServiceLinks: anyBoolean.optional(),
+  resources: anyObject.optional(),
+  resourceClaims: anyList.optional(),
+  hostnameOverride: anyString.optional(),
 });
 
 export const podSchema = z.object({
@@ -284,7 +308,7 @@ export const podSchema = z.object({
   kind: z.literal('Pod'),
   metadata,
   spec: podSpecSchema,
-  status: loose.optional(),
+  status: anyObject.optional(),
 });
 
 export type PodManifest = z.infer<typeof podSchema>;

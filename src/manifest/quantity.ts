@@ -10,16 +10,25 @@ const SUFFIX: Record<string, number> = {
   Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
 };
 
-/** Parses a quantity to its value, or returns undefined when it is not one. */
+/** The API machinery caps a quantity at the largest int64 rather than refuse it ("1e400" is accepted). */
+export const MAX_QUANTITY = 2 ** 63 - 1;
+
+/** Parses a quantity to its value (capped at ±MAX_QUANTITY, as Kubernetes does), or returns undefined when it is not one. */
 export function parseQuantity(input: string | number): number | undefined {
-  if (typeof input === 'number') return Number.isFinite(input) ? input : undefined;
+  if (typeof input === 'number') return Number.isFinite(input) ? cap(input) : undefined;
   const match = QUANTITY.exec(input.trim());
   if (!match || input.trim() !== input) return undefined;
   const base = Number(match[1]);
-  if (!Number.isFinite(base)) return undefined;
-  if (match[2] !== undefined) return base * 10 ** Number(match[2].slice(1));
-  if (match[3] !== undefined) return base * (SUFFIX[match[3]] ?? 1);
-  return base;
+  if (!Number.isFinite(base)) return cap(base);
+  if (match[2] !== undefined) return cap(base * 10 ** Number(match[2].slice(1)));
+  if (match[3] !== undefined) return cap(base * (SUFFIX[match[3]] ?? 1));
+  return cap(base);
+}
+
+/** Clamps to the int64 range; 0 × 10^400 (NaN) is 0. */
+function cap(value: number): number {
+  if (Number.isNaN(value)) return 0;
+  return Math.max(-MAX_QUANTITY, Math.min(MAX_QUANTITY, value));
 }
 
 /** Rounds a cpu quantity up to whole millicores, as the kubelet does before using it. */

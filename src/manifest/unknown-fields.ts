@@ -28,7 +28,8 @@ export function unknownFields(schema: z.ZodType, value: unknown, at: Path = []):
   if (inner instanceof z.ZodObject && typeof value === 'object' && value !== null && !Array.isArray(value)) {
     const shape = inner.shape as Record<string, z.ZodType>;
     return Object.entries(value).flatMap(([key, child]) => {
-      const field = shape[key];
+      // Own keys only: `constructor`, `toString` or `__proto__` are unknown fields like any other.
+      const field = Object.hasOwn(shape, key) ? shape[key] : undefined;
       if (field) return unknownFields(field, child, [...at, key]);
       const suggestion = Object.keys(shape).find((known) => known.toLowerCase() === key.toLowerCase());
       return [suggestion ? { path: [...at, key], suggestion } : { path: [...at, key] }];
