@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'E_PODMAN_TIMEOUT'
   | 'E_PODMAN_MISSING'
   | 'E_HOST_PATH'
+  | 'E_STATE'
   | 'E_PROBE'
   | 'E_PUBLISH'
   | 'E_ABORTED';
