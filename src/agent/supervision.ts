@@ -19,6 +19,7 @@ import { PodmanCli } from '../runtime/podman-cli.js';
 import { PodmanEventStream } from '../runtime/podman-events.js';
 import { detectHostIP, PodmanRuntime } from '../runtime/podman-runtime.js';
 import type { Observation } from '../runtime/types.js';
+import { checkPodSpecs } from '../state/pod-specs.js';
 import { SupervisionState } from '../state/supervision-state.js';
 import { StatusManager } from '../status/status-manager.js';
 import { Listeners } from './listeners.js';
@@ -58,6 +59,7 @@ export async function startSupervision(config: AgentConfig, logger: Logger, heal
   const probeRunner = new PodProbeRunner({ cli });
   const probes = new ProbeManager({ cli, logger, runner: probeRunner, onResult: probeResults.emit, onChange: probeUpdates.emit });
 
+  await checkPodSpecs(config.stateDir, logger);
   const supervision = await SupervisionState.load(config.stateDir, { initialMs: config.backoffInitialSeconds * 1000, maxMs: config.backoffMaxSeconds * 1000 }, logger);
   const statusChanges = new Listeners<[]>();
   const status = new StatusManager({ stateDir: config.stateDir, logger, supervision, hostIP, probes, onChange: statusChanges.emit });

@@ -16,6 +16,12 @@ export interface Supervision {
   setPodStartTime(uid: string, time: string): void;
   /** Forgets everything about pods whose uid is not in `uids`. */
   retainPods(uids: ReadonlySet<string>): void;
+  /**
+   * Saves what has been recorded (a no-op when kept in memory only). The status owner calls it
+   * before it writes a status that shows these counts, so a crash between the two writes can
+   * never leave a restart count on disk lower than one already shown.
+   */
+  flush?(): Promise<void>;
 }
 
 /** Supervision state kept in memory only. */

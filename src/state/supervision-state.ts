@@ -7,7 +7,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { Backoff, type BackoffOptions } from '../pods/backoff.js';
 import type { Supervision } from '../pods/supervision.js';
-import { readJson, writeJsonAtomic } from './state-file.js';
+import { readStateFile, StateFileWriter } from './state-file.js';
 
 const fileSchema = z.object({
   version: z.literal(1),
@@ -17,37 +17,37 @@ const fileSchema = z.object({
 });
 
 const SAVE_INTERVAL_MS = 1000;
+/** After a failed save (a full disk), the next attempt: the state is kept in memory meanwhile. */
+const RETRY_INTERVAL_MS = 5000;
 
 export class SupervisionState implements Supervision {
   readonly backoff: Backoff;
   readonly #restartCounts: Map<string, number>;
   readonly #podStartTimes: Map<string, string>;
-  readonly #path: string;
-  readonly #logger: Logger;
+  readonly #writer: StateFileWriter;
   #saveTimer: NodeJS.Timeout | undefined;
+  /** Something changed since the last snapshot was taken for a write. */
+  #unsaved = false;
   #saving: Promise<void> = Promise.resolve();
 
   private constructor(path: string, logger: Logger, backoff: Backoff, restartCounts: Map<string, number>, podStartTimes: Map<string, string>) {
-    this.#path = path;
-    this.#logger = logger;
+    this.#writer = new StateFileWriter(path, logger);
     this.backoff = backoff;
     this.#restartCounts = restartCounts;
     this.#podStartTimes = podStartTimes;
   }
 
-  /** Loads the saved state (a missing or unreadable file starts empty, with a warning). */
+  /** Loads the saved state (a missing file starts empty; a corrupt one is set aside, with a warning). */
   static async load(stateDir: string, options: BackoffOptions, logger: Logger): Promise<SupervisionState> {
     const path = join(stateDir, 'supervision.json');
     let saved: z.infer<typeof fileSchema> | undefined;
     try {
-      const raw = await readJson(path);
-      if (raw !== undefined) {
+      saved = await readStateFile(path, logger, (raw) => {
         const parsed = fileSchema.safeParse(raw);
-        if (parsed.success) saved = parsed.data;
-        else logger.warn(`${path}: not a podvisor state file; starting with empty restart counts`);
-      }
+        return parsed.success ? parsed.data : 'not a podvisor supervision state file';
+      });
     } catch (error) {
-      logger.warn(`${errorMessage(error)}; starting with empty restart counts`);
+      logger.warn(`cannot read ${path}: ${errorMessage(error)}; starting with empty restart counts`);
     }
     return new SupervisionState(
       path,
@@ -96,29 +96,37 @@ export class SupervisionState implements Supervision {
     if (changed || this.backoff.entries().length !== before) this.#scheduleSave();
   }
 
-  /** Writes now (at shutdown), waiting for any write in flight. */
+  /** Writes now what is not saved yet (at shutdown, before a status write), waiting for any write in flight. */
   async flush(): Promise<void> {
     clearTimeout(this.#saveTimer);
     this.#saveTimer = undefined;
-    await this.#save();
+    if (this.#unsaved) await this.#save();
+    else await this.#saving;
   }
 
-  #scheduleSave(): void {
-    this.#saveTimer ??= setTimeout(() => {
+  #scheduleSave(delayMs = SAVE_INTERVAL_MS): void {
+    this.#unsaved = true;
+    if (this.#saveTimer) return;
+    this.#saveTimer = setTimeout(() => {
       this.#saveTimer = undefined;
       void this.#save();
-    }, SAVE_INTERVAL_MS);
+    }, delayMs);
+    // A retry alone does not keep a stopping agent alive (stop flushes once more).
+    if (delayMs !== SAVE_INTERVAL_MS) this.#saveTimer.unref();
   }
 
   #save(): Promise<void> {
-    const snapshot: z.infer<typeof fileSchema> = {
-      version: 1,
-      restartCounts: Object.fromEntries(this.#restartCounts),
-      backoff: this.backoff.entries(),
-      podStartTimes: Object.fromEntries(this.#podStartTimes),
-    };
-    this.#saving = this.#saving.then(() => writeJsonAtomic(this.#path, snapshot)).catch((error: unknown) => {
-      this.#logger.error(`saving supervision state failed: ${errorMessage(error)}`);
+    this.#saving = this.#saving.then(async () => {
+      // The snapshot is taken when the write begins, so a queued write carries the latest state.
+      this.#unsaved = false;
+      const snapshot: z.infer<typeof fileSchema> = {
+        version: 1,
+        restartCounts: Object.fromEntries(this.#restartCounts),
+        backoff: this.backoff.entries(),
+        podStartTimes: Object.fromEntries(this.#podStartTimes),
+      };
+      // A failed write (reported once by the writer) is tried again, changed or not.
+      if (!(await this.#writer.write(snapshot))) this.#scheduleSave(RETRY_INTERVAL_MS);
     });
     return this.#saving;
   }

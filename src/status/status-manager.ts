@@ -12,7 +12,7 @@ import { backoffKey, backoffSince } from '../pods/backoff.js';
 import { deadlineExceeded } from '../pods/plan.js';
 import type { Supervision } from '../pods/supervision.js';
 import type { Observation, ObservedPod } from '../runtime/types.js';
-import { readJson, writeJsonAtomic } from '../state/state-file.js';
+import { readStateFile, StateFileWriter } from '../state/state-file.js';
 import { apiTime, podConditions } from './conditions.js';
 import { containerStatus, type StartFailure } from './container-status.js';
 import { EventRecorder, type PodEvent } from './event-recorder.js';
@@ -88,19 +88,24 @@ export class StatusManager implements StatusSink {
   #version = 0;
   #writing: Promise<void> = Promise.resolve();
   #writtenAt = 0;
+  readonly #writer: StateFileWriter;
   readonly #agentStartedAt = new Date().toISOString();
 
   constructor(options: StatusManagerOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.events = new EventRecorder({ now: this.#now });
+    this.#writer = new StateFileWriter(join(options.stateDir, STATUS_FILE), options.logger);
   }
 
   /** Starts from what an earlier agent wrote: phases (a terminal one stays), conditions, events. */
   async load(): Promise<void> {
     try {
-      const saved = (await readJson(join(this.#options.stateDir, STATUS_FILE))) as StatusFile | undefined;
-      if (!saved || saved.kind !== 'PodList' || !Array.isArray(saved.items)) return;
+      const saved = await readStateFile(this.#writer.path, this.#options.logger, (raw) => {
+        const file = raw as Partial<StatusFile> | null;
+        return file?.kind === 'PodList' && Array.isArray(file.items) ? (file as StatusFile) : 'not a podvisor status file';
+      });
+      if (!saved) return;
       for (const pod of saved.items) this.#pods.set(`${pod.metadata.namespace ?? 'default'}/${pod.metadata.name}`, pod);
       if (Array.isArray(saved.events)) this.events.restore(saved.events);
     } catch (error) {
@@ -187,11 +192,12 @@ export class StatusManager implements StatusSink {
       writtenAt: new Date(this.#now()).toISOString(),
       agent: { pid: process.pid, startedAt: this.#agentStartedAt },
     };
-    this.#writing = this.#writing
-      .then(() => writeJsonAtomic(join(this.#options.stateDir, STATUS_FILE), file))
-      .catch((error: unknown) => {
-        this.#options.logger.error(`writing the status file failed: ${errorMessage(error)}`);
-      });
+    this.#writing = this.#writing.then(async () => {
+      // The restart counts this status shows are on disk first: a crash in between never makes them go back.
+      await this.#options.supervision.flush?.();
+      // A failed write (a full disk: reported once by the writer) is tried again next interval.
+      if (!(await this.#writer.write(file))) this.#dirty = true;
+    });
     await this.#writing;
   }
 

@@ -1,6 +1,6 @@
 // Supervision state survives an agent restart: restart counts, back-off and pod start times are
 // written atomically to the state directory and read back.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import winston from 'winston';
@@ -46,5 +46,6 @@ t.test('a corrupt state file starts empty with a warning, never fails the agent'
   const state = await SupervisionState.load(dir, OPTIONS, recording);
   t.equal(state.restartCount(backoffKey('uid', 'app')), 0);
   t.equal(warnings.length, 1);
-  t.match(warnings[0], /supervision\.json is not valid JSON/);
+  t.match(warnings[0], /supervision\.json is not valid JSON.*set aside as supervision\.json\.corrupt-/);
+  t.match(await readdir(dir), [/^supervision\.json\.corrupt-/], 'the corrupt file is kept aside, not read again');
 });

@@ -323,7 +323,7 @@ t.test('load: no file, or not a status file, is no state', async (t) => {
   const corrupt = setup(t.testdir({ [STATUS_FILE]: '{ not json' }), { logger });
   await corrupt.manager.load();
   t.strictSame(corrupt.manager.pods(), [], 'a corrupt file is ignored');
-  t.match(lines, [/^warn: cannot read the saved status: .*not valid JSON/]);
+  t.match(lines, [/^warn: state file .*status\.json is corrupt \(.*not valid JSON.*\); set aside as status\.json\.corrupt-/]);
 });
 
 t.test('start writes the file on its period while the status changes; stop writes it once more', async (t) => {
@@ -351,9 +351,9 @@ t.test('a status file that cannot be written is logged, never thrown', async (t)
   const { manager } = setup(join(dir, 'not-a-directory'), { logger });
   manager.observe(desiredState(desiredPod('web')), listing());
   await manager.flush();
-  t.match(lines, [/^error: writing the status file failed: /]);
+  t.match(lines, [/^error: writing .*status\.json failed: /]);
   await manager.flush();
-  t.equal(lines.length, 2, 'and the next write is tried again');
+  t.match(lines, [/^error: /, /^debug: writing .*status\.json failed again/], 'the next write is tried again, and not reported as an error again');
 });
 
 t.test('activeDeadlineSeconds past: Failed with DeadlineExceeded, nothing restarted', async (t) => {
