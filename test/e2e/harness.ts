@@ -285,8 +285,8 @@ export interface E2E {
   root: string;
   manifestDir: string;
   stateDir: string;
-  /** Starts an agent on this world's directories (extra flags are appended). */
-  startAgent(extraArgs?: string[]): Promise<AgentProcess>;
+  /** Starts an agent on this world's directories (extra flags are appended); waits 30 s for it unless told. */
+  startAgent(extraArgs?: string[], options?: WaitOptions): Promise<AgentProcess>;
   /** Pods and containers made outside podvisor, removed at teardown. */
   ownPodmanObjects: string[];
 }
@@ -306,7 +306,7 @@ export async function setup(t: Test, file: string): Promise<E2E> {
     manifestDir,
     stateDir,
     ownPodmanObjects: [],
-    async startAgent(extraArgs = []) {
+    async startAgent(extraArgs = [], options = {}) {
       const agent = new AgentProcess([
         'run',
         '--manifest-dir', manifestDir,
@@ -320,7 +320,7 @@ export async function setup(t: Test, file: string): Promise<E2E> {
         ...extraArgs,
       ], root);
       agents.push(agent);
-      await agent.waitForLog({ event: 'AgentRunning' }, { timeoutMs: 30_000 });
+      await agent.waitForLog({ event: 'AgentRunning' }, { timeoutMs: 30_000, ...options });
       return agent;
     },
   };
