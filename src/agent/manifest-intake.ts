@@ -1,6 +1,7 @@
 // Manifest intake: the directory source's snapshots become the desired state. Findings are
 // logged, files with errors keep their pods on the last good spec (and say so, on the pods'
-// status and as ManifestInvalid events), conflicts between files are reported once, and the
+// status and as ManifestInvalid events), conflicts between files (one pod name, or one host port
+// asked for twice) are reported once, and the
 // merged desired state goes to the reconciler.
 import type { AgentConfig } from '../config/agent-config.js';
 import type { HealthChecks } from '../health/health.js';
@@ -71,7 +72,8 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
       const id = `${conflict.key}\0${conflict.loser}`;
       if (reportedConflicts.has(id)) continue;
       reportedConflicts.add(id);
-      logger.error(`pod ${conflict.key} is defined by ${conflict.winner} already; ignoring it in ${conflict.loser}`, { event: 'PodConflict', pod: conflict.key, source: conflict.loser });
+      if (conflict.finding) logger.error(formatFinding(conflict.finding), { event: 'PodConflict', pod: conflict.key, source: conflict.loser });
+      else logger.error(`pod ${conflict.key} is defined by ${conflict.winner} already; ignoring it in ${conflict.loser}`, { event: 'PodConflict', pod: conflict.key, source: conflict.loser });
     }
     // podvisor's own event on each pod of a file that turned bad: it runs on its last good spec.
     for (const file of snapshot.changed.filter((one) => one.hasErrors)) {

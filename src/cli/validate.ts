@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import { isManifestName } from '../manifest/directory-source.js';
 import { defaultNodeName } from '../manifest/identity.js';
-import { loadManifestFile } from '../manifest/load-file.js';
+import { mergeFiles } from '../manifest/desired-state.js';
+import { loadManifestFile, type FileResult } from '../manifest/load-file.js';
 import { formatFinding } from '../manifest/validate.js';
 
 /** Expands directories to their manifest files; files named directly are taken as they are. */
@@ -34,11 +35,20 @@ export async function validateCommand(paths: string[], options: { nodeName?: str
   for (const problem of problems) process.stdout.write(`${problem}\n`);
   let failed = problems.length > 0;
   let pods = 0;
+  const results: FileResult[] = [];
   for (const file of files) {
     const result = await loadManifestFile(file, { nodeName: options.nodeName ?? defaultNodeName(), displayName: file });
     for (const finding of result.findings) process.stdout.write(`${formatFinding(finding)}\n`);
     failed ||= result.hasErrors;
     pods += result.pods.length;
+    results.push(result);
+  }
+  // Pods of different files asking for one host port: the agent runs only the first.
+  for (const conflict of mergeFiles(results, new Map()).state.conflicts) {
+    if (!conflict.finding) continue;
+    process.stdout.write(`${formatFinding(conflict.finding)}\n`);
+    failed = true;
+    pods -= 1;
   }
   process.stderr.write(`${files.length} file(s), ${pods} valid pod(s)${failed ? ', with errors' : ''}\n`);
   return failed ? 1 : 0;

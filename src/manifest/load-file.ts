@@ -5,10 +5,11 @@ import { constants, open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { errorMessage } from '../errors.js';
 import { escapeText } from '../log/escape.js';
+import { HostPortTable, podHostPorts, type HostPortSite } from './host-ports.js';
 import { toDesiredPod, type DesiredPod } from './identity.js';
 import { parseManifestText, YAML_LIMITS } from './parse.js';
 import { isDns1123Subdomain } from './pod-schema.js';
-import { validateDocument, type Finding } from './validate.js';
+import { formatPath, validateDocument, type Finding } from './validate.js';
 
 /**
  * The largest manifest read. The API server refuses objects over 1.5 MiB and no real Pod comes
@@ -32,6 +33,8 @@ export interface FileResult {
    * ENOTDIR mean the file is gone; any other is taken as passing and the file is read again.
    */
   readError?: string | undefined;
+  /** Where each pod of the file asks for a host port, to name it in a conflict between files. */
+  hostPorts?: HostPortSite[];
 }
 
 export interface LoadOptions {
@@ -160,6 +163,8 @@ function validateText(text: string, path: string, display: string, options: Load
   const findings: Finding[] = [];
   const pods: DesiredPod[] = [];
   const keys = new Set<string>();
+  const ports = new HostPortTable<HostPortSite>();
+  const hostPorts: HostPortSite[] = [];
   const documents = parseManifestText(text, YAML_LIMITS, 'kubelet');
   if (documents.length === 0) {
     // An empty file is most often one caught mid-save: its pods keep their last good spec.
@@ -179,10 +184,24 @@ function validateText(text: string, path: string, display: string, options: Load
       findings.push({ file: display, line: where.line, column: where.column, field: 'metadata.name', severity: 'error', message: `pod ${desired.key} is already defined earlier in this file` });
       continue;
     }
+    // Two pods of one file asking for one host port: the first in document order keeps it.
+    const sites = podHostPorts(desired.pod).map(({ claim, list, index }) => {
+      const field: (string | number)[] = ['spec', list, index, 'ports', claim.index, claim.declared ? 'hostPort' : 'containerPort'];
+      const at = document.locate(field);
+      return { claim, site: { podKey: desired.key, claim: claim.key, line: at.line, column: at.column, field: formatPath(field) } };
+    });
+    const clash = sites.find(({ claim }) => ports.holder(claim) !== undefined);
+    const holder = clash && ports.holder(clash.claim);
+    if (clash && holder) {
+      findings.push({ file: display, line: clash.site.line, column: clash.site.column, field: clash.site.field, severity: 'error', message: `host port ${clash.claim.port}/${clash.claim.protocol} is already asked for by pod ${holder.podKey} (${display}:${holder.line}:${holder.column}); this pod is not run` });
+      continue;
+    }
+    for (const { claim, site } of sites) ports.take([claim], site);
+    hostPorts.push(...sites.map(({ site }) => site));
     keys.add(desired.key);
     pods.push(desired);
   }
-  return { path, pods, findings, hasErrors: findings.some((finding) => finding.severity === 'error') };
+  return { path, pods, findings, hasErrors: findings.some((finding) => finding.severity === 'error'), hostPorts };
 }
 
 /** The short name used for a manifest in log lines. */

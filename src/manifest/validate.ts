@@ -8,6 +8,7 @@ import { isDns1123Subdomain, podSchema, type Container, type PodManifest } from 
 import { parseQuantity } from './quantity.js';
 import { unknownFields } from './unknown-fields.js';
 import { escapeText } from '../log/escape.js';
+import { hostPortClaims, HostPortTable } from './host-ports.js';
 
 export interface Finding {
   file: string;
@@ -233,7 +234,7 @@ function semanticFindings(pod: Json): Semantic[] {
   });
 
   const seenNames = new Map<string, string>();
-  const hostPorts = new Map<string, string>();
+  const hostPorts = new HostPortTable<string>();
   const hostNetwork = spec.hostNetwork === true;
   for (const list of ['initContainers', 'containers'] as const) {
     asList(spec[list]).forEach((raw, index) => {
@@ -253,42 +254,14 @@ function semanticFindings(pod: Json): Semantic[] {
       }
       out.push(...containerFindings(container, at, volumeNames, hostNetwork));
       for (const claim of hostPortClaims(container, hostNetwork)) {
-        const owner = hostPorts.get(claim.key);
+        const owner = hostPorts.holder(claim);
         const where: Path = [...at, 'ports', claim.index, claim.declared ? 'hostPort' : 'containerPort'];
         if (owner) out.push([where, `host port ${claim.port}/${claim.protocol} is already published by ${owner}`]);
-        else hostPorts.set(claim.key, formatPath([...at, 'ports', claim.index]));
+        else hostPorts.take([claim], formatPath([...at, 'ports', claim.index]));
       }
     });
   }
   return out;
-}
-
-/** One host port a container asks for: its hostPort, or its containerPort in a hostNetwork pod. */
-export interface HostPortClaim {
-  /** `ip:port/protocol`, the empty ip standing for every address. */
-  key: string;
-  ip: string;
-  port: number;
-  protocol: string;
-  /** The index of the port in the container's ports. */
-  index: number;
-  /** False when the port is a containerPort that hostNetwork puts on the host. */
-  declared: boolean;
-}
-
-/** The host ports a container (raw or validated) asks for. */
-export function hostPortClaims(container: unknown, hostNetwork: boolean): HostPortClaim[] {
-  const claims: HostPortClaim[] = [];
-  asList(asObject(container).ports).forEach((raw, index) => {
-    const port = asObject(raw);
-    const declared = typeof port.hostPort === 'number' && port.hostPort !== 0;
-    const number = declared ? port.hostPort : hostNetwork ? port.containerPort : undefined;
-    if (typeof number !== 'number') return;
-    const ip = asString(port.hostIP) ?? '';
-    const protocol = asString(port.protocol) ?? 'TCP';
-    claims.push({ key: `${ip === '0.0.0.0' ? '' : ip}:${number}/${protocol}`, ip, port: number, protocol, index, declared });
-  });
-  return claims;
 }
 
 function containerFindings(container: Json, at: Path, volumes: Set<string>, hostNetwork: boolean): Semantic[] {
