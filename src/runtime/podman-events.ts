@@ -259,7 +259,7 @@ export class PodmanEventStream {
       this.#pid = undefined;
       if (signal.aborted) break;
       if (performance.now() - startedAt >= this.#healthyMs) delay = this.#initialMs;
-      this.#options.logger.warn(`podman events ended (${outcome}); reconnecting in ${delay / 1000} s`, { reconnects: this.#reconnects + 1 });
+      this.#options.logger.warn(`podman events ended (${outcome}); reconnecting in ${delay / 1000} s`, { event: 'PodmanEventsEnded', reconnects: this.#reconnects + 1 });
       try {
         await sleep(delay, undefined, { signal });
       } catch {
@@ -343,7 +343,7 @@ export class PodmanEventStream {
     try {
       event = parseEventLine(line);
     } catch (error) {
-      this.#options.logger.warn(`${errorMessage(error)}; skipped`, { line: line.slice(0, 300) });
+      this.#options.logger.warn(`${errorMessage(error)}; skipped`, { event: 'PodmanEventUnreadable', line: line.slice(0, 300) });
       return;
     }
     if (!event || !this.#isOurs(event) || !this.#remember(event)) return;
