@@ -6,12 +6,12 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { readStateFile } from './state-file.js';
+import { readStateFile, removeStaleTemporaries } from './state-file.js';
 
 /** The file in `<state-dir>/pods/<uid>/` that holds the spec a pod was made from. */
 export const POD_SPEC_FILE = 'pod.json';
 
-/** Sets aside every corrupt pod.json under `<state-dir>/pods`, each with a warning. */
+/** Sets aside every corrupt pod.json under `<state-dir>/pods`, each with a warning, and removes stale temporary files. */
 export async function checkPodSpecs(stateDir: string, logger: Logger): Promise<void> {
   const podsDir = join(stateDir, 'pods');
   let uids: string[];
@@ -22,6 +22,7 @@ export async function checkPodSpecs(stateDir: string, logger: Logger): Promise<v
     return;
   }
   for (const uid of uids) {
+    await removeStaleTemporaries(join(podsDir, uid));
     try {
       await readStateFile(join(podsDir, uid, POD_SPEC_FILE), logger, (raw) => {
         const saved = raw as { uid?: unknown; pod?: { spec?: { containers?: unknown } } } | null;

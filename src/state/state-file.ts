@@ -4,7 +4,7 @@
 // be lost at power loss). A file that is corrupt anyway (a disk that lied, a hand edit) is set
 // aside as `<name>.corrupt-<time>` with a warning and the agent rebuilds from podman: never fatal.
 // A full disk is reported once, not at every write, and its end is logged when a write succeeds.
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { errorMessage, PodvisorError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -29,6 +29,25 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
     await unlink(temporary).catch(() => undefined);
     throw new PodvisorError('E_STATE', `cannot write ${path}: ${errorMessage(error)}`, { cause: error });
   }
+}
+
+/** A temporary file of writeJsonAtomic (`.<name>.<pid>-<random>.tmp`, or `.<ms>-<pid>-<random>.tmp` before). */
+const TEMPORARY = /^\.(?:.+\.(\d+)-|\d+-(\d+)-)[0-9a-z]+\.tmp$/;
+
+/**
+ * Removes the temporary files an agent killed mid-write left in `directory` (an agent's own
+ * writes in flight are spared). Without it each SIGKILL at the wrong moment would leave one
+ * behind for good. Returns how many were removed.
+ */
+export async function removeStaleTemporaries(directory: string): Promise<number> {
+  const names = await readdir(directory).catch(() => [] as string[]);
+  let removed = 0;
+  for (const name of names) {
+    const match = TEMPORARY.exec(name);
+    if (!match || Number(match[1] ?? match[2]) === process.pid) continue;
+    if (await unlink(join(directory, name)).then(() => true, () => false)) removed += 1;
+  }
+  return removed;
 }
 
 /** fsyncs a directory, so a rename into it survives a power loss. */

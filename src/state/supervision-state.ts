@@ -7,7 +7,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { Backoff, type BackoffOptions } from '../pods/backoff.js';
 import type { Supervision } from '../pods/supervision.js';
-import { readStateFile, StateFileWriter } from './state-file.js';
+import { readStateFile, removeStaleTemporaries, StateFileWriter } from './state-file.js';
 
 const fileSchema = z.object({
   version: z.literal(1),
@@ -41,6 +41,9 @@ export class SupervisionState implements Supervision {
   static async load(stateDir: string, options: BackoffOptions, logger: Logger): Promise<SupervisionState> {
     const path = join(stateDir, 'supervision.json');
     let saved: z.infer<typeof fileSchema> | undefined;
+    // Left by an agent killed mid-write (of this file or status.json): never read, only in the way.
+    const stale = await removeStaleTemporaries(stateDir);
+    if (stale > 0) logger.info(`removed ${stale} temporary files an earlier agent left in ${stateDir}`);
     try {
       saved = await readStateFile(path, logger, (raw) => {
         const parsed = fileSchema.safeParse(raw);

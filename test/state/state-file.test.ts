@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import winston from 'winston';
-import { corruptName, readStateFile, StateFileWriter, writeJsonAtomic } from '../../src/state/state-file.js';
+import { corruptName, readStateFile, removeStaleTemporaries, StateFileWriter, writeJsonAtomic } from '../../src/state/state-file.js';
 
 /** A silent logger that records what it was told, by level. */
 function recordingLogger(): { logger: winston.Logger; lines: { level: string; message: string; meta: Record<string, unknown> }[] } {
@@ -90,4 +90,18 @@ t.test('the writer reports a failing write once and its recovery once', async (t
   await writeFile(path, 'x');
   t.equal(await writer.write({ n: 7 }), true);
   t.equal(lines.filter((line) => line.level === 'info').length, 1, 'no recovery line without a failure before it');
+});
+
+t.test('removeStaleTemporaries removes what a killed writer left, not its own writes nor other files', async (t) => {
+  const dir = t.testdir({
+    '.status.json.12345-abc123.tmp': '{"half',
+    '.1764800000000-4242-x9y8.tmp': '{',
+    [`.status.json.${process.pid}-inflight.tmp`]: '{',
+    'status.json': '{}\n',
+    'notes.tmp': 'kept',
+    '.hidden': 'kept',
+  });
+  t.equal(await removeStaleTemporaries(dir), 2);
+  t.same((await readdir(dir)).sort(), [`.status.json.${process.pid}-inflight.tmp`, '.hidden', 'notes.tmp', 'status.json'].sort());
+  t.equal(await removeStaleTemporaries(join(dir, 'missing')), 0, 'a missing directory is nothing to clean');
 });

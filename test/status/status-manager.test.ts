@@ -345,6 +345,27 @@ t.test('start writes the file on its period while the status changes; stop write
   t.strictSame(last.items[0]?.status.containerStatuses[0]?.state.waiting, { reason: 'ContainerCreating' }, 'the last status is on disk after stop');
 });
 
+t.test('the restart counts a status shows are saved before the status is written', async (t) => {
+  const stateDir = t.testdir();
+  const order: string[] = [];
+  const supervision: Supervision = {
+    ...inMemorySupervision(BACKOFF),
+    flush: async () => {
+      // What is on disk when the supervision state is saved: the status must not be there yet with the new count.
+      const status = await readFile(join(stateDir, STATUS_FILE), 'utf8').catch(() => '');
+      order.push(`supervision saved (status on disk: ${status.includes('"restartCount":1') ? 'shows 1' : 'not with 1'})`);
+    },
+  };
+  const { manager } = setup(stateDir, { supervision });
+  const web = desiredPod('web');
+  supervision.recordRestart(backoffKey(web.uid, 'app'), T0);
+  manager.observe(desiredState(web), listing(observedPod(web, [container('app', 'running')])));
+  await manager.flush();
+  order.push('status written');
+  t.same(order, ['supervision saved (status on disk: not with 1)', 'status written']);
+  t.equal((JSON.parse(await readFile(join(stateDir, STATUS_FILE), 'utf8')) as StatusFile).items[0]?.status.containerStatuses[0]?.restartCount, 1);
+});
+
 t.test('a status file that cannot be written is logged, never thrown', async (t) => {
   const { logger, lines } = recordingLogger();
   const dir = t.testdir({ 'not-a-directory': 'a file' });
