@@ -14,7 +14,7 @@ import { startSupervision } from './agent/supervision.js';
 /** The settings of the readers (the API, publishing): a reload that changes any restarts them. */
 const READER_SETTINGS: ReadonlySet<keyof AgentConfig> = new Set([
   'apiAddress', 'apiTokenFile', 'apiTlsCert', 'apiTlsKey',
-  'publishWebhook', 'publishTokenFile', 'publishCaFile', 'publishKubeconfig', 'publishIntervalSeconds', 'publishHeartbeat',
+  'publishWebhook', 'publishTokenFile', 'publishCaFile', 'publishKubeconfig', 'publishIntervalSeconds', 'publishHeartbeat', 'serveEnvValues',
 ]);
 
 /**

@@ -5,7 +5,7 @@
 // arena rather than one per thread, 3 MB less; see bench/RESULTS.md.)
 // podvisor's command line: dispatches to one command, each imported only when it is used so
 // `podvisor version` does not load the agent.
-import { commandList, commandSpec, parseCommandArgs, stateDirFor, STATUS_OUTPUTS } from './cli/args.js';
+import { commandList, commandSpec, displaySettingsFor, parseCommandArgs, stateDirFor, STATUS_OUTPUTS } from './cli/args.js';
 import { errorMessage, UsageError } from './errors.js';
 
 const HELP = `Usage: podvisor <command> [flags]
@@ -101,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
         throw new UsageError(`podvisor status: -o must be ${STATUS_OUTPUTS.join(', ')}; got '${values.output}'`);
       }
       const { statusCommand } = await import('./cli/status.js');
-      return statusCommand({ stateDir: await stateDirFor(values), output: values.output });
+      return statusCommand({ ...(await displaySettingsFor(values)), output: values.output });
     }
     case 'describe': {
       const { values, positionals } = parse('describe', rest, true);
@@ -111,7 +111,7 @@ async function main(argv: string[]): Promise<number> {
       }
       if (positionals.length !== 1) throw new UsageError('podvisor describe: give exactly one POD (see podvisor describe --help)');
       const { describeCommand } = await import('./cli/describe.js');
-      return describeCommand(positionals[0] ?? '', { stateDir: await stateDirFor(values), namespace: values.namespace });
+      return describeCommand(positionals[0] ?? '', { ...(await displaySettingsFor(values)), namespace: values.namespace });
     }
     case 'logs': {
       const { values, positionals } = parse('logs', rest, true);

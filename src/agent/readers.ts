@@ -54,6 +54,7 @@ export async function startMirrorReaders(config: AgentConfig, logger: Logger, so
     status,
     facts: hostFacts({ nodeName: config.nodeName, hostIP, podmanVersion: await podmanVersion(cli, logger), podvisorVersion: podvisorVersion(), apiPort: config.apiAddress?.port ?? 0 }),
     health: () => health.summary(),
+    serveEnvValues: config.serveEnvValues,
   });
   const unfollow = statusChanges.add(() => feed.sync());
   feed.sync();

@@ -119,6 +119,13 @@ export async function readAgentConfigFile(file: string) {
   return await resolveAgentConfig({}, file);
 }
 
+/** What status and describe take from the configuration: the state directory (as stateDirFor), and whether env values are shown. */
+export async function displaySettingsFor(values: ParsedCommandArgs['values'], defaultFile = DEFAULT_CONFIG_FILE): Promise<{ stateDir: string; serveEnvValues: boolean }> {
+  const file = configFileFor(values, defaultFile);
+  const config = file === undefined ? undefined : await readAgentConfigFile(file);
+  return { stateDir: values['state-dir'] ?? config?.stateDir ?? DEFAULT_STATE_DIR, serveEnvValues: config?.serveEnvValues ?? false };
+}
+
 /** The state directory a reading command uses: --state-dir, else the config file's, else the default. */
 export async function stateDirFor(values: ParsedCommandArgs['values'], defaultFile = DEFAULT_CONFIG_FILE): Promise<string> {
   if (values['state-dir'] !== undefined) return values['state-dir'];

@@ -105,8 +105,8 @@ function alignTabs(lines: string[]): string[] {
 }
 
 /** Finds the pod by name (or namespace/name, or the manifest's name without the node suffix). */
-export async function describeCommand(name: string, options: { stateDir: string; namespace?: string | undefined }): Promise<number> {
-  const file = await readStatusForDisplay(options.stateDir);
+export async function describeCommand(name: string, options: { stateDir: string; namespace?: string | undefined; serveEnvValues?: boolean }): Promise<number> {
+  const file = await readStatusForDisplay(options.stateDir, options);
   const matches = findPods(file, name, options.namespace);
   // As kubectl: a pod that is not there is an error of the lookup (exit 1), not of the usage.
   if (matches.length === 0) {

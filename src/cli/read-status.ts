@@ -6,13 +6,17 @@ import { readJson } from '../state/state-file.js';
 import { readFileSync } from 'node:fs';
 import { STATUS_FILE, STATUS_HEARTBEAT_MS, type StatusFile, type StatusPod } from '../status/status-manager.js';
 import { humanDuration } from '../status/printers.js';
+import { withoutEnvValues } from '../mirror/env-values.js';
 
-/** The status file for a command that shows it: read, with a warning on stderr when it is stale. */
-export async function readStatusForDisplay(stateDir: string): Promise<StatusFile> {
+/**
+ * The status file for a command that shows it: read, with a warning on stderr when it is stale,
+ * and the env values left out unless `serveEnvValues` (as the API leaves them out).
+ */
+export async function readStatusForDisplay(stateDir: string, options: { serveEnvValues?: boolean } = {}): Promise<StatusFile> {
   const file = await readStatusFile(stateDir);
   const stale = staleness(file);
   if (stale) process.stderr.write(`podvisor: warning: ${stale}\n`);
-  return file;
+  return options.serveEnvValues ? file : { ...file, items: file.items.map((pod) => withoutEnvValues(pod)) };
 }
 
 /** The status file the agent last wrote; a clear error when there is none. */

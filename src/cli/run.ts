@@ -45,6 +45,10 @@ Publishing mirror pods (nothing is sent unless one of these is set):
   --publish-interval SECONDS  at most one webhook POST per interval for changes (default 10)
   --publish-heartbeat CRON    when to POST even without a change (default "* * * * *": each minute)
   --publish-kubeconfig FILE   create and update mirror pods in the API server this kubeconfig names
+
+  --serve-env-values true|false
+                              show containers' env values in the API, the publishers and
+                              status/describe (default false: each reads "(redacted)")
   -h, --help                  this help
 `;
 

@@ -6,8 +6,8 @@ import { humanDuration, printedStatus } from '../status/printers.js';
 import { readStatusForDisplay } from './read-status.js';
 
 /** Prints the table or the PodList; returns the exit status. */
-export async function statusCommand(options: { stateDir: string; output?: string | undefined }): Promise<number> {
-  const file = await readStatusForDisplay(options.stateDir);
+export async function statusCommand(options: { stateDir: string; output?: string | undefined; serveEnvValues?: boolean }): Promise<number> {
+  const file = await readStatusForDisplay(options.stateDir, options);
   const list = { apiVersion: 'v1', kind: 'PodList', metadata: file.metadata, items: file.items };
   if (options.output === 'json') {
     process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);

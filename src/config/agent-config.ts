@@ -40,6 +40,10 @@ const logSize = (flag: string) =>
       return Math.floor(bytes);
     });
 
+/** A yes or no: `true`/`false` in a file, or as a flag's value. */
+const yesNo = (flag: string) =>
+  z.union([z.boolean(), z.enum(['true', 'false'])], { message: `${flag} must be true or false` }).transform((value) => value === true || value === 'true');
+
 const path = (flag: string) => z.string({ message: `${flag} must be a path` }).min(1, `${flag} must not be empty`);
 
 /** `HOST:PORT` (an IPv6 host in brackets) as the API's listening address. */
@@ -95,6 +99,7 @@ export const agentConfigSchema = z
     publishCaFile: path('--publish-ca-file').optional(),
     publishKubeconfig: path('--publish-kubeconfig').optional(),
     publishIntervalSeconds: seconds('--publish-interval', 1),
+    serveEnvValues: yesNo('--serve-env-values'),
     publishHeartbeat: z.string({ message: '--publish-heartbeat must be a cron expression in quotes' }).refine(validCron, '--publish-heartbeat must be a cron expression (for example "* * * * *", every minute)'),
   })
   .superRefine((config, context) => {
@@ -141,6 +146,7 @@ export const SETTINGS = [
   { field: 'publishKubeconfig', flag: 'publish-kubeconfig', key: ['publish', 'kubeconfig'] },
   { field: 'publishIntervalSeconds', flag: 'publish-interval', key: ['publish', 'interval'], fallback: 10 },
   { field: 'publishHeartbeat', flag: 'publish-heartbeat', key: ['publish', 'heartbeat'], fallback: DEFAULT_HEARTBEAT },
+  { field: 'serveEnvValues', flag: 'serve-env-values', key: ['serve-env-values'], fallback: false },
 ] as const satisfies readonly { field: keyof AgentConfig; flag: string; key: readonly string[]; fallback?: unknown }[];
 
 const FLAG_OF = Object.fromEntries(SETTINGS.map((setting) => [setting.field, `--${setting.flag}`])) as Record<keyof AgentConfig, string>;

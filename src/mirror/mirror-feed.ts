@@ -20,6 +20,8 @@ export interface MirrorFeedOptions {
   facts: HostFacts;
   /** The agent's health, for the node's Ready condition. */
   health: () => { ready: boolean; message: string };
+  /** Serve the containers' env values (left out by default: see env-values.ts). */
+  serveEnvValues?: boolean;
   now?: () => number;
 }
 
@@ -47,7 +49,8 @@ export class MirrorFeed {
   /** The mirror pods as they are now (without resource versions). */
   mirrorPods(): MirrorPod[] {
     const node = this.node;
-    return this.#options.status.pods().map((pod) => mirrorPod(pod, node));
+    const serveEnvValues = this.#options.serveEnvValues ?? false;
+    return this.#options.status.pods().map((pod) => mirrorPod(pod, node, { serveEnvValues }));
   }
 
   /** Brings the store up to date with the status owner. */

@@ -6,6 +6,7 @@ import type { PodEvent } from '../status/event-recorder.js';
 import type { StatusPod } from '../status/status-manager.js';
 import { CONFIG_HASH_ANNOTATION, CONFIG_SEEN_ANNOTATION, stableUuid } from '../manifest/identity.js';
 import { apiTime } from '../status/conditions.js';
+import { withoutEnvValues } from './env-values.js';
 
 export { MANIFEST_ERROR_ANNOTATION, MANIFEST_VALID_CONDITION, type ManifestCondition, type ManifestProblem } from '../status/manifest-problem.js';
 
@@ -60,8 +61,12 @@ export interface MirrorNode {
 }
 
 
-/** The mirror pod for one static pod's status (a manifest problem, if any, is in the status already). */
-export function mirrorPod(pod: StatusPod, node: MirrorNode): MirrorPod {
+/**
+ * The mirror pod for one static pod's status (a manifest problem, if any, is in the status already).
+ * Env values are left out unless `serveEnvValues`: every reader of mirror pods gets them from here.
+ */
+export function mirrorPod(status: StatusPod, node: MirrorNode, options: { serveEnvValues?: boolean } = {}): MirrorPod {
+  const pod = options.serveEnvValues ? status : withoutEnvValues(status);
   const metadata = pod.metadata;
   const annotations: Record<string, string> = { ...(metadata.annotations ?? {}) };
   const hash = annotations[CONFIG_HASH_ANNOTATION];

@@ -6,6 +6,7 @@ import { describeCommand, describePod } from '../../src/cli/describe.js';
 import type { PodEvent } from '../../src/status/event-recorder.js';
 import { STATUS_FILE, type StatusFile, type StatusPod } from '../../src/status/status-manager.js';
 import type { PodCondition, PodConditionType } from '../../src/status/types.js';
+import { withoutEnvValues } from '../../src/mirror/env-values.js';
 
 const IMAGE = 'localhost/busybox:podvisor';
 const UID = '6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f';
@@ -203,7 +204,8 @@ t.test('describeCommand finds the pod by name, namespace/name or manifest name, 
   const stateDir = t.testdir({ [STATUS_FILE]: JSON.stringify(file) });
   const byName = await stdoutOf(() => describeCommand('web-node1', { stateDir }));
   t.equal(byName.code, 0);
-  t.equal(byName.text, describePod(POD, EVENTS), 'the pod, with only its own events');
+  t.equal(byName.text, describePod(withoutEnvValues(POD), EVENTS), 'the pod, with only its own events (env values left out)');
+  t.equal((await stdoutOf(() => describeCommand('web-node1', { stateDir, serveEnvValues: true }))).text, describePod(POD, EVENTS), 'with them when asked');
   t.equal((await stdoutOf(() => describeCommand('shop/web-node1', { stateDir }))).text, byName.text);
   t.equal((await stdoutOf(() => describeCommand('web', { stateDir, namespace: 'shop' }))).text, byName.text, 'the manifest\'s name, without the node suffix');
   const missing = await stderrOf(() => describeCommand('web', { stateDir, namespace: 'default' }));

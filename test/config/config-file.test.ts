@@ -76,7 +76,7 @@ t.test('an unknown key: file:line:col, the key, and a did-you-mean for a near mi
   const typo = await errorFor(t, 'manifest-dri: /etc/pods.d\n');
   t.equal(typo.message, `${typo.file}:1:1: manifest-dri: unknown setting (did you mean manifest-dir?)`, 'two letters swapped');
   const unknown = await errorFor(t, 'colour: blue\n');
-  t.match(unknown.message, new RegExp(`^${unknown.file}:1:1: colour: unknown setting; known here: manifest-dir, node-name, .*log-format, container-log-max-size$`));
+  t.match(unknown.message, new RegExp(`^${unknown.file}:1:1: colour: unknown setting; known here: manifest-dir, node-name, .*log-format, container-log-max-size, serve-env-values$`));
 });
 
 t.test('an unknown key inside a section names the section too', async (t) => {
