@@ -6,7 +6,7 @@
 // PODVISOR_RELIABILITY_SEED replays a run (the seed is printed); PODVISOR_SIGKILL_ROUNDS sets the
 // number of kills (CI's share by default; `npm run test:reliability` runs 50).
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { containersOf, IMAGE, podman, podsOf, podYaml, putManifest, setup, sleeper, statusItems, waitFor, type AgentProcess } from '../e2e/harness.js';
@@ -101,6 +101,14 @@ t.test(`SIGKILL at random moments, ${ROUNDS} rounds (seed ${SEED})`, async (t) =
     }
   };
 
+  /** The temporary files of atomic writes in the state directory, except those of the agent `pid`. */
+  const temporaries = async (pid?: number) => {
+    const dirs = [world.stateDir, ...(await readdir(join(world.stateDir, 'pods')).catch(() => [])).map((uid) => join(world.stateDir, 'pods', uid))];
+    const found = await Promise.all(dirs.map(async (dir) => (await readdir(dir).catch(() => [])).filter((name) => /^\..*\.tmp$/.test(name) && (pid === undefined || !name.includes(`.${pid}-`)))));
+    return found.flat();
+  };
+  let leftBehind = 0;
+
   // The keeper must have written its data before the kills begin, so it is there to check.
   let agent: AgentProcess = await world.startAgent(flags, { timeoutMs: 120_000 });
   await waitFor('the keeper to write its hostPath file', async () => (await readFile(join(hostDir, 'data'), 'utf8').catch(() => '')) === HOST_DATA, { timeoutMs: 90_000 });
@@ -133,6 +141,7 @@ t.test(`SIGKILL at random moments, ${ROUNDS} rounds (seed ${SEED})`, async (t) =
     const killed = await agent.stop('SIGKILL');
     if (killed.signal === 'SIGKILL') kills += 1;
     else t.fail(`round ${round}: the agent had exited by itself (${String(killed.code)})`);
+    leftBehind += (await temporaries()).length;
     agent = await world.startAgent(flags, { timeoutMs: 120_000 });
     await readCounts(`round ${round}, after the restart`);
   }
@@ -190,9 +199,10 @@ t.test(`SIGKILL at random moments, ${ROUNDS} rounds (seed ${SEED})`, async (t) =
   t.equal(pods.find((pod) => pod.Labels?.['io.podvisor.name'] === `keeper-${node}`)?.Id, keeperPod.Id, 'the keeper pod was never replaced');
   t.equal((await readFile(marker, 'utf8')).trim(), token, "the keeper's emptyDir data is still there");
 
+  t.same(await temporaries(agent.child.pid), [], `no temporary file left behind (${leftBehind} left by kills mid-write, removed at the next start)`);
   await readCounts('at the end');
   t.same(backwards, [], 'restart counts never went backwards');
   const crashyCount = counts.get(`crashy-${node}/main`) ?? 0;
   t.ok(crashyCount > 0, `crashy was restarted (${crashyCount} restarts counted)`);
-  t.comment(`checked: ${desired.size} desired pods exactly once with their current hash and generation, ${handMade.length} hand-made containers and 1 pod untouched, hostPath file (${HOST_DATA.length} bytes) intact, emptyDir marker kept, restart counts read ${2 * ROUNDS + 1} times (crashy reached ${crashyCount})`);
+  t.comment(`checked: ${desired.size} desired pods exactly once with their current hash and generation, ${handMade.length} hand-made containers and 1 pod untouched, hostPath file (${HOST_DATA.length} bytes) intact, emptyDir marker kept, restart counts read ${2 * ROUNDS + 1} times (crashy reached ${crashyCount}), ${leftBehind} temporary files left by kills and cleaned`);
 });
