@@ -111,7 +111,9 @@ export function parseManifestText(text: string, limits: Readonly<YamlLimits> = Y
       // The line counter is fed by parsing; count lines for the refusal's position by hand.
       return [failed(0, refusal.message, positionOf(text, refusal.offset))];
     }
-    const documents = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: false, strict: false, ...(dialect === 'kubelet' ? KUBELET_OPTIONS : {}) });
+    // logLevel error: the library's warnings (a collection as a key...) would go to the process's
+    // stderr, carrying the file's text; they are this document's findings instead.
+    const documents = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: false, strict: false, logLevel: 'error', ...(dialect === 'kubelet' ? KUBELET_OPTIONS : {}) });
     const list = Array.isArray(documents) ? documents : [];
     return list
       .map((document, index) => toParsed(document, index, at, limits, dialect))
@@ -222,6 +224,8 @@ function structureProblem(root: unknown, limits: Readonly<YamlLimits>): { messag
     if (isMap(node)) {
       const seen = new Set<string>();
       for (const pair of node.items) {
+        // JSON, which the kubelet turns every manifest into, has only string keys.
+        if (isMap(pair.key) || isSeq(pair.key)) return { message: 'a mapping key must be a scalar, not a collection', offset: (pair.key as Node).range?.[0] };
         if (isScalar(pair.key)) {
           const id = `${typeof pair.key.value}:${String(pair.key.value)}`;
           if (seen.has(id)) return { message: 'Map keys must be unique', offset: pair.key.range?.[0] };
