@@ -206,22 +206,28 @@ export class PodmanRuntime implements PodRuntime {
 
   async list(signal?: AbortSignal, options: ListOptions = {}): Promise<Observation> {
     const filter = ['--filter', `label=${LABEL.MANAGED}=true`, '--format', 'json'];
-    // When one half fails the pass is over: the other is killed rather than left to run to its timeout.
+    // When one half fails the pass is over: the other is cancelled rather than left to run to its
+    // timeout, and waited for (a podman deaf to SIGTERM is killed 2 s later), so that no listing
+    // outlives its pass, nor the agent when it stops.
     const halves = new AbortController();
     const both = signal ? AbortSignal.any([signal, halves.signal]) : halves.signal;
+    let firstError: unknown;
     const listing = async <T extends { Id: string }>(args: string[]): Promise<T[]> => {
       try {
         const { stdout } = await this.#cli.run(args, { signal: both, timeoutMs: LIST_TIMEOUT_MS });
         return parseListingOutput<T>(args, stdout);
       } catch (error) {
+        if (!halves.signal.aborted) firstError = error;
         halves.abort(error);
         throw error;
       }
     };
-    const [pods, containers] = await Promise.all([
+    const [podsResult, containersResult] = await Promise.allSettled([
       listing<PodPsEntry>(['pod', 'ps', ...filter]),
       listing<PsEntry>(['ps', '--all', ...filter]),
     ]);
+    if (podsResult.status === 'rejected' || containersResult.status === 'rejected') throw firstError;
+    const [pods, containers] = [podsResult.value, containersResult.value];
     const observation = parseListing(pods, containers, this.#nodeName);
     await this.#addPodIPs(observation, options.newAddresses ?? true, signal);
     await this.#addOomKills(observation, signal);
