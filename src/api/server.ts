@@ -36,16 +36,41 @@ export interface ApiServerOptions {
   tls?: { certFile: string; keyFile: string } | undefined;
   /** Upper bound of a watch's life when the client sets none (the API server's is 30-60 min). */
   maxWatchSeconds?: number;
+  /** The bounds below, other than their defaults (tests use short ones). */
+  limits?: Partial<ApiLimits>;
 }
 
-/** At most this many connections at once: a device's API is for a few clients. */
-export const MAX_CONNECTIONS = 128;
-/** The request line and headers together (kubectl's are ~1 KiB). */
-export const MAX_HEADER_BYTES = 16 * 1024;
-/** Time to send the headers, and the whole request; an idle kept-alive connection is closed after KEEP_ALIVE_MS. */
-export const HEADERS_TIMEOUT_MS = 10_000;
-export const REQUEST_TIMEOUT_MS = 30_000;
-export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** What bounds the API's connections and requests; DEFAULT_LIMITS are what the agent runs with. */
+export interface ApiLimits {
+  /** Connections at once; node:http closes any beyond without an answer. */
+  maxConnections: number;
+  /** Watches at once; one more is a 429 Status (so plain requests keep some of the connections). */
+  maxWatches: number;
+  /** The request line and headers together; more is a 431. */
+  maxHeaderBytes: number;
+  /** Time to send the headers, and the whole request; then a 408 and the connection closed. */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** An idle kept-alive connection is closed after this long. */
+  keepAliveTimeoutMs: number;
+  /** How often node:http looks for connections over their time (its default is 30 s, which would let a slow client keep one 40 s). */
+  checkIntervalMs: number;
+}
+
+/**
+ * A device's API is for a few clients: 128 connections, of which 100 may be watches; kubectl's
+ * headers are ~1 KiB, 16 KiB are allowed; 10 s to send them and 30 s for a request; an idle
+ * connection kept 5 s; timeouts looked for every 2 s.
+ */
+export const DEFAULT_LIMITS: ApiLimits = {
+  maxConnections: 128,
+  maxWatches: 100,
+  maxHeaderBytes: 16 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  checkIntervalMs: 2_000,
+};
 /** The methods served, on every path: the reads, and OPTIONS to ask which they are. */
 export const ALLOWED_METHODS = 'GET, HEAD, OPTIONS';
 
@@ -102,8 +127,11 @@ export class ApiServer {
   #token: Buffer | undefined;
   readonly #watches = new Set<() => void>();
 
+  readonly #limits: ApiLimits;
+
   constructor(options: ApiServerOptions) {
     this.#options = options;
+    this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
   }
 
   /** Listens; resolves with the bound address. Bad TLS or token files are a PodvisorError naming the flag. */
@@ -115,7 +143,14 @@ export class ApiServer {
       this.#token = createHash('sha256').update(token).digest();
     }
     const handler = (request: IncomingMessage, response: ServerResponse) => this.#handle(request, response);
-    const serverOptions = { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS };
+    const limits = this.#limits;
+    const serverOptions = {
+      maxHeaderSize: limits.maxHeaderBytes,
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: limits.checkIntervalMs,
+    };
     if (tls) {
       const [cert, key] = await Promise.all([readOption(tls.certFile, '--api-tls-cert'), readOption(tls.keyFile, '--api-tls-key')]);
       try {
@@ -127,7 +162,7 @@ export class ApiServer {
       this.#server = createHttpServer(serverOptions, handler);
     }
     const server = this.#server;
-    server.maxConnections = MAX_CONNECTIONS;
+    server.maxConnections = limits.maxConnections;
     // CONNECT is not handed to the request handler, and a method node:http does not know is a parse
     // error: without these, both would lose their connection without an answer.
     server.on('connect', (request: IncomingMessage, socket: Duplex) => this.#refuseConnect(request, socket));
@@ -310,6 +345,12 @@ export class ApiServer {
       // What a watch would answer with, and no watch: a HEAD has no body to stream.
       response.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
       response.end();
+      return;
+    }
+    if (watching && this.#watches.size >= this.#limits.maxWatches) {
+      // As the API server's max-in-flight limit answers: the client retries after a second.
+      response.setHeader('Retry-After', '1');
+      this.#send(response, 429, failure(429, 'TooManyRequests', `too many watches (${this.#limits.maxWatches}), please try again later`, { retryAfterSeconds: 1 }));
       return;
     }
     if (watching) {
