@@ -18,6 +18,8 @@
 #                                       word (`ps`, `pod`, `run`) or the first two joined by a
 #                                       dash (`pod-ps`, `container-inspect`); empty: all
 #                         hang_only=WORDS  hangs only for these commands (the same words)
+#                       <plan>.script, when there: one fault a line (fail, hang, malformed), each
+#                       given to the next call it fits, whatever the roll (so a short run has them all)
 #   FAULTY_PODMAN_LOG   one line per call: `<epoch s.us>\t<pid>\t<fault>\t<args>` (the test's figures)
 #   FAULTY_PODMAN_REAL  the real podman (`podman` on PATH)
 set -u
@@ -42,22 +44,6 @@ read_plan() {
 }
 read_plan
 
-# The call's number, counted under a lock so that concurrent calls each get their own: with the
-# seed it picks this call's fault (repeatable for a given order of calls).
-number=0
-if [ -n "$plan" ]; then
-  counter="$plan.calls"
-  exec 9>> "$counter.lock"
-  flock 9
-  number=$(( $(cat "$counter" 2> /dev/null || echo 0) + 1 ))
-  echo "$number" > "$counter"
-  exec 9>&-
-fi
-RANDOM=$(( (seed * 7919 + number * 104729) % 32768 ))
-roll=$(( (RANDOM * 32768 + RANDOM) % 100 ))
-pick=$(( RANDOM % 3 ))
-cut=$(( RANDOM ))
-
 json_listing=0
 case " $* " in *" --format json "*) [ "${1:-}" != events ] && json_listing=1 ;; esac
 
@@ -77,8 +63,41 @@ targeted=0 hang_targeted=0
 named_in "$only" && targeted=1
 named_in "$hang_only" && hang_targeted=1
 
+# The call's number, counted under a lock so that concurrent calls each get their own: with the
+# seed it picks this call's fault (repeatable for a given order of calls).
+number=0 forced=
+if [ -n "$plan" ]; then
+  counter="$plan.calls"
+  exec 9>> "$counter.lock"
+  flock 9
+  number=$(( $(cat "$counter" 2> /dev/null || echo 0) + 1 ))
+  echo "$number" > "$counter"
+  # Faults the test wants for sure: the first line of <plan>.script is taken by the first call it fits.
+  script="$plan.script"
+  if [ -s "$script" ]; then
+    next=$(head -n 1 "$script")
+    fits=0
+    case "$next" in
+      fail) [ "$targeted" = 1 ] && [ "$command" != events ] && fits=1 ;;
+      hang) [ "$hang_targeted" = 1 ] && [ "$command" != events ] && fits=1 ;;
+      malformed) [ "$targeted" = 1 ] && [ "$json_listing" = 1 ] && fits=1 ;;
+    esac
+    if [ "$fits" = 1 ]; then
+      forced=$next
+      tail -n +2 "$script" > "$script.tmp" && mv "$script.tmp" "$script"
+    fi
+  fi
+  exec 9>&-
+fi
+RANDOM=$(( (seed * 7919 + number * 104729) % 32768 ))
+roll=$(( (RANDOM * 32768 + RANDOM) % 100 ))
+pick=$(( RANDOM % 3 ))
+cut=$(( RANDOM ))
+
 fault=none
-if [ "$targeted" = 1 ]; then
+if [ -n "$forced" ]; then
+  fault=$forced
+elif [ "$targeted" = 1 ]; then
   if [ "$roll" -lt "$fail" ]; then
     fault=fail
   elif [ "$command" != events ] && [ "$hang_targeted" = 1 ] && [ "$roll" -lt $(( fail + hang )) ]; then
