@@ -12,7 +12,7 @@ import t from 'tap';
 import { containersOf, IMAGE, podman, podsOf, podYaml, putManifest, setup, sleeper, statusItems, waitFor, type AgentProcess } from '../e2e/harness.js';
 import { randomSeed, seededRandom } from './random.js';
 
-const ROUNDS = Number(process.env.PODVISOR_SIGKILL_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.PODVISOR_SIGKILL_ROUNDS ?? 3);
 const SEED = Number(process.env.PODVISOR_RELIABILITY_SEED ?? randomSeed());
 const SLEEP = "trap 'exit 0' TERM; sleep 3600 & wait";
 /** Pods the rounds create, edit and remove. */
