@@ -85,7 +85,8 @@ const envVar = z.object({
 const containerPort = z.object({
   name: z.string().regex(IANA_SVC_NAME, 'must be an IANA service name (at most 15 characters)').max(15).optional(),
   containerPort: port,
-  hostPort: port.optional(),
+  // hostPort 0 is no host port to the API server: it reads as unset, not as an error.
+  hostPort: z.number().int('must be an integer').min(0, 'must be between 1 and 65535').max(65535, 'must be between 1 and 65535').transform((value) => (value === 0 ? undefined : value)).optional(),
   hostIP: z.string().optional(),
   protocol: z.enum(['TCP', 'UDP', 'SCTP']).optional(),
 });

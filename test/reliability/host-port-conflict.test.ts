@@ -66,3 +66,12 @@ t.test('within one pod, every address overlaps any one address', async (t) => {
   const text = pod('a', 80, '      hostIP: 127.0.0.1\n    - containerPort: 81\n      hostPort: 80\n');
   t.match(validateManifestText(text, 'x.yaml', { nodeName: 'n1' }).findings.map(formatFinding), [/ports\[1\]\.hostPort: host port 80\/TCP is already published by spec\.containers\[0\]\.ports\[0\]$/]);
 });
+
+t.test('hostPort 0 is no host port, as the API server reads it', async (t) => {
+  const result = validateManifestText(pod('a', 0), 'x.yaml', { nodeName: 'n1' });
+  t.same(result.findings, []);
+  t.equal(result.pods[0]?.pod.spec.containers[0]?.ports?.[0]?.hostPort, undefined);
+  const { state } = mergeFiles([file('/m/1.yaml', pod('a', 0)), file('/m/2.yaml', pod('b', 0))], new Map());
+  t.equal(state.pods.size, 2, 'two pods with hostPort 0 do not conflict');
+  t.match(validateManifestText(pod('a', 65536), 'x.yaml', { nodeName: 'n1' }).findings.map(formatFinding), [/hostPort: (must be between 1 and 65535|Invalid input)/]);
+});
