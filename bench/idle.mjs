@@ -3,10 +3,13 @@
 // (counted by a PODVISOR_PODMAN wrapper) per reconcile pass; first with 20 pods, then with 1, to
 // show the calls per pass do not grow with the number of pods. Default intervals (relist 10 s,
 // resync 20 s), default log level (info).
-import { spawn } from 'node:child_process';
+// PVB_CLI may also be a launcher script that execs a runtime (packaging/make-launcher.sh's), to
+// measure the agent as a package runs it; each phase records the runtime the agent ran on.
+import { execFileSync, spawn } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import {
   ROOT, Agent, CLK_TCK, callKind, cleanupNode, freshDir, join, log, makeWrapper, manifestYaml, procSample, sampleRssEverySecond, readCalls,
-  round, runningAppContainers, sleep, stats, waitRunning, writeFileSync, writeResult, machineFacts,
+  round, runningAppContainers, sleep, stats, waitRunning, readFileSync, writeFileSync, writeResult, machineFacts,
 } from './lib.mjs';
 
 const WINDOW_S = Number(process.env.PVB_IDLE_WINDOW_S ?? 60);
@@ -39,6 +42,7 @@ async function phase(n) {
     const s0 = procSample(agent.pid);
     const rss = await sampleRssEverySecond(agent.pid, s0.at, WINDOW_S);
     const s1 = procSample(agent.pid);
+    const runtime = agentRuntime(agent.pid);
     const windowS = (s1.at - s0.at) / 1000;
     const calls = readCalls(callsFile).slice(fromCall).filter((c) => c.ms <= s1.at);
     const byKind = {};
@@ -58,7 +62,7 @@ async function phase(n) {
     const kills = calls.filter((c) => /^pod (stop|rm)/.test(c.args)).length;
     const { running } = await runningAppContainers(node);
     const result = {
-      pods: n, node, windowS: round(windowS, 2),
+      pods: n, node, windowS: round(windowS, 2), runtime,
       rssMB: { ...stats(rss.map((kb) => kb / 1024)), first: round(rss[0] / 1024, 1), last: round(rss.at(-1) / 1024, 1), secondsAbove80: rss.filter((kb) => kb > 80 * 1024).length },
       rssSamplesMB: rss.map((kb) => round(kb / 1024, 1)),
       nodeOptions: process.env.NODE_OPTIONS ?? '',
@@ -86,6 +90,17 @@ async function phase(n) {
     await agent.stop();
     await cleanupNode(node);
   }
+}
+
+/** What the agent runs on: its executable, its command line and its malloc settings (facts.node is the bench's own Node). */
+function agentRuntime(pid) {
+  const exe = readlinkSync(`/proc/${pid}/exe`);
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  let version = null;
+  try { version = execFileSync(exe, ['--version'], { encoding: 'utf8' }).trim(); } catch { /* not a node */ }
+  const value = (name) => env.find((e) => e.startsWith(`${name}=`))?.slice(name.length + 1) ?? null;
+  return { exe, version, argv, mallocArenaMax: value('MALLOC_ARENA_MAX'), glibcTunables: value('GLIBC_TUNABLES') };
 }
 
 /** VmRSS of a Node process that only loads `code` and idles: what the runtime and modules cost alone. */
