@@ -123,7 +123,7 @@ t.test('arm64: the runtime and `podvisor validate` run under qemu-user-static', 
   await writeFile(badFile, 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  containers:\n    - name: x\n      image: 42\n');
   const bad = await run('validate', badFile);
   t.equal(bad.exitCode, 1);
-  t.match(bad.stdout + bad.stderr, `${badFile}:8:14`, 'a finding names file, line and column');
+  t.match(bad.stdout + bad.stderr, `${badFile}:8:7: spec.containers[0].image`, 'a finding names file, line, column and field');
 });
 
 t.test('a fresh Debian 12 without Node.js: apt-get installs the .deb; remove and purge leave nothing behind', async (t) => {
