@@ -68,8 +68,12 @@ YAML`);
   t.equal(await property('WatchdogUSec'), '30s');
   const id = await until('the pod to run', () => runningContainer(system), 120_000);
   t.ok(id, `the manifest's pod runs (${id})`);
-  const status = await sh('podvisor status');
-  t.match(status.stdout, /app-\S+\s+1\/1\s+Running/, 'podvisor status reads the service\'s state');
+  // The status file follows podman within its write interval (2 s): wait for it, not for podman.
+  const status = await until('podvisor status to show the pod Running', async () => {
+    const shown = (await sh('podvisor status')).stdout;
+    return /app-\S+\s+1\/1\s+Running/.test(shown) ? shown : undefined;
+  });
+  t.match(status, /app-\S+\s+1\/1\s+Running/, 'podvisor status reads the service\'s state');
 });
 
 t.test('the journal: priorities per line, so -p warning shows exactly warnings and errors', async (t) => {
