@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { bootSystemd, debianRoot, prepareNestedPodman, type SystemdHandle } from '../support/debian-root.js';
+import { podYaml } from '../e2e/harness.js';
 import { builtPackages } from '../support/packages.js';
 
 t.setTimeout(30 * 60_000);
@@ -46,19 +47,16 @@ async function runningContainer(handle: SystemdHandle): Promise<string | undefin
 }
 
 t.test('install: enabled, started, and ready once the first pass has ended', async (t) => {
-  await sh(`mkdir -p /etc/pods.d && cat >/etc/pods.d/app.yaml <<'YAML'
-apiVersion: v1
-kind: Pod
-metadata:
-  name: app
-spec:
-  terminationGracePeriodSeconds: 2
-  containers:
-    - name: app
-      image: ${image}
-      imagePullPolicy: Never
-      command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
-YAML`);
+  const manifest = podYaml({
+    name: 'app',
+    containers: [
+      '    - name: app',
+      `      image: ${image}`,
+      '      imagePullPolicy: Never',
+      `      command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]`,
+    ].join('\n'),
+  });
+  await sh(`mkdir -p /etc/pods.d && cat >/etc/pods.d/app.yaml <<'YAML'\n${manifest}YAML`);
   const install = await sh('apt-get install -y -qq /var/tmp/podvisor.deb', { timeoutMs: 10 * 60_000 });
   t.equal(install.exitCode, 0, 'apt-get install');
   t.equal((await sh('systemctl is-enabled podvisor')).stdout.trim(), 'enabled');
