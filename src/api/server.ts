@@ -84,6 +84,20 @@ interface ResourcePath {
 
 const NAMESPACED = new Set<ResourceName>(['pods', 'events']);
 
+/** Distinct list answers kept at once, and their bytes (a client can make every query distinct: the cache stays bounded). */
+const MAX_CACHED_ANSWERS = 64;
+const MAX_CACHED_BYTES = 4 * 1024 * 1024;
+/** How long a Table answer is reused at most: its AGE column is computed when it is made. */
+const TABLE_ANSWER_MS = 1000;
+
+/** A list answer, serialised once and sent to every request for it until the store changes. */
+interface CachedAnswer {
+  version: number;
+  madeAt: number;
+  expires: boolean;
+  body: Buffer;
+}
+
 /** Reads `/api/v1/...` into its parts; undefined for any other path. */
 export function parseResourcePath(path: string): ResourcePath | undefined {
   const parts = path.split('/').filter((part) => part !== '');
@@ -126,6 +140,13 @@ export class ApiServer {
   #server: Server | undefined;
   #token: Buffer | undefined;
   readonly #watches = new Set<() => void>();
+  /**
+   * Lists serialised once per change of the store, not once per request: the event loop that
+   * serves them also acts on container exits, and a hundred clients polling `/api/v1/pods`
+   * would otherwise hold it for a second at a time.
+   */
+  readonly #answers = new Map<string, CachedAnswer>();
+  #answerBytes = 0;
 
   readonly #limits: ApiLimits;
 
@@ -283,7 +304,7 @@ export class ApiServer {
         );
         return;
       case '/pods':
-        this.#send(response, 200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(store.version) }, items: store.list('pods') });
+        this.#sendBody(response, 200, this.#answer('/pods', false, () => ({ kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(store.version) }, items: store.list('pods') })));
         return;
       case '/version':
         // no-store: kubectl's dispatcher (gcloud's) would otherwise keep it for two hours.
@@ -369,13 +390,43 @@ export class ApiServer {
       });
       return;
     }
-    const items = store.list(target.resource).filter(matches);
-    const resourceVersion = String(store.version);
-    if (table) {
-      this.#send(response, 200, toTable(target.resource, items, { resourceVersion, includeObject }));
-      return;
+    // The key holds everything the answer depends on besides the store: the path (resource and
+    // namespace), the selectors as given, and the representation.
+    const key = [path, table ? `table:${includeObject}` : 'list', query.get('labelSelector') ?? '', query.get('fieldSelector') ?? ''].join('\n');
+    const body = this.#answer(key, table, () => {
+      const items = store.list(target.resource).filter(matches);
+      const resourceVersion = String(store.version);
+      if (table) return toTable(target.resource, items, { resourceVersion, includeObject });
+      return { kind: `${KIND_OF[target.resource]}List`, apiVersion: 'v1', metadata: { resourceVersion }, items };
+    });
+    this.#sendBody(response, 200, body);
+  }
+
+  /** The serialised answer for `key`: the cached one while the store has not changed (and a Table's ages are fresh), else made now. */
+  #answer(key: string, expires: boolean, make: () => unknown): Buffer {
+    const version = this.#options.store.version;
+    const now = Date.now();
+    const cached = this.#answers.get(key);
+    if (cached && cached.version === version && (!cached.expires || now - cached.madeAt < TABLE_ANSWER_MS)) return cached.body;
+    const body = Buffer.from(JSON.stringify(make()));
+    if (cached) this.#forget(key, cached);
+    if (body.length > MAX_CACHED_BYTES / 4) return body;
+    if (this.#answers.size >= MAX_CACHED_ANSWERS || this.#answerBytes + body.length > MAX_CACHED_BYTES) {
+      // Answers of older versions first, then the oldest made: the map keeps insertion order.
+      for (const [other, answer] of this.#answers) if (answer.version !== version) this.#forget(other, answer);
+      for (const [other, answer] of this.#answers) {
+        if (this.#answers.size < MAX_CACHED_ANSWERS && this.#answerBytes + body.length <= MAX_CACHED_BYTES) break;
+        this.#forget(other, answer);
+      }
     }
-    this.#send(response, 200, { kind: `${KIND_OF[target.resource]}List`, apiVersion: 'v1', metadata: { resourceVersion }, items });
+    this.#answers.set(key, { version, madeAt: now, expires, body });
+    this.#answerBytes += body.length;
+    return body;
+  }
+
+  #forget(key: string, answer: CachedAnswer): void {
+    this.#answers.delete(key);
+    this.#answerBytes -= answer.body.length;
   }
 
   /**
@@ -412,6 +463,11 @@ export class ApiServer {
     const text = JSON.stringify(body);
     response.writeHead(code, { 'Content-Type': 'application/json', 'Cache-Control': cacheControl, 'Content-Length': Buffer.byteLength(text) });
     response.end(text);
+  }
+
+  #sendBody(response: ServerResponse, code: number, body: Buffer): void {
+    response.writeHead(code, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Content-Length': body.length });
+    response.end(body);
   }
 
   #sendText(response: ServerResponse, code: number, text: string, contentType = 'text/plain; charset=utf-8'): void {

@@ -31,6 +31,18 @@ const BOOKMARK_MS = 60_000;
 /** A watch whose client reads too slowly is ended rather than buffered without bound. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Each stored object's watch lines by event type, made once however many watches send it: the
+ * store's objects are never changed once stored, so a line stays right for as long as its object lives.
+ */
+const watchLines = new WeakMap<StoredObject, Partial<Record<WatchEventType, string>>>();
+
+function watchLine(type: WatchEventType, object: StoredObject): string {
+  let lines = watchLines.get(object);
+  if (!lines) watchLines.set(object, (lines = {}));
+  return (lines[type] ??= `${JSON.stringify({ type, object })}\n`);
+}
+
 /** Serves the watch; returns the function that ends it. */
 export function serveWatch(watch: WatchRequest): () => void {
   const { response, store, resource, matches } = watch;
@@ -52,15 +64,16 @@ export function serveWatch(watch: WatchRequest): () => void {
     watch.onEnd(end);
   };
   watch.register(end);
-  const send = (type: WatchEventType | 'BOOKMARK' | 'ERROR', object: unknown) => {
+  const write = (line: string) => {
     if (ended) return;
-    response.write(`${JSON.stringify({ type, object })}\n`);
+    response.write(line);
     if (response.writableLength > MAX_BUFFERED_BYTES) end();
   };
+  const send = (type: WatchEventType | 'BOOKMARK' | 'ERROR', object: unknown) => write(`${JSON.stringify({ type, object })}\n`);
   const sendObject = (type: WatchEventType, object: StoredObject, version: number) => {
     lastVersion = version;
     if (!watch.table) {
-      send(type, object);
+      write(watchLine(type, object));
       return;
     }
     send(type, toTable(resource, [object], { resourceVersion: String(version), includeObject: watch.table.includeObject }));

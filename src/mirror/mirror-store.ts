@@ -61,6 +61,8 @@ export class MirrorStore {
   readonly #history: StoreChange[] = [];
   readonly #historySize: number;
   readonly #listeners = new Set<(change: StoreChange) => void>();
+  /** Each kind's sorted list, kept until that kind changes: many readers list far more often than it changes. */
+  readonly #lists = new Map<ResourceName, readonly StoredObject[]>();
   #version: number;
   /** The version before the oldest change in the history: a watch from here on misses nothing. */
   #oldest: number;
@@ -102,11 +104,16 @@ export class MirrorStore {
     }
   }
 
-  /** Every object of `resource`, sorted by namespace and name. */
-  list(resource: ResourceName): StoredObject[] {
-    return [...(this.#objects.get(resource)?.values() ?? [])]
-      .map((entry) => entry.object)
-      .sort((a, b) => compareText(objectKey(a), objectKey(b)));
+  /** Every object of `resource`, sorted by namespace and name. The array is shared: do not change it. */
+  list(resource: ResourceName): readonly StoredObject[] {
+    let list = this.#lists.get(resource);
+    if (!list) {
+      list = [...(this.#objects.get(resource)?.values() ?? [])]
+        .map((entry) => entry.object)
+        .sort((a, b) => compareText(objectKey(a), objectKey(b)));
+      this.#lists.set(resource, list);
+    }
+    return list;
   }
 
   /** One object, if the store has it. */
@@ -127,6 +134,7 @@ export class MirrorStore {
   }
 
   #record(change: StoreChange): void {
+    this.#lists.delete(change.resource);
     this.#history.push(change);
     if (this.#history.length > this.#historySize) {
       const dropped = this.#history.splice(0, this.#history.length - this.#historySize);
