@@ -18,6 +18,7 @@ import type { V1Node } from '../mirror/node-object.js';
 import { badRequest, failure, notAcceptable, notFound, readOnly, unauthorized, unknownPath, type V1Status } from './api-status.js';
 import { API_GROUPS, API_RESOURCES, apiVersions, versionInfo } from './discovery.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError, type Matcher } from './selectors.js';
+import { LoopBudget, type LoopBudgetOptions } from './loop-budget.js';
 import { toTable, type IncludeObject } from './tables.js';
 import { serveWatch } from './watch.js';
 
@@ -38,6 +39,8 @@ export interface ApiServerOptions {
   maxWatchSeconds?: number;
   /** The bounds below, other than their defaults (tests use short ones). */
   limits?: Partial<ApiLimits>;
+  /** The API's share of the event loop, other than its default (a quarter, in 5 ms slices). */
+  loopBudget?: Omit<LoopBudgetOptions, 'maxWaiting'>;
 }
 
 /** What bounds the API's connections and requests; DEFAULT_LIMITS are what the agent runs with. */
@@ -83,6 +86,8 @@ interface ResourcePath {
 }
 
 const NAMESPACED = new Set<ResourceName>(['pods', 'events']);
+/** Served without the token, and without waiting for the API's share of the loop. */
+const HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']);
 
 /** Distinct list answers kept at once, and their bytes (a client can make every query distinct: the cache stays bounded). */
 const MAX_CACHED_ANSWERS = 64;
@@ -147,12 +152,14 @@ export class ApiServer {
    */
   readonly #answers = new Map<string, CachedAnswer>();
   #answerBytes = 0;
+  readonly #budget: LoopBudget;
 
   readonly #limits: ApiLimits;
 
   constructor(options: ApiServerOptions) {
     this.#options = options;
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#budget = new LoopBudget({ ...options.loopBudget, maxWaiting: this.#limits.maxConnections * 4 });
   }
 
   /** Listens; resolves with the bound address. Bad TLS or token files are a PodvisorError naming the flag. */
@@ -203,6 +210,7 @@ export class ApiServer {
 
   /** Ends the watches and closes every connection. */
   async stop(): Promise<void> {
+    this.#budget.clear();
     for (const end of this.#watches) end();
     const server = this.#server;
     if (!server) return;
@@ -214,6 +222,23 @@ export class ApiServer {
 
   #handle(request: IncomingMessage, response: ServerResponse): void {
     const url = new URL(request.url ?? '/', 'http://localhost');
+    // The health checks are answered at once: they are cheap, and what watches the agent must not
+    // be kept waiting by other clients' load.
+    if (HEALTH_PATHS.has(url.pathname)) {
+      this.#serve(request, response, url);
+      return;
+    }
+    const accepted = this.#budget.run(() => {
+      if (response.destroyed || request.socket.destroyed) return;
+      this.#serve(request, response, url);
+    });
+    if (!accepted) {
+      response.setHeader('Retry-After', '1');
+      this.#send(response, 429, failure(429, 'TooManyRequests', 'too many requests, please try again later', { retryAfterSeconds: 1 }));
+    }
+  }
+
+  #serve(request: IncomingMessage, response: ServerResponse, url: URL): void {
     const path = url.pathname;
     const method = request.method ?? 'GET';
     // A body is never read: the connection is not reused after a request that came with one.
@@ -247,7 +272,7 @@ export class ApiServer {
 
   /** Why a request is not served (401 before 405, as the API server authenticates first), or undefined. */
   #refusal(request: IncomingMessage, method: string, path: string): { code: 401 | 405; status: V1Status } | undefined {
-    const open = path === '/healthz' || path === '/livez' || path === '/readyz';
+    const open = HEALTH_PATHS.has(path);
     if (!open && this.#token && !this.#authorized(request)) return { code: 401, status: unauthorized() };
     if (method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') return { code: 405, status: readOnly(method, path, this.#options.nodeName) };
     return undefined;
