@@ -2,11 +2,21 @@
 // with chokidar for speed, rescanned in full on a period because watchers can miss events, and
 // read only once a file has stopped changing, so a half-written file is never acted on. A file
 // renamed into place (the atomic way to write one) is complete already and is read at once.
+//
+// The directory itself may vanish (rm -rf), be renamed away, or be swapped for another one renamed
+// in. The kubelet sends an empty pod list when its staticPodPath is missing, which stops every
+// static pod; on a device with no one to notice, that turns a slip of the hand into an outage, so
+// here a missing directory removes nothing (its files' pods keep running, the gap is reported) and
+// the watcher follows the path, not the inode: when a directory is there again it is watched
+// anew and read at once. A directory that came back is given one rescan period to fill up before
+// the pods of files it lacks are removed, so a copy of the files back does not stop and recreate
+// them.
 import type { Stats } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { errorMessage } from '../errors.js';
+import { escapeText } from '../log/escape.js';
 import { errorCode, isGone, loadManifestFile, type FileResult } from './load-file.js';
 
 const MANIFEST_EXTENSIONS = ['.yaml', '.yml', '.json'];
@@ -66,9 +76,21 @@ export class DirectorySource {
   #readyTimer: NodeJS.Immediate | undefined;
   #resyncTimer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
+  #scanning: Promise<void> = Promise.resolve();
   #emittedOnce = false;
+  /** Watching (start() was called); a source only rescanned follows no directory. */
+  #started = false;
   #closed = false;
   #dirMissingReported = false;
+  /** The directory watched now (device:inode), to tell it from another one at its path. */
+  #watchedId: string | undefined;
+  /** While the directory is missing: a check every RETRY_MS for its return. */
+  #dirTimer: NodeJS.Timeout | undefined;
+  /** Until then (ms since the epoch), files missing from a directory that came back keep their pods. */
+  #holdRemovalsUntil = 0;
+  #holdTimer: NodeJS.Timeout | undefined;
+  /** Entries reported as not manifests (a directory, a dangling symlink), reported once each. */
+  readonly #reported = new Map<string, string>();
   /** Files that exist but could not be read at the last try; retried every RETRY_MS. */
   readonly #failing = new Set<string>();
   #retryTimer: NodeJS.Timeout | undefined;
@@ -81,23 +103,56 @@ export class DirectorySource {
 
   /** Starts watching; resolves after the first full scan has been emitted (or failed). */
   async start(): Promise<void> {
-    this.#watcher = watch(this.#dir, {
-      depth: 0,
-      ignoreInitial: true,
-      persistent: true,
-      ignored: (path) => path !== this.#dir && !isManifestName(basename(path)),
-    });
-    const onPath = (path: string, info?: Stats) => this.#markDirty(resolve(path), info !== undefined && doneWriting(info) ? info : undefined);
-    this.#watcher.on('add', onPath).on('change', onPath).on('unlink', onPath);
-    this.#watcher.on('error', (error) => this.#options.onError(`watching ${this.#dir}: ${errorMessage(error)}`, error));
-    // Until chokidar is ready, a file created now would be taken for an initial one and not reported.
-    const watcher = this.#watcher;
-    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    this.#started = true;
+    await this.#watch();
     await this.rescan();
     if (this.#options.resyncIntervalMs > 0) {
       this.#resyncTimer = setInterval(() => void this.rescan(), this.#options.resyncIntervalMs);
       this.#resyncTimer.unref();
     }
+  }
+
+  /** Watches the directory now at the path (closing any watcher of the one that was there). */
+  async #watch(): Promise<void> {
+    await this.#watcher?.close();
+    this.#watchedId = await directoryId(this.#dir);
+    const watcher = watch(this.#dir, {
+      depth: 0,
+      ignoreInitial: true,
+      persistent: true,
+      ignored: (path) => path !== this.#dir && !isManifestName(basename(path)),
+    });
+    this.#watcher = watcher;
+    const onPath = (path: string, info?: Stats) => this.#markDirty(resolve(path), info !== undefined && doneWriting(info) ? info : undefined);
+    watcher.on('add', onPath).on('change', onPath).on('unlink', onPath);
+    // The directory itself removed or renamed away: chokidar watches nothing from then on.
+    watcher.on('unlinkDir', (path) => {
+      if (resolve(path) !== this.#dir || this.#watcher !== watcher) return;
+      // Gone, or already another directory at the path (one renamed in): then watch that one.
+      void directoryId(this.#dir).then((id) => {
+        if (id === undefined) this.#directoryMissing(new Error('the directory was removed or renamed away'));
+        else void this.rescan();
+      });
+    });
+    watcher.on('error', (error) => this.#options.onError(`watching ${this.#dir}: ${errorMessage(error)}`, error));
+    // Until chokidar is ready, a file created now would be taken for an initial one and not reported.
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    if (this.#closed) await watcher.close();
+  }
+
+  /** The directory is not there (or not a directory): reported once, its pods kept, its return awaited. */
+  #directoryMissing(error: unknown): void {
+    if (!this.#dirMissingReported) this.#options.onError(`cannot read manifest directory ${this.#dir}: ${errorMessage(error)}; keeping the current pods`, error);
+    this.#dirMissingReported = true;
+    this.#watchedId = undefined;
+    if (this.#closed || this.#dirTimer) return;
+    // Checked more often than the rescan period, so a directory put back is watched soon.
+    this.#dirTimer = setInterval(() => {
+      void directoryId(this.#dir).then((id) => {
+        if (id !== undefined) void this.rescan();
+      });
+    }, RETRY_MS);
+    this.#dirTimer.unref();
   }
 
   /** A new period for the full re-read (a reload); 0 stops it. */
@@ -113,15 +168,36 @@ export class DirectorySource {
   }
 
   /** Reads the whole directory again; what changed since is re-read and emitted. */
-  async rescan(): Promise<void> {
+  rescan(): Promise<void> {
+    // One at a time: two rescans finding a new directory would each start a watcher on it.
+    this.#scanning = this.#scanning.then(() => this.#rescan());
+    return this.#scanning;
+  }
+
+  async #rescan(): Promise<void> {
+    if (this.#closed) return;
     let names: string[];
     try {
+      const id = await directoryId(this.#dir, true);
+      let replacedNow = false;
+      if (this.#started && id !== this.#watchedId) {
+        // Back after a gap, or another directory renamed in: watch this one, and let it fill up
+        // before what it lacks is taken for deleted.
+        const returned = this.#dirMissingReported || this.#watchedId !== undefined;
+        await this.#watch();
+        if (this.#closed) return;
+        if (returned) this.#holdRemovals();
+        replacedNow = returned;
+      }
       names = await readdir(this.#dir);
+      if (this.#dirMissingReported) this.#options.onError(`manifest directory ${this.#dir} is back: reading it again`);
+      else if (replacedNow) this.#options.onError(`manifest directory ${this.#dir} was replaced by another directory: reading that one`);
       this.#dirMissingReported = false;
+      clearInterval(this.#dirTimer);
+      this.#dirTimer = undefined;
     } catch (error) {
       // A missing or unreadable directory is not "no pods": nothing is emitted, nothing removed.
-      if (!this.#dirMissingReported) this.#options.onError(`cannot read manifest directory ${this.#dir}: ${errorMessage(error)}; keeping the current pods`, error);
-      this.#dirMissingReported = true;
+      this.#directoryMissing(error);
       return;
     }
     const present = new Set(names.filter(isManifestName).map((name) => join(this.#dir, name)));
@@ -137,6 +213,8 @@ export class DirectorySource {
     if (this.#readyTimer) clearImmediate(this.#readyTimer);
     clearInterval(this.#resyncTimer);
     clearTimeout(this.#retryTimer);
+    clearInterval(this.#dirTimer);
+    clearTimeout(this.#holdTimer);
     await this.#watcher?.close();
     await this.#flushing;
   }
@@ -163,10 +241,34 @@ export class DirectorySource {
     this.#settleTimer = setTimeout(() => void this.#flush(false), this.#settleMs);
   }
 
-  /** The file is gone (ENOENT or ENOTDIR, nothing else): its pods go with it. */
+  /** Holds back removals for a rescan period (at least RETRY_MS), then rescans to carry them out. */
+  #holdRemovals(): void {
+    const holdMs = Math.max(RETRY_MS, this.#options.resyncIntervalMs);
+    this.#holdRemovalsUntil = Date.now() + holdMs;
+    clearTimeout(this.#holdTimer);
+    this.#holdTimer = setTimeout(() => void this.rescan(), holdMs + 50);
+    this.#holdTimer.unref();
+  }
+
+  /** The file is gone (ENOENT or ENOTDIR, nothing else): its pods go with it, once #readDirty confirms the directory is there. */
   #gone(path: string, removed: string[]): void {
     this.#failing.delete(path);
-    if (this.#files.delete(path)) removed.push(path);
+    if (this.#files.has(path)) removed.push(path);
+  }
+
+  /** Reports once that `path` is no manifest for a reason other than its content (a dangling symlink). */
+  #notManifest(path: string, why: string): void {
+    if (this.#reported.get(path) === why) return;
+    this.#reported.set(path, why);
+    this.#options.onError(`${path}: ${why}: not read`);
+  }
+
+  /** Why a path that stat cannot find still shows in the directory (a dangling symlink), or undefined. */
+  async #danglingLink(path: string): Promise<string | undefined> {
+    const link = await lstat(path).catch(() => undefined);
+    if (!link?.isSymbolicLink()) return undefined;
+    const target = await readlink(path).catch(() => '?');
+    return `a symbolic link to ${escapeText(target)}, which does not exist`;
   }
 
   /**
@@ -208,15 +310,21 @@ export class DirectorySource {
       try {
         info ??= await stat(path);
       } catch (error) {
-        if (isGone(errorCode(error))) this.#gone(path, removed);
-        else this.#unreadable(path, error);
+        if (isGone(errorCode(error))) {
+          const dangling = await this.#danglingLink(path);
+          if (dangling) this.#notManifest(path, dangling);
+          else this.#reported.delete(path);
+          this.#gone(path, removed);
+        } else this.#unreadable(path, error);
         return;
       }
-      // Subdirectories are not manifests (as the kubelet's file source skips them).
+      // Subdirectories are not manifests (as the kubelet's file source skips them), and ignored
+      // without a word, as the README promises, even when named like one.
       if (info.isDirectory()) {
         this.#gone(path, removed);
         return;
       }
+      this.#reported.delete(path);
       const known = this.#files.get(path);
       if (known && known.mtimeMs === info.mtimeMs && known.size === info.size && !this.#failing.has(path)) return;
       // The first scan reads everything: a snapshot without a settling file would stop its pods.
@@ -240,9 +348,34 @@ export class DirectorySource {
       this.#files.set(path, result);
       changed.push(result);
     });
+    if (removed.length > 0) {
+      // A file gone with its directory (rm -rf, renamed away) is no deletion of that file; nor is
+      // one missing from a directory that has just come back and may still be filling up.
+      const directory = await directoryId(this.#dir);
+      const replaced = directory !== undefined && this.#started && directory !== this.#watchedId;
+      if (directory === undefined) this.#directoryMissing(new Error('the directory is gone'));
+      if (directory === undefined || replaced || Date.now() < this.#holdRemovalsUntil) {
+        // Kept; the rescan once the directory is back (or the hold ends) decides for good.
+        if (replaced) setImmediate(() => void this.rescan());
+        removed.length = 0;
+      }
+    }
+    for (const path of removed) this.#files.delete(path);
     if (changed.length === 0 && removed.length === 0 && (this.#emittedOnce || !fullScan)) return;
     this.#emittedOnce = true;
     this.#options.onSnapshot({ files: [...this.#files.values()], changed, removed });
+  }
+}
+
+/** The directory's device:inode, or undefined when nothing (or no directory) is at `path`; with `strict`, the error is thrown instead. */
+async function directoryId(path: string, strict = false): Promise<string | undefined> {
+  try {
+    const info = await stat(path);
+    if (!info.isDirectory()) throw Object.assign(new Error(`${path} is not a directory`), { code: 'ENOTDIR' });
+    return `${info.dev}:${info.ino}`;
+  } catch (error) {
+    if (strict) throw error;
+    return undefined;
   }
 }
 

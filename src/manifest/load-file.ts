@@ -1,7 +1,7 @@
 // Reads one manifest file into the pods it asks for and the findings about it. Never throws for
 // bad content: a bad file is findings, so it cannot take anything else down.
 import { isUtf8 } from 'node:buffer';
-import { constants, open } from 'node:fs/promises';
+import { constants, open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { errorMessage } from '../errors.js';
 import { escapeText } from '../log/escape.js';
@@ -50,8 +50,11 @@ export function isGone(code: string | undefined): boolean {
 
 /**
  * Reads, parses and validates a manifest file. Never throws. Only a regular file is read, and
- * at most MAX_MANIFEST_BYTES of it: a FIFO, a device or a symlink to one (/dev/zero) is refused
- * without blocking (O_NONBLOCK) and without reading on.
+ * at most MAX_MANIFEST_BYTES of it: a FIFO, a device, a socket or a symlink to one (/dev/zero) is
+ * refused without being opened, since opening one acts on it: a FIFO's writer waiting for a
+ * reader is let through to a broken pipe, some devices act on open (a watchdog arms, a tape
+ * rewinds). Should one be swapped in between the check and the open, O_NONBLOCK still keeps the
+ * open from blocking and the second check from reading it.
  */
 export async function loadManifestFile(path: string, options: LoadOptions): Promise<FileResult> {
   const display = escapeText(options.displayName ?? path);
@@ -61,6 +64,8 @@ export async function loadManifestFile(path: string, options: LoadOptions): Prom
   });
   let handle;
   try {
+    const before = await stat(path);
+    if (!before.isFile()) return fail(`not a regular file (${fileKind(before)}): only regular files are read as manifests`, before.mtimeMs, 0);
     handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (error) {
     return fail(`cannot read: ${errorMessage(error)}`, 0, 0, errorCode(error));
