@@ -3,6 +3,8 @@
 // certificate and bearer token, and TLS verification always on unless a kubeconfig says
 // insecure-skip-tls-verify. Redirects are not followed, so a token never goes anywhere but the
 // endpoint it was configured for. Answers of any status are returned; the caller judges them.
+// The token is cut out of error answers and error messages: an error page that echoes the request
+// (some proxies' debug pages do) would otherwise carry it into the log and /healthz.
 import http from 'node:http';
 import https from 'node:https';
 import { PodvisorError } from '../errors.js';
@@ -155,6 +157,7 @@ export class HttpClient {
     } catch (error) {
       throw new PublishError('credentials', `cannot read the bearer token: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
+    const redact = (text: string) => redactToken(text, token);
     // The token may have taken a while (a file on a slow disk): the caller may have given up.
     if (signal?.aborted) throw new PublishError('aborted', `${describe(request)}: cancelled`);
     const headers: Record<string, string> = { 'User-Agent': this.#userAgent, Accept: 'application/json', ...request.headers };
@@ -171,7 +174,7 @@ export class HttpClient {
         if (error) {
           // Without the error: passed on, it would reach emitters that have no listener left.
           req.destroy();
-          reject(error);
+          reject(redactError(error, redact));
         } else if (response) {
           resolve(response);
         }
@@ -194,7 +197,12 @@ export class HttpClient {
           else chunks.push(chunk);
         });
         res.on('error', (error) => finish(classify(error, request)));
-        res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          const body = Buffer.concat(chunks).toString('utf8');
+          // Only error answers: they are read for messages, while a success is data, left whole.
+          finish(undefined, { status, headers: res.headers, body: status >= 200 && status <= 299 ? body : redact(body) });
+        });
         res.on('close', () => {
           if (!res.complete) finish(new PublishError('network', `${describe(request)}: the connection closed before the answer was complete`));
         });
@@ -208,4 +216,20 @@ export class HttpClient {
     this.#httpAgent.destroy();
     this.#httpsAgent.destroy();
   }
+}
+
+/** The marker that stands where a token was cut out. */
+export const REDACTED = '(redacted)';
+
+/** `text` with every occurrence of `token` replaced by the marker. */
+export function redactToken(text: string, token: string | undefined): string {
+  return token ? text.split(token).join(REDACTED) : text;
+}
+
+/** The error itself when its message does not carry the token; otherwise one like it without it. */
+function redactError(error: PublishError, redact: (text: string) => string): PublishError {
+  const message = redact(error.message);
+  if (message === error.message) return error;
+  // The cause is dropped too: its message carried the token.
+  return new PublishError(error.kind, message, { ...(error.status !== undefined ? { status: error.status } : {}), ...(error.reason !== undefined ? { reason: error.reason } : {}) });
 }

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { PodvisorError } from '../../src/errors.js';
-import { HttpClient, isEndpointFailure, PublishError, resultLabel } from '../../src/publish/http-client.js';
+import { HttpClient, isEndpointFailure, PublishError, REDACTED, redactToken, resultLabel } from '../../src/publish/http-client.js';
 
 async function server(t: Test, handler: http.RequestListener): Promise<URL> {
   const listening = http.createServer(handler);
@@ -63,6 +63,21 @@ t.test('a redirect is returned, not followed, and the token stays home', async (
   const response = await client.request({ method: 'POST', url, body: '{}' });
   t.equal(response.status, 307);
   t.same(seen, []);
+});
+
+t.test('an error answer that echoes the token has it cut out; a success is left whole', async (t) => {
+  const url = await server(t, (req, res) => {
+    const echo = `echo: ${req.headers['authorization'] ?? ''}`;
+    res.writeHead(req.method === 'GET' ? 200 : 503).end(echo);
+  });
+  const client = new HttpClient({ token: async () => 'tok-123-secret' });
+  t.teardown(() => client.close());
+  const failed = await client.request({ method: 'POST', url, body: '{}' });
+  t.equal(failed.body, `echo: Bearer ${REDACTED}`, 'the 503 body, without the token');
+  const ok = await client.request({ method: 'GET', url });
+  t.equal(ok.body, 'echo: Bearer tok-123-secret', 'a 2xx body is data: left as it came');
+  t.equal(redactToken('a tok b tok', 'tok'), `a ${REDACTED} b ${REDACTED}`);
+  t.equal(redactToken('text', undefined), 'text', 'no token, nothing cut');
 });
 
 t.test('an answer longer than the limit fails', async (t) => {
