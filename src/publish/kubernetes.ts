@@ -30,7 +30,7 @@ import { hasStatus, KubeApi, type ApiList, type ApiObject } from './kube-api.js'
 import type { KubeConnection } from './kubeconfig.js';
 import { mergePatch } from './merge-patch.js';
 import { DEFAULT_LEASE_RENEW_SECONDS, NODE_LEASE_DURATION_SECONDS, NodeLease } from './node-lease.js';
-import { DeliveryHealth, podKey, stopWithin, Wakeup, type Publisher, type PublisherOptions } from './publisher.js';
+import { DEFAULT_TIMEOUT_SECONDS, DeliveryHealth, podKey, stopWithin, Wakeup, type Publisher, type PublisherOptions } from './publisher.js';
 import { RetryBackoff } from './retry.js';
 
 export interface Taint {
@@ -128,7 +128,7 @@ export class KubernetesPublisher implements Publisher {
     this.#backoff = new RetryBackoff(options.retry);
     this.#health = new DeliveryHealth('kubernetes', options.logger, this.#now);
     this.#api = new KubeApi(options.connection, {
-      timeoutMs: (options.timeoutSeconds ?? 10) * 1000,
+      timeoutMs: (options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
       onResult: (result) => options.metrics?.publishAttempts.inc({ mode: 'kubernetes', result }),
     });
     const renew = options.leaseRenewSeconds ?? DEFAULT_LEASE_RENEW_SECONDS;

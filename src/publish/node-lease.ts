@@ -16,7 +16,7 @@ import type { Logger } from '../log/logger.js';
 import { PublishError } from './http-client.js';
 import { hasStatus, type KubeApi } from './kube-api.js';
 import { DeliveryHealth, stopWithin, Wakeup } from './publisher.js';
-import { RetryBackoff, type RetryOptions } from './retry.js';
+import { DEFAULT_RETRY_INITIAL_MS, DEFAULT_RETRY_MAX_MS, RetryBackoff, type RetryOptions } from './retry.js';
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 /** The kubelet's: node-monitor-grace-period is 40 s by default. */
@@ -93,8 +93,8 @@ export class NodeLease {
     // A failed renewal is tried again within the renew interval: 40 s go by fast.
     this.#backoff = new RetryBackoff({
       ...retry,
-      initialMs: Math.min(retry.initialMs ?? 1000, options.renewMs),
-      maxMs: Math.min(retry.maxMs ?? 60_000, options.renewMs),
+      initialMs: Math.min(retry.initialMs ?? DEFAULT_RETRY_INITIAL_MS, options.renewMs),
+      maxMs: Math.min(retry.maxMs ?? DEFAULT_RETRY_MAX_MS, options.renewMs),
     });
     this.#health = new DeliveryHealth('kubernetes', options.logger, options.now, { failed: 'renewing the node lease failed', recovered: 'renewing the node lease again' });
   }

@@ -56,6 +56,9 @@ export interface Publisher {
 
 export type PublishMetrics = Pick<AgentMetrics, 'publishAttempts' | 'publishPending'>;
 
+/** The deadline of one request unless options say otherwise: a hung endpoint costs at most this. */
+export const DEFAULT_TIMEOUT_SECONDS = 10;
+
 /** Options both publishers take. */
 export interface PublisherOptions {
   input: PublishInput;

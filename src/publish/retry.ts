@@ -2,6 +2,11 @@
 // full jitter (a random delay between 0 and a cap that doubles from `initialMs` to `maxMs`), so
 // that many devices that lost the same endpoint do not come back to it in step. Reset on success.
 
+/** The cap of the first delay, unless options say otherwise. */
+export const DEFAULT_RETRY_INITIAL_MS = 1000;
+/** The largest cap: while an endpoint is down, no attempt is further than this from the one before. */
+export const DEFAULT_RETRY_MAX_MS = 60_000;
+
 export interface RetryOptions {
   /** The cap of the first delay (default 1000 ms). */
   initialMs?: number;
@@ -18,8 +23,8 @@ export class RetryBackoff {
   #failures = 0;
 
   constructor(options: RetryOptions = {}) {
-    this.#initialMs = Math.max(1, options.initialMs ?? 1000);
-    this.#maxMs = Math.max(this.#initialMs, options.maxMs ?? 60_000);
+    this.#initialMs = Math.max(1, options.initialMs ?? DEFAULT_RETRY_INITIAL_MS);
+    this.#maxMs = Math.max(this.#initialMs, options.maxMs ?? DEFAULT_RETRY_MAX_MS);
     this.#random = options.random ?? Math.random;
   }
 

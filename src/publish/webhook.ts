@@ -27,7 +27,7 @@ import { PodvisorError } from '../errors.js';
 import type { MirrorPod } from '../mirror/mirror-pod.js';
 import { HttpClient, PublishError, resultLabel } from './http-client.js';
 import { canonicalJson } from '../canonical-json.js';
-import { DeliveryHealth, podKey, Wakeup, type Publisher, type PublisherOptions, type PublishInput } from './publisher.js';
+import { DEFAULT_TIMEOUT_SECONDS, DeliveryHealth, podKey, Wakeup, type Publisher, type PublisherOptions, type PublishInput } from './publisher.js';
 import { RetryBackoff } from './retry.js';
 import { compareText } from '../order.js';
 
@@ -123,7 +123,7 @@ export class WebhookPublisher implements Publisher {
     this.#now = options.now ?? Date.now;
     const tokenFile = options.tokenFile;
     this.#client = new HttpClient({
-      timeoutMs: (options.timeoutSeconds ?? 10) * 1000,
+      timeoutMs: (options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
       ...(options.ca !== undefined ? { tls: { ca: options.ca } } : {}),
       ...(tokenFile !== undefined ? { token: async () => readToken(tokenFile) } : {}),
     });
