@@ -1,0 +1,122 @@
+// Many manifests at once (issue 11): N files dropped into the directory in one burst, then every
+// one edited in one burst, then every one removed in one burst, with the agent at its default
+// intervals and its API on. Each burst must be taken in as a whole (few intermediate desired
+// states, not one per file), every pod created, replaced and removed exactly once, the API must
+// answer a list and /healthz within their deadlines throughout, and the agent's RSS must stay
+// within a stated bound. Times are printed, not asserted.
+//
+// CI runs 40 manifests; PODVISOR_MANY_PODS=N (npm run test:reliability: 200) for more.
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import t from 'tap';
+import { freePort, podsOf, podYaml, setup, sleeper, waitFor, type AgentProcess } from '../e2e/harness.js';
+
+const COUNT = Number(process.env.PODVISOR_MANY_PODS ?? 40);
+/** Allowed RSS growth over the agent's RSS before the burst: a fixed part and a part per pod (status, mirror pod, specs). */
+const RSS_FIXED_MB = 40;
+const RSS_PER_POD_MB = 0.5;
+/** A list's deadline: the API's request timeout is 30 s; a device's client would give up sooner. */
+const LIST_DEADLINE_MS = 10_000;
+const HEALTH_DEADLINE_MS = 5000;
+/** Snapshots of the directory one burst may be taken in as (the settle time can split a burst at its edges). */
+const MAX_SNAPSHOTS = 5;
+
+t.setTimeout(600_000 + COUNT * 6000);
+
+async function rssMB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+}
+
+/** A GET on a connection of its own: ms taken, or undefined if it failed or missed the deadline. */
+function timedGet(url: string, deadlineMs: number): Promise<number | undefined> {
+  const start = performance.now();
+  return new Promise((resolve) => {
+    const req = request(url, { agent: false, timeout: deadlineMs }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode === 200 ? performance.now() - start : undefined));
+    });
+    req.on('timeout', () => { req.destroy(); resolve(undefined); });
+    req.on('error', () => resolve(undefined));
+    req.end();
+  });
+}
+
+/** The pods counts of the agent's desired-state lines after `from` (a log index). */
+function desiredCounts(agent: AgentProcess, from: number): number[] {
+  return agent.lines.slice(from).filter((line) => line.event === 'DesiredState').map((line) => Number(line.pods));
+}
+
+t.test(`${COUNT} manifests created, edited and removed in bursts`, async (t) => {
+  const world = await setup(t, 'many-manifests');
+  const port = await freePort();
+  const names = Array.from({ length: COUNT }, (_, index) => `many-${String(index).padStart(3, '0')}`);
+  const stage = join(world.root, 'stage');
+  await mkdir(stage);
+  const manifest = (name: string, generation: number) => podYaml({ name, grace: 1, containers: sleeper('app', { GEN: String(generation) }) });
+  /** Writes every file in `stage`, then renames them all in at once: one burst. */
+  const burst = async (generation: number) => {
+    for (const name of names) await writeFile(join(stage, `${name}.yaml`), manifest(name, generation));
+    for (const name of names) await rename(join(stage, `${name}.yaml`), join(world.manifestDir, `${name}.yaml`));
+  };
+  // The default intervals, as a device runs: a pass every 10 s, a rescan every 20 s.
+  const agent = await world.startAgent(['--relist-interval', '10', '--resync-interval', '20', '--api-address', `127.0.0.1:${port}`]);
+  const pid = agent.child.pid!;
+  const base = `http://127.0.0.1:${port}`;
+  const rssBefore = await rssMB(pid);
+
+  let watching = true;
+  const rss: number[] = [];
+  const lists: (number | undefined)[] = [];
+  const health: (number | undefined)[] = [];
+  const missed: number[] = [];
+  const sampler = (async () => {
+    while (watching) {
+      rss.push(await rssMB(pid));
+      const [list, healthz] = await Promise.all([timedGet(`${base}/api/v1/pods`, LIST_DEADLINE_MS), timedGet(`${base}/healthz`, HEALTH_DEADLINE_MS)]);
+      lists.push(list);
+      health.push(healthz);
+      if (healthz === undefined) missed.push(Date.now());
+      await sleep(500);
+    }
+  })();
+
+  const phase = async (what: string, generation: number | undefined, done: (pods: Awaited<ReturnType<typeof podsOf>>) => boolean, events: string, expected: number) => {
+    const from = agent.lines.length;
+    const started = Date.now();
+    if (generation === undefined) for (const name of names) await rm(join(world.manifestDir, `${name}.yaml`));
+    else await burst(generation);
+    await waitFor(what, async () => done(await podsOf(world.node)), { timeoutMs: 120_000 + COUNT * 5000, intervalMs: 2000 });
+    // The agent's own account: wait until it has logged every action (podman may be ahead of the log by a moment).
+    await waitFor(`${expected} ${events} events`, () => agent.find({ event: events }).length - agent.lines.slice(0, from).filter((line) => line.event === events).length >= expected, { timeoutMs: 60_000 });
+    const seconds = (Date.now() - started) / 1000;
+    const counts = desiredCounts(agent, from);
+    const target = generation === undefined ? 0 : COUNT;
+    t.ok(counts.length >= 1 && counts.length <= MAX_SNAPSHOTS, `${what}: ${COUNT} files taken in as ${counts.length} snapshot(s) of the directory (desired pods: ${counts.join(', ')})`);
+    t.equal(counts.at(-1), target, `${what}: the last desired state holds ${target} pods`);
+    const actions = agent.lines.slice(from).filter((line) => line.event === events).length;
+    t.equal(actions, expected, `${what}: ${events} ${actions} times for ${expected} pods`);
+    t.comment(`${what}: ${seconds.toFixed(1)} s for ${COUNT} pods`);
+    return seconds;
+  };
+
+  const created = await phase('created', 1, (pods) => pods.length === COUNT && pods.every((pod) => pod.Status === 'Running'), 'PodCreating', COUNT);
+  // Edited: each pod's hash changes; done when every pod runs and the replaces are all logged.
+  const hashes = new Map((await podsOf(world.node)).map((pod) => [pod.Name, pod.Labels?.['io.podvisor.hash']]));
+  const edited = await phase('edited', 2, (pods) => pods.length === COUNT && pods.every((pod) => pod.Status === 'Running' && pod.Labels?.['io.podvisor.hash'] !== hashes.get(pod.Name)), 'PodReplacing', COUNT);
+  const removed = await phase('removed', undefined, (pods) => pods.length === 0, 'PodStopping', COUNT);
+  watching = false;
+  await sampler;
+
+  const answered = lists.filter((ms) => ms !== undefined) as number[];
+  t.equal(answered.length, lists.length, `/api/v1/pods answered within ${LIST_DEADLINE_MS} ms each of ${lists.length} times (slowest ${Math.round(Math.max(...answered))} ms)`);
+  const healthy = health.filter((ms) => ms !== undefined) as number[];
+  t.equal(healthy.length, health.length, `/healthz answered within ${HEALTH_DEADLINE_MS} ms each of ${health.length} times (slowest ${Math.round(Math.max(...healthy))} ms; missed at ${missed.map((at) => new Date(at).toISOString()).join(', ') || 'none'})`);
+  const peak = Math.max(...rss);
+  const bound = RSS_FIXED_MB + RSS_PER_POD_MB * COUNT;
+  t.ok(peak - rssBefore <= bound, `RSS ${rssBefore.toFixed(1)} MB before, peak ${peak.toFixed(1)} MB (bound: +${bound} MB)`);
+  t.ok(agent.running, 'the agent is still running');
+  t.comment(`figures: ${COUNT} pods created in ${created.toFixed(1)} s, replaced in ${edited.toFixed(1)} s, removed in ${removed.toFixed(1)} s; ${lists.length} lists, slowest ${Math.round(Math.max(...answered))} ms; RSS +${(peak - rssBefore).toFixed(1)} MB at the peak`);
+});
