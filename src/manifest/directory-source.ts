@@ -78,6 +78,8 @@ export class DirectorySource {
   #flushing: Promise<void> = Promise.resolve();
   #scanning: Promise<void> = Promise.resolve();
   #emittedOnce = false;
+  /** A directory came back or was replaced: the next read emits a snapshot even if no file changed, so its gap is seen to end. */
+  #announce = false;
   /** Watching (start() was called); a source only rescanned follows no directory. */
   #started = false;
   #closed = false;
@@ -188,6 +190,7 @@ export class DirectorySource {
         if (this.#closed) return;
         if (returned) this.#holdRemovals();
         replacedNow = returned;
+        this.#announce = true;
       }
       names = await readdir(this.#dir);
       if (this.#dirMissingReported) this.#options.onError(`manifest directory ${this.#dir} is back: reading it again`);
@@ -361,8 +364,9 @@ export class DirectorySource {
       }
     }
     for (const path of removed) this.#files.delete(path);
-    if (changed.length === 0 && removed.length === 0 && (this.#emittedOnce || !fullScan)) return;
+    if (changed.length === 0 && removed.length === 0 && !this.#announce && (this.#emittedOnce || !fullScan)) return;
     this.#emittedOnce = true;
+    this.#announce = false;
     this.#options.onSnapshot({ files: [...this.#files.values()], changed, removed });
   }
 }
