@@ -6,7 +6,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { DesiredPod, PodIdentity } from '../manifest/identity.js';
 import type { Container } from '../manifest/pod-schema.js';
-import { classifyStartFailure, ContainerStartError } from './container-errors.js';
+import { classifyStartFailure, ContainerStartError, SandboxStartError } from './container-errors.js';
 import { needsPodIP, type PodFacts } from './environment.js';
 import { hookFailure, runHook, type HttpGetInPod } from './lifecycle-hooks.js';
 import { LABEL, podmanPodName } from './labels.js';
@@ -292,7 +292,9 @@ export class PodmanRuntime implements PodRuntime {
         this.#saveSpec(pod),
         this.#cli.run([...podCreateArgs(pod, this.#nodeName), '--infra-name', `${podmanName}-infra`], { signal }),
       ]);
-      if (created.status === 'rejected') throw created.reason;
+      // A pod podman cannot make (its name taken by a pod podvisor did not create) is a sandbox that
+      // cannot be made: the kubelet's FailedCreatePodSandBox, backed off as a failed start.
+      if (created.status === 'rejected') throw signal?.aborted ? created.reason : new SandboxStartError(firstApp(pod), created.reason);
       if (saved.status === 'rejected') throw saved.reason;
       return await this.#startPod(pod, podmanName, volumes, facts, signal);
     } catch (error) {
@@ -303,14 +305,32 @@ export class PodmanRuntime implements PodRuntime {
   }
 
   async #startPod(pod: DesiredPod, podmanName: string, volumes: Map<string, HostVolume>, facts: PodFacts, signal?: AbortSignal): Promise<string[]> {
-    if (!pod.pod.spec.hostNetwork && needsPodIP(pod)) facts.podIP = await this.#startInfra(podmanName, signal);
+    await this.#startSandbox(pod, podmanName, false, facts, firstApp(pod), signal);
     return await this.#runContainers(pod, [], volumes, facts, signal);
+  }
+
+  /**
+   * Starts the pod's infra container first when the pod needs its address or publishes host
+   * ports, so that a sandbox that cannot start (a host port another process holds) fails as the
+   * sandbox, before any container of the pod is made. Otherwise `podman run` would start it and
+   * leave the new container created, never started, blamed for what is the sandbox's fault.
+   */
+  async #startSandbox(pod: DesiredPod, podmanName: string, infraRunning: boolean, facts: PodFacts, next: string, signal?: AbortSignal): Promise<void> {
+    if (pod.pod.spec.hostNetwork) return;
+    const address = needsPodIP(pod);
+    if (!address && (infraRunning || !publishesHostPorts(pod))) return;
+    try {
+      if (!infraRunning) await this.#cli.run(['start', `${podmanName}-infra`], { signal });
+      if (address) facts.podIP = await this.#infraAddress(podmanName, signal);
+    } catch (error) {
+      throw signal?.aborted ? error : new SandboxStartError(next, error);
+    }
   }
 
   async createContainers(observed: ObservedPod, pod: DesiredPod, names: string[], signal?: AbortSignal): Promise<string[]> {
     const facts: PodFacts = { hostIP: this.#hostIP, podIP: pod.pod.spec.hostNetwork ? this.#hostIP : '' };
     const volumes = await prepareVolumes(pod, this.#stateDir, facts);
-    if (!pod.pod.spec.hostNetwork && needsPodIP(pod)) facts.podIP = await this.#startInfra(observed.podmanName, signal);
+    await this.#startSandbox(pod, observed.podmanName, observed.infraRunning, facts, names[0] ?? firstApp(pod), signal);
     const present = observed.containers.filter((container) => !names.includes(container.name));
     return await this.#runContainers(pod, present, volumes, facts, signal);
   }
@@ -488,9 +508,8 @@ export class PodmanRuntime implements PodRuntime {
     return started;
   }
 
-  /** Starts the pod's infra container and returns the pod's IP on podman's network. */
-  async #startInfra(podmanName: string, signal?: AbortSignal): Promise<string> {
-    await this.#cli.run(['pod', 'start', podmanName], { signal });
+  /** The pod's IP on podman's network (its infra container runs). */
+  async #infraAddress(podmanName: string, signal?: AbortSignal): Promise<string> {
     const { stdout } = await this.#cli.run(['container', 'inspect', '--format', '{{.NetworkSettings.IPAddress}}', `${podmanName}-infra`], { signal });
     return stdout.trim();
   }
@@ -533,3 +552,12 @@ export class PodmanRuntime implements PodRuntime {
   }
 }
 
+/** The container a sandbox failure is recorded against: the first app container, whose absence the planner backs off on. */
+function firstApp(pod: DesiredPod): string {
+  return pod.pod.spec.containers[0]?.name ?? '';
+}
+
+/** Whether the pod publishes any host port (its infra container binds them on the host). */
+function publishesHostPorts(pod: DesiredPod): boolean {
+  return pod.pod.spec.containers.some((container) => (container.ports ?? []).some((port) => port.hostPort !== undefined));
+}

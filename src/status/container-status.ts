@@ -117,9 +117,11 @@ export function containerStatus(input: ContainerStatusInput): ContainerStatus {
   let waiting: { reason: string; message?: string };
   if (input.failure) {
     const pullBackOff = input.failure.reason === 'ErrImagePull' && input.backoff.waiting;
-    waiting = pullBackOff
-      ? { reason: 'ImagePullBackOff', message: `Back-off pulling image "${spec.image}"` }
-      : { reason: input.failure.reason, message: input.failure.message };
+    if (pullBackOff) waiting = { reason: 'ImagePullBackOff', message: `Back-off pulling image "${spec.image}"` };
+    // A sandbox that could not be made: the kubelet shows its containers ContainerCreating (the
+    // cause is in its FailedCreatePodSandBox event); the message keeps the cause in sight here too.
+    else if (input.failure.reason === 'CreatePodSandboxError') waiting = { reason: 'ContainerCreating', message: input.failure.message };
+    else waiting = { reason: input.failure.reason, message: input.failure.message };
   } else {
     waiting = { reason: input.initializing ? 'PodInitializing' : 'ContainerCreating' };
   }

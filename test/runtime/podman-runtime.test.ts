@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
@@ -237,6 +238,46 @@ t.test('a createPod that fails before the pod exists leaves no directory or moun
   t.equal(await observe(runtime, pod.key), undefined, 'no pod');
   t.strictSame(mountsUnder(stateDir), [], 'no tmpfs left mounted');
   t.notOk(existsSync(join(stateDir, 'pods', pod.uid)), 'no pod directory left');
+});
+
+t.test('a host port another process holds: the sandbox fails before any container is made, and starts once the port is free', async (t) => {
+  const { node, runtime, calls } = setup(t);
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const pod = desiredPod(node, { containers: [{ name: 'app', image: IMAGE, command: ['sleep', '3600'], ports: [{ containerPort: 80, hostPort: port, hostIP: '127.0.0.1' }] }] });
+  await t.rejects(runtime.createPod(pod), {
+    name: 'SandboxStartError',
+    reason: 'CreatePodSandboxError',
+    containerName: 'app',
+    message: `container "app": CreatePodSandboxError: Failed to create pod sandbox: cannot listen on the TCP port: listen tcp4 127.0.0.1:${port}: bind: address already in use`,
+  });
+  const observed = await observe(runtime, pod.key);
+  t.same(observed && { infraRunning: observed.infraRunning, containers: observed.containers.length }, { infraRunning: false, containers: 0 }, 'the pod is kept, with no container made');
+  t.notOk(calls.some((args) => args[0] === 'run'), 'podman run never called');
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (!observed) return;
+  t.same(await runtime.createContainers(observed, pod, ['app']), ['app'], 'created once the port is free');
+  await waitFor(runtime, pod.key, (one) => one?.infraRunning === true && one.containers[0]?.state === 'running', 'the pod running');
+});
+
+t.test('an app container that needs the pod\'s IP: the infra alone is started, a completed init container is not run again', async (t) => {
+  const { node, runtime } = setup(t);
+  const pod = desiredPod(node, {
+    initContainers: [{ name: 'init', image: IMAGE, command: ['true'] }],
+    containers: [{ name: 'app', image: IMAGE, command: ['sleep', '3600'], env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }] }],
+  });
+  t.same(await runtime.createPod(pod), ['init']);
+  const done = await waitFor(runtime, pod.key, (one) => one?.containers.find((container) => container.name === 'init')?.state === 'exited', 'the init container to complete');
+  const initName = `default_web-${node}_init`;
+  const before = await podman('inspect', '--format', '{{.State.StartedAt}}', initName);
+  if (!done) return;
+  t.same(await runtime.createContainers(done, pod, ['app']), ['app']);
+  t.equal(await podman('inspect', '--format', '{{.State.StartedAt}}', initName), before, 'the init container ran once (podman pod start would run it again)');
+  const running = await waitFor(runtime, pod.key, (one) => one?.containers.find((container) => container.name === 'app')?.state === 'running', 'the app running');
+  t.equal(await podman('exec', `default_web-${node}_app`, 'sh', '-c', 'echo $POD_IP'), running?.podIP, 'POD_IP is the pod\'s address');
 });
 
 t.test('a medium: Memory emptyDir is a tmpfs in the container, unmounted by killPod', async (t) => {
