@@ -102,6 +102,11 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
       directoryError = message;
       logger.error(message);
     },
+    // An end of a problem is news, not a fault: it must not mark the manifests unhealthy.
+    onRecovered: (message) => {
+      directoryError = undefined;
+      logger.info(message, { event: 'ManifestSourceRecovered' });
+    },
   });
   health.add({
     name: 'manifests',

@@ -60,6 +60,8 @@ export interface DirectorySourceOptions {
   settleMs?: number;
   onSnapshot(snapshot: SourceSnapshot): void;
   onError(message: string, cause?: unknown): void;
+  /** A problem reported before has ended (the directory is back, a file can be read again). */
+  onRecovered?(message: string): void;
 }
 
 /** Watches a manifest directory and emits a complete snapshot whenever something in it changes. */
@@ -101,6 +103,11 @@ export class DirectorySource {
     this.#options = options;
     this.#dir = resolve(options.dir);
     this.#settleMs = options.settleMs ?? 20;
+  }
+
+  #recovered(message: string): void {
+    if (this.#options.onRecovered) this.#options.onRecovered(message);
+    else this.#options.onError(message);
   }
 
   /** Starts watching; resolves after the first full scan has been emitted (or failed). */
@@ -193,8 +200,8 @@ export class DirectorySource {
         this.#announce = true;
       }
       names = await readdir(this.#dir);
-      if (this.#dirMissingReported) this.#options.onError(`manifest directory ${this.#dir} is back: reading it again`);
-      else if (replacedNow) this.#options.onError(`manifest directory ${this.#dir} was replaced by another directory: reading that one`);
+      if (this.#dirMissingReported) this.#recovered(`manifest directory ${this.#dir} is back: reading it again`);
+      else if (replacedNow) this.#recovered(`manifest directory ${this.#dir} was replaced by another directory: reading that one`);
       this.#dirMissingReported = false;
       clearInterval(this.#dirTimer);
       this.#dirTimer = undefined;
@@ -347,7 +354,7 @@ export class DirectorySource {
         this.#markDirty(path); // changed while being read
         return;
       }
-      if (this.#failing.delete(path)) this.#options.onError(`${path} can be read again`);
+      if (this.#failing.delete(path)) this.#recovered(`${path} can be read again`);
       this.#files.set(path, result);
       changed.push(result);
     });
