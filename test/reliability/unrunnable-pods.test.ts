@@ -6,7 +6,8 @@
 // (counted from a pass-through log of every podman call: faulty-podman.sh with no fault plan),
 // leave alone what is not podvisor's, and come up within its back-off once the cause is gone;
 // the healthy pods must come up on time and stay up. (Two manifests asking for one hostPort are
-// a validation conflict, tested in host-port-conflict.test.ts.)
+// a validation conflict, tested in host-port-conflict.test.ts.) Timing bounds leave room for a
+// loaded machine; PODVISOR_UNRUNNABLE_TIMEOUT_MS lifts the file's 300 s limit on a very slow one.
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
@@ -30,7 +31,7 @@ const BACKOFF_MAX_S = 16;
  */
 const SLACK_S = 25;
 
-t.setTimeout(300_000);
+t.setTimeout(Number(process.env.PODVISOR_UNRUNNABLE_TIMEOUT_MS ?? 300_000));
 
 /** One line of the pass-through's call log. */
 interface Call {
@@ -228,12 +229,21 @@ t.test('pods that cannot run: reported in the kubelet\'s words, retried with bac
   await podman('tag', IMAGE, missing);
   const fixedAt = Date.now();
   t.comment(`causes removed ${((fixedAt - started) / 1000).toFixed(1)} s after the agent started`);
+  // Each comes up at its next attempt, which its back-off puts at most BACKOFF_MAX_S (and the
+  // attempt's own time) after the fix; how long the start itself takes is the machine's business.
   const upWithin = (BACKOFF_MAX_S + SLACK_S) * 1000;
-  const cameUp = await Promise.all(cases.filter((one) => one.comesUp).map(async ({ pod }) => {
-    await waitFor(`${pod} running`, () => running(pod), { timeoutMs: upWithin, intervalMs: 250 });
-    return [pod, Date.now() - fixedAt] as const;
+  const cameUp = await Promise.all(cases.filter((one) => one.comesUp).map(async (one) => {
+    await waitFor(`${one.pod} running`, () => running(one.pod), { timeoutMs: upWithin + 60_000, intervalMs: 250 });
+    return [one, Date.now() - fixedAt] as const;
   }));
-  for (const [pod, ms] of cameUp) t.ok(ms <= upWithin, `${pod} came up ${(ms / 1000).toFixed(1)} s after its cause went (back-off at most ${BACKOFF_MAX_S} s)`);
+  const afterFix = (await readCalls(callLog)).filter((call) => call.at >= fixedAt);
+  for (const [one, ms] of cameUp) {
+    const next = attemptsOf(afterFix, one);
+    t.comment(`${one.pod} running ${(ms / 1000).toFixed(1)} s after its cause went; next attempt after ${(((next[0] ?? NaN) - fixedAt) / 1000).toFixed(1)} s`);
+    // None, when an attempt begun just before the fix found the cause gone.
+    t.ok(next.length <= 1, `${one.pod}: up at the first attempt after its cause went (${next.length} after it)`);
+    t.ok((next[0] ?? fixedAt) - fixedAt <= upWithin, `${one.pod}: that attempt came within the back-off (at most ${BACKOFF_MAX_S} + ${SLACK_S} s)`);
+  }
   // podman holds the port now.
   await t.rejects(holdPort(port), { code: 'EADDRINUSE' }, 'the port pod holds its host port');
   const always = (await statusItems(world.stateDir)).find((one) => one.metadata.name === name('img-always'));
