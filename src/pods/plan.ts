@@ -113,7 +113,17 @@ export function planPods(input: PlanInput): Plan {
   }
 
   for (const [key, desired] of input.desired) {
-    if (!byKey.has(key) && !input.busy.has(key)) actions.push({ kind: 'createPod', key, desired, reason: 'new manifest' });
+    if (byKey.has(key) || input.busy.has(key)) continue;
+    // A pod whose sandbox could not be made (its name taken, a host port held) backs off as a
+    // container that could not be created does: the runtime records that failure against the
+    // first app container.
+    const first = desired.pod.spec.containers[0]?.name;
+    const wait = first === undefined ? undefined : input.backoff.verdict(backoffKey(desired.uid, first), undefined, input.now);
+    if (wait?.waiting) {
+      wakeAt = Math.min(wakeAt ?? Infinity, wait.until);
+      continue;
+    }
+    actions.push({ kind: 'createPod', key, desired, reason: 'new manifest' });
   }
   return { actions, kept, wakeAt };
 }

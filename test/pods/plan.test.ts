@@ -451,6 +451,19 @@ t.test('a container that failed to be created waits its back-off before the next
   t.strictSame(plan(T0 + DELAY).actions.map((action) => action.kind), ['createContainers']);
 });
 
+t.test('a pod whose sandbox could not be made (its name taken) waits its back-off before it is created again', async (t) => {
+  const backoff = new Backoff({ initialMs: DELAY, maxMs: 300_000 });
+  const plan = (now: number) => planPods({ desired: new Map([[web.key, web]]), observed: [], erroredSources: new Set(), busy: new Set(), now, backoff });
+  t.strictSame(plan(T0).actions.map((action) => action.kind), ['createPod'], 'first: created at once');
+  backoff.next(backoffKey(web.uid, 'app'), T0); // the runtime's SandboxStartError, recorded against the first app container
+  const early = plan(T0 + 1);
+  t.strictSame(early.actions, [], 'then no attempt within the delay');
+  t.equal(early.wakeAt, T0 + DELAY, 'but a wake-up when it ends');
+  t.strictSame(plan(T0 + DELAY).actions.map((action) => action.kind), ['createPod']);
+  backoff.next(backoffKey(web.uid, 'app'), T0 + DELAY); // failed again: the delay doubles
+  t.equal(plan(T0 + DELAY + 1).wakeAt, T0 + 3 * DELAY, 'the next wait is twice as long');
+});
+
 t.test('activeDeadlineSeconds: a pod active longer is stopped once, then left alone', async (t) => {
   const limited = desiredPod({ activeDeadlineSeconds: 30 });
   const plan = (containers: ObservedContainer[], now: number) => planPods({
