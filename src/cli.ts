@@ -1,8 +1,12 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=1 --optimize-for-size
-// (--max-semi-space-size=1 and --optimize-for-size: a small young generation and a heap grown
-// for size rather than speed keep the idle agent's RSS near its steady state instead of peaking
-// after a burst of work: 74 MB max against 87 MB with 20 pods. MALLOC_ARENA_MAX=1: one malloc
-// arena rather than one per thread, 3 MB less; see bench/RESULTS.md.)
+#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.mmap_threshold=32768 MALLOC_ARENA_MAX=1 node --max-semi-space-size=1 --optimize-for-size --max-opt=1
+// (The agent's memory, measured in bench/RESULTS.md: --max-semi-space-size=1 and
+// --optimize-for-size, a small young generation and a heap grown for size, keep the idle RSS near
+// its steady state after a burst of work; MALLOC_ARENA_MAX=1, one malloc arena rather than one per
+// thread; the mmap threshold fixed at 32 KiB, so the 32-128 KiB blocks of a bring-up are given
+// back when freed instead of pinning ~9 MB of malloc's heap; --max-opt=1, V8's interpreter and
+// baseline compiler only: the optimizing compilers' code is ~7 MB of resident binary, and on this
+// agent's work, short and I/O-bound, they cost more CPU than they save. With 20 pods on the
+// package's Node 24: 90 MB before, 73 MB with these.)
 // podvisor's command line: dispatches to one command, each imported only when it is used so
 // `podvisor version` does not load the agent.
 import { commandList, commandSpec, displaySettingsFor, parseCommandArgs, stateDirFor, STATUS_OUTPUTS } from './cli/args.js';

@@ -4,15 +4,19 @@
 // the agent itself (hostNetwork pods, probes with an explicit host), or through a small process
 // inside a pod's network namespace (netns-dial.ts) whose stdin and stdout are the connection. HTTP,
 // TLS and HTTP/2 run here either way, over whatever stream the dialer gives.
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { connect as http2Connect, constants as http2Constants } from 'node:http2';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { classifyHttpStatus } from './http-status.js';
 import { NetnsError } from './probe-error.js';
 import type { ProbeOutcome } from './types.js';
+
+// http, https and http2 are taken when a probe first needs them: most pods have no network
+// probe, and the agent's RSS is what a device pays for every module loaded at start-up.
+const http = () => process.getBuiltinModule('node:http');
+const httpsModule = () => process.getBuiltinModule('node:https');
+const http2 = () => process.getBuiltinModule('node:http2');
 
 /** The User-Agent the kubelet sends (kube-probe/<major>.<minor>); applications match its prefix. */
 export const PROBE_USER_AGENT = 'kube-probe/1.33';
@@ -252,7 +256,7 @@ function httpGet(url: URL, headers: Record<string, string | string[]>, signal: A
       if (!https) return stream as Socket; // http.request takes any Duplex (its types say Socket)
       return tlsConnect({ socket: stream, rejectUnauthorized: false, ...(isIP(host) === 0 ? { servername: host } : {}) });
     };
-    const send = https ? httpsRequest : httpRequest;
+    const send = https ? httpsModule().request : http().request;
     const req = send(url, { method: 'GET', headers, signal, createConnection });
     req.on('error', reject);
     req.on('response', (res: IncomingMessage) => {
@@ -392,6 +396,7 @@ function grpcProbe(request: Extract<NetProbeRequest, { type: 'grpc' }>, signal: 
   return new Promise<ProbeOutcome>((resolve) => {
     let connected = false;
     let settled = false;
+    const { connect: http2Connect, constants: http2Constants } = http2();
     const session = http2Connect(`http://${address}`, {
       createConnection: () => dialer.connect({ host: request.host, port: request.port, signal: limit.signal, timeoutMs: request.timeoutMs }),
     });

@@ -5,7 +5,7 @@
 // runtime run under qemu; and the amd64 package installed, removed and purged by apt-get on a
 // fresh Debian 12 root (debootstrap) that has no Node.js.
 import { createHash } from 'node:crypto';
-import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -96,6 +96,19 @@ t.test('the release tarball holds what install.sh installs, its runtime runs the
   t.match(stdout, /^v24\./, 'the bundled Node.js LTS');
   const version = await execa('env', ['-u', 'NODE_OPTIONS', join(release, 'node'), join(release, 'podvisor.mjs'), 'version']);
   t.match(version.stdout, new RegExp(`podvisor ${packages.version.replaceAll('.', '\\.')}`));
+
+  // The agent on the bundled runtime, with no pods and no API, loads neither undici (fetch) nor
+  // http: an ES import of http would build its namespace, whose WebSocket getters load undici
+  // (3.6 MB the agent never uses), and http itself waits for the first probe or the API.
+  const work = join(dir, 'agent');
+  await mkdir(join(work, 'manifests'), { recursive: true });
+  const preload = join(work, 'modules.cjs');
+  await writeFile(preload, `setTimeout(() => { require('node:fs').writeFileSync(${JSON.stringify(join(work, 'modules.json'))}, JSON.stringify(process.moduleLoadList)); process.exit(0); }, 3000);\n`);
+  await execa('env', ['-u', 'NODE_OPTIONS', join(release, 'node'), '--require', preload, join(release, 'podvisor.mjs'), 'run', '--manifest-dir', join(work, 'manifests'), '--state-dir', join(work, 'state'), '--node-name', 'tarball-modules', '--log-level', 'warn'], { reject: false, timeout: 60_000 });
+  const modules = JSON.parse(await readFile(join(work, 'modules.json'), 'utf8')) as string[];
+  t.ok(modules.includes('NativeModule net'), 'the list is of the running agent (it has loaded net)');
+  t.notOk(modules.some((name) => /undici/.test(name)), 'undici is not loaded');
+  t.notOk(modules.some((name) => /^NativeModule (http|https|http2)$/.test(name)), 'nor http, https, http2: no probe or API needs them');
 });
 
 t.test('arm64: the runtime and `podvisor validate` run under qemu-user-static', async (t) => {
