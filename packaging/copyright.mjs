@@ -4,7 +4,7 @@
 // Node.js runtime the package carries.
 //   node packaging/copyright.mjs METAFILE NODE-VERSION YEAR
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 const [metafile, nodeVersion, year] = process.argv.slice(2);
 if (!metafile || !nodeVersion || !year) {
@@ -17,10 +17,13 @@ const DEBIAN_NAME = { MIT: 'Expat', ISC: 'ISC', 'Apache-2.0': 'Apache-2.0' };
 
 /** The package directory of each bundled input (the innermost node_modules/NAME of its path). */
 const packageDirs = new Set();
-for (const input of Object.keys(JSON.parse(readFileSync(metafile, 'utf8')).inputs)) {
+for (const key of Object.keys(JSON.parse(readFileSync(metafile, 'utf8')).inputs)) {
+  // A module a bundler plugin made (scripts/bundle.mjs) is named `namespace:path`: the path is
+  // what names its package (`zod-locales:/…/node_modules/zod/…`); a built-in's names none.
+  const input = key.replace(/^[a-z][a-z0-9-]*:(?=\/)/, '');
   const matches = [...input.matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)/g)];
   const last = matches.at(-1);
-  if (last) packageDirs.add(input.slice(0, last.index) + last[0]);
+  if (last) packageDirs.add(resolve(input.slice(0, last.index) + last[0]));
 }
 
 const modules = [...packageDirs]
