@@ -206,8 +206,11 @@ t.test('upgrades: config kept, current switched, the previous release kept, olde
   t.match(await readFile(join(root, 'usr/local/share/man/man1/podvisor.1'), 'utf8'), 'podvisor 9.0.0-rc.1');
   const node = join(root, 'opt/podvisor/releases/9.0.0-rc.1/node');
   t.equal((await stat(node)).size, (await stat(process.execPath)).size, "the release's own node is installed");
+  // The launcher runs the release's node with the environment and flags of the bundle's shebang.
+  const shebang = /^#!\/usr\/bin\/env -S (.*) node (.*)$/.exec((await readFile(BUNDLE, 'utf8')).split('\n', 1)[0]!);
+  t.ok(shebang, 'the bundle starts with an env -S shebang');
   t.match(await readFile(join(root, 'opt/podvisor/releases/9.0.0-rc.1/podvisor'), 'utf8'),
-    ' /opt/podvisor/releases/9.0.0-rc.1/node --max-semi-space-size=1 --optimize-for-size /opt/podvisor/releases/9.0.0-rc.1/lib/podvisor.mjs "$@"');
+    `exec env ${shebang?.[1]} /opt/podvisor/releases/9.0.0-rc.1/node ${shebang?.[2]} /opt/podvisor/releases/9.0.0-rc.1/lib/podvisor.mjs "$@"`);
   const version = await podvisorIn(root, ['version']);
   t.equal(version.stdout, 'podvisor 9.0.0-rc.1', version.stderr);
 
