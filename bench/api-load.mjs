@@ -6,13 +6,15 @@
 // connections on `/api/v1/pods` (JSON, as a client lists); on `/api/v1/pods` as `kubectl get pods`
 // asks (a Table); on the kubelet's `/pods`; and 100 open watches of pods, idle but for the
 // restarter's changes. Per death: the container's own timestamp → the agent's first `podman start`
-// for it, stamped by a wrapper in front of podman (as in supervision-restart.mjs). Also the
-// agent's RSS once a second and autocannon's requests/s, latency and errors.
+// for it, stamped by a wrapper in front of podman (as in supervision-restart.mjs); and, to tell
+// where a slow one went, the exit file's mtime (when conmon wrote it: the agent cannot know
+// sooner) and the agent's 'restarting container' line (its decision). Also the agent's RSS once
+// a second and autocannon's requests/s, latency and errors.
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { createRequire } from 'node:module';
 import { Agent, REAL_PODMAN, cleanupNode, freshDir, join, log, machineFacts, manifestYaml, nowMs, podman, procSample, readCalls, round, sleep, stats, writeFileSync, writeResult } from './lib.mjs';
-import { makeTimestampWrapper } from './supervision-lib.mjs';
+import { exitsDirectory, makeTimestampWrapper, watchExitFiles } from './supervision-lib.mjs';
 
 const NODE = 'pvb-apiload';
 const SECONDS = Number(process.env.PVB_API_LOAD_SECONDS ?? 60);
@@ -119,6 +121,7 @@ async function main() {
   writeFileSync(callsFile, '');
   const wrapper = makeTimestampWrapper(join(dir, 'podman-wrapper.sh'), REAL_PODMAN, callsFile);
   await cleanupNode(NODE);
+  const exitFiles = watchExitFiles(await exitsDirectory());
   writeFileSync(join(watchDir, `${NAME}.yaml`), restarter);
   for (let i = 1; i <= 19; i++) writeFileSync(join(watchDir, `pvb-al-${String(i).padStart(2, '0')}.yaml`), manifestYaml(`pvb-al-${String(i).padStart(2, '0')}`));
   const agent = new Agent({
@@ -165,6 +168,7 @@ async function main() {
     }
   } finally {
     sampling = false;
+    exitFiles.close();
     await agent.stop();
     if (id) logs = (await podman(['logs', id], { allowFail: true })).stdout;
     await cleanupNode(NODE);
@@ -172,20 +176,32 @@ async function main() {
 
   const exitTimes = logs.split('\n').map((line) => /^(\d+\.\d+) exit/.exec(line)?.[1]).filter(Boolean).map((s) => Number(s) * 1000).sort((a, b) => a - b);
   const starts = readCalls(callsFile).filter((c) => c.args === `start ${id}`);
+  const decisions = agent.lines.filter((e) => e.event === 'ContainerRestarting').map((e) => e.at);
+  const ours = exitFiles.seen.filter((e) => e.id === id);
   const deaths = [];
   exitTimes.forEach((t, k) => {
     const next = exitTimes[k + 1] ?? Infinity;
     const first = starts.find((c) => c.ms > t && c.ms < next);
-    if (first) deaths.push({ at: t, exitToStartMs: round(first.ms - t, 1) });
+    if (!first) return;
+    const exitFile = ours.find((e) => e.mtimeMs >= t - 5 && e.mtimeMs < next);
+    const decision = decisions.find((at) => at >= Math.floor(t) && at < next);
+    deaths.push({
+      at: t,
+      exitToStartMs: round(first.ms - t, 1),
+      exitToExitFileMs: exitFile ? round(exitFile.mtimeMs - t, 1) : null,
+      exitFileToDecisionMs: exitFile && decision !== undefined ? round(decision - exitFile.mtimeMs, 1) : null,
+      decisionToStartMs: decision !== undefined ? round(first.ms - decision, 1) : null,
+    });
   });
   const summary = phases.map((phase) => {
     const inPhase = deaths.filter((d) => d.at >= phase.from && d.at < phase.to);
     const kb = rss.filter((s) => s.at >= phase.from && s.at < phase.to).map((s) => s.kb / 1024);
-    return { phase: phase.name, exitToStartMs: stats(inPhase.map((d) => d.exitToStartMs)), rssMB: stats(kb), load: phase.load };
+    const part = (key) => stats(inPhase.map((d) => d[key]).filter((v) => v !== null));
+    return { phase: phase.name, exitToStartMs: stats(inPhase.map((d) => d.exitToStartMs)), exitToExitFileMs: part('exitToExitFileMs'), exitFileToDecisionMs: part('exitFileToDecisionMs'), decisionToStartMs: part('decisionToStartMs'), rssMB: stats(kb), load: phase.load };
   });
   for (const row of summary) {
     const l = row.load;
-    log(`api-load: ${row.phase}: exit → podman start median ${row.exitToStartMs.median} ms, p95 ${row.exitToStartMs.p95}, max ${row.exitToStartMs.max} (${row.exitToStartMs.n} deaths); RSS median ${row.rssMB.median} MB, max ${row.rssMB.max}${l?.requestsPerSecond !== undefined ? `; ${l.requestsPerSecond} req/s, p99 ${l.latencyMs.p99} ms, errors ${l.errors}, non-2xx ${l.non2xx}` : ''}`);
+    log(`api-load: ${row.phase}: exit → podman start median ${row.exitToStartMs.median} ms, p95 ${row.exitToStartMs.p95}, max ${row.exitToStartMs.max} (${row.exitToStartMs.n} deaths; p95 of its parts: exit → exit file ${row.exitToExitFileMs.p95}, → decision ${row.exitFileToDecisionMs.p95}, → start ${row.decisionToStartMs.p95}); RSS median ${row.rssMB.median} MB, max ${row.rssMB.max}${l?.requestsPerSecond !== undefined ? `; ${l.requestsPerSecond} req/s, p99 ${l.latencyMs.p99} ms, errors ${l.errors}, non-2xx ${l.non2xx}` : ''}`);
   }
   writeResult('api-load', { facts, cli: process.env.PVB_CLI ?? 'dist/podvisor.mjs', clients: CLIENTS, seconds: SECONDS, summary, deaths, agentErrors: agent.lines.filter((e) => e.level === 'error').map((e) => e.message).slice(0, 10) });
 }

@@ -6,7 +6,8 @@
 // The calls file is written into the script, not taken from the environment: the agent starts its
 // nsenter helpers with a clean environment (PATH only).
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, watch, writeFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLK_TCK, nowMs, podman, round } from './lib.mjs';
 
@@ -133,4 +134,25 @@ export async function exitsDirectory() {
   const r = await podman(['--log-level=debug', 'info', '--format', '{{.Host.Security.Rootless}}'], { allowFail: true });
   const tmp = /msg="Using tmp dir (.+?)"\s*$/m.exec(r.stderr)?.[1];
   return tmp ? join(tmp, 'exits') : '/run/libpod/exits';
+}
+
+/** Watches the exits directory: every exit file seen, with when this process saw it and its times. */
+export function watchExitFiles(dir) {
+  const seen = [];
+  const keys = new Set();
+  const onChange = async (filename) => {
+    if (!filename || !/^[0-9a-f]{64}$/.test(filename)) return;
+    const receivedAt = nowMs();
+    try {
+      const s = await stat(join(dir, filename), { bigint: true });
+      const key = `${filename}:${s.ino}:${s.mtimeNs}`;
+      if (keys.has(key)) return;
+      keys.add(key);
+      seen.push({ id: filename, receivedAt, mtimeMs: Number(s.mtimeNs / 1000n) / 1000, ctimeMs: Number(s.ctimeNs / 1000n) / 1000 });
+    } catch {
+      // removed by podman's cleanup already (another event for it came first)
+    }
+  };
+  const watcher = watch(dir, { persistent: false }, (_event, filename) => void onChange(filename));
+  return { seen, close: () => watcher.close() };
 }

@@ -13,13 +13,11 @@
 // only after its cleanup read the exit file), and reads the agent's debug log ('restarting
 // container', and each podman call's start = log time − duration, 1 ms resolution).
 import { spawn } from 'node:child_process';
-import { watch } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import {
   Agent, REAL_PODMAN, callKind, cleanupNode, freshDir, join, log, machineFacts, nowMs, podman, readCalls, round, sleep, stats, writeFileSync, writeResult,
 } from './lib.mjs';
-import { exitsDirectory, makeTimestampWrapper, wrapperCost } from './supervision-lib.mjs';
+import { exitsDirectory, makeTimestampWrapper, watchExitFiles, wrapperCost } from './supervision-lib.mjs';
 
 const NODE = 'pvb-restart';
 const DEATHS = Number(process.env.PVB_RESTART_DEATHS ?? 20);
@@ -57,27 +55,6 @@ async function calibrate(dir) {
     lags.push(readCalls(file)[before].ms - t);
   }
   return stats(lags, 2);
-}
-
-/** Watches the exits directory: every exit file seen, with when this process saw it and its times. */
-function watchExitFiles(dir) {
-  const seen = [];
-  const keys = new Set();
-  const onChange = async (filename) => {
-    if (!filename || !/^[0-9a-f]{64}$/.test(filename)) return;
-    const receivedAt = nowMs();
-    try {
-      const s = await stat(join(dir, filename), { bigint: true });
-      const key = `${filename}:${s.ino}:${s.mtimeNs}`;
-      if (keys.has(key)) return;
-      keys.add(key);
-      seen.push({ id: filename, receivedAt, mtimeMs: Number(s.mtimeNs / 1000n) / 1000, ctimeMs: Number(s.ctimeNs / 1000n) / 1000 });
-    } catch {
-      // removed by podman's cleanup already (another event for it came first)
-    }
-  };
-  const watcher = watch(dir, { persistent: false }, (_event, filename) => void onChange(filename));
-  return { seen, close: () => watcher.close() };
 }
 
 /** Follows `podman events` for died events of NODE's containers (the real podman, not the wrapper). */
