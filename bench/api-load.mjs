@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { createRequire } from 'node:module';
 import { Agent, REAL_PODMAN, cleanupNode, freshDir, join, log, machineFacts, manifestYaml, nowMs, podman, procSample, readCalls, round, sleep, stats, writeFileSync, writeResult } from './lib.mjs';
-import { exitsDirectory, makeTimestampWrapper, watchExitFiles } from './supervision-lib.mjs';
+import { exitsDirectory, makeTimestampWrapper, waitForContainerId, watchExitFiles } from './supervision-lib.mjs';
 
 const NODE = 'pvb-apiload';
 const SECONDS = Number(process.env.PVB_API_LOAD_SECONDS ?? 60);
@@ -103,16 +103,6 @@ function summariseCannon(result) {
   };
 }
 
-async function containerId() {
-  const deadline = nowMs() + 120_000;
-  for (;;) {
-    const r = await podman(['container', 'inspect', '--format', '{{.Id}}', CONTAINER], { allowFail: true });
-    if (r.code === 0 && r.stdout.trim()) return r.stdout.trim();
-    if (nowMs() > deadline) throw new Error(`container ${CONTAINER} not created within 120 s`);
-    await sleep(200);
-  }
-}
-
 async function main() {
   const facts = await machineFacts();
   const dir = freshDir('api-load');
@@ -136,7 +126,7 @@ async function main() {
   let logs = '';
   try {
     await agent.ready();
-    id = await containerId();
+    id = await waitForContainerId(CONTAINER, 200);
     // Every pod running before the first phase.
     const deadline = nowMs() + 180_000;
     for (;;) {

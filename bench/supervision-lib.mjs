@@ -9,7 +9,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLK_TCK, nowMs, podman, round } from './lib.mjs';
+import { CLK_TCK, nowMs, podman, round, sleep } from './lib.mjs';
 
 /** Absolute path of a binary on PATH (the real one, looked up before any wrapper is put first). */
 export function realBinary(name) {
@@ -155,4 +155,15 @@ export function watchExitFiles(dir) {
   };
   const watcher = watch(dir, { persistent: false }, (_event, filename) => void onChange(filename));
   return { seen, close: () => watcher.close() };
+}
+
+/** The id of `container` once podman has created it (polled every `intervalMs`, 120 s at most). */
+export async function waitForContainerId(container, intervalMs = 100) {
+  const deadline = nowMs() + 120_000;
+  for (;;) {
+    const r = await podman(['container', 'inspect', '--format', '{{.Id}}', container], { allowFail: true });
+    if (r.code === 0 && r.stdout.trim()) return r.stdout.trim();
+    if (nowMs() > deadline) throw new Error(`container ${container} not created within 120 s`);
+    await sleep(intervalMs);
+  }
 }

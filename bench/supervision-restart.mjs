@@ -17,7 +17,7 @@ import { createInterface } from 'node:readline';
 import {
   Agent, REAL_PODMAN, callKind, cleanupNode, freshDir, join, log, machineFacts, nowMs, podman, readCalls, round, sleep, stats, writeFileSync, writeResult,
 } from './lib.mjs';
-import { exitsDirectory, makeTimestampWrapper, watchExitFiles, wrapperCost } from './supervision-lib.mjs';
+import { exitsDirectory, makeTimestampWrapper, waitForContainerId, watchExitFiles, wrapperCost } from './supervision-lib.mjs';
 
 const NODE = 'pvb-restart';
 const DEATHS = Number(process.env.PVB_RESTART_DEATHS ?? 20);
@@ -80,16 +80,6 @@ function followDiedEvents() {
   return { events, stop: () => child.kill('SIGTERM') };
 }
 
-async function containerId() {
-  const deadline = nowMs() + 120_000;
-  for (;;) {
-    const r = await podman(['container', 'inspect', '--format', '{{.Id}}', CONTAINER], { allowFail: true });
-    if (r.code === 0 && r.stdout.trim()) return r.stdout.trim();
-    if (nowMs() > deadline) throw new Error(`container ${CONTAINER} not created within 120 s`);
-    await sleep(100);
-  }
-}
-
 async function main() {
   const facts = await machineFacts();
   const dir = freshDir('supervision-restart');
@@ -114,7 +104,7 @@ async function main() {
   let finishedAt = '';
   try {
     await agent.ready();
-    id = await containerId();
+    id = await waitForContainerId(CONTAINER);
     const want = WARMUP + DEATHS;
     const okStarts = () => agent.lines.filter((e) => e.message === 'podman' && e.args === `start ${id}` && e.exitCode === 0).length;
     const deadline = nowMs() + 180_000;

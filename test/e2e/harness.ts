@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -628,5 +629,25 @@ export function parseWallStamps(lines: string[]): { label: string; at: number }[
   return lines.map((line) => {
     const [label = '', at = 'NaN'] = line.split(' ');
     return { label, at: Number(at) * 1000 };
+  });
+}
+
+/** A process's resident set size in MB, from /proc. */
+export async function rssMB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+}
+
+/** A GET on a connection of its own: its status and the ms it took, or undefined if it failed or missed `deadlineMs`. */
+export function getWithin(url: string, deadlineMs: number): Promise<{ status: number; ms: number } | undefined> {
+  const start = performance.now();
+  return new Promise((resolve) => {
+    const req = request(url, { agent: false, timeout: deadlineMs }, (response) => {
+      response.resume();
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, ms: performance.now() - start }));
+    });
+    req.on('timeout', () => { req.destroy(); resolve(undefined); });
+    req.on('error', () => resolve(undefined));
+    req.end();
   });
 }

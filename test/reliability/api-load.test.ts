@@ -8,12 +8,11 @@
 //
 // CI loads the API for 20 s; PODVISOR_API_LOAD_SECONDS=N (npm run test:reliability: 60) for longer.
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { containerOf, freePort, podman, podmanContainer, podYaml, putManifest, setup, sleeper, waitForStatus } from '../e2e/harness.js';
+import { containerOf, freePort, getWithin, podman, podmanContainer, podYaml, putManifest, rssMB, setup, sleeper, waitForStatus } from '../e2e/harness.js';
 
 const SECONDS = Number(process.env.PODVISOR_API_LOAD_SECONDS ?? 20);
 const PODS = 8;
@@ -62,24 +61,6 @@ function cannon(url: string, connections: number, headers: Record<string, string
   });
 }
 
-async function rssMB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
-}
-
-/** GET on a connection of its own; the status, or 0 when it failed or took longer than `deadlineMs`. */
-function statusWithin(url: string, deadlineMs: number): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request(url, { agent: false, timeout: deadlineMs }, (response) => {
-      response.resume();
-      response.on('end', () => resolve(response.statusCode ?? 0));
-    });
-    req.on('timeout', () => { req.destroy(); resolve(0); });
-    req.on('error', () => resolve(0));
-    req.end();
-  });
-}
-
 t.test(`${CLIENTS} clients for ${SECONDS} s: every request answered, supervision goes on, RSS bounded`, async (t) => {
   const world = await setup(t, 'api-load');
   const port = await freePort();
@@ -112,7 +93,7 @@ t.test(`${CLIENTS} clients for ${SECONDS} s: every request answered, supervision
   const sampling = (async () => {
     while (loading) {
       rss.push(await rssMB(pid));
-      health.push(await statusWithin(`${base}/healthz`, HEALTH_DEADLINE_MS));
+      health.push((await getWithin(`${base}/healthz`, HEALTH_DEADLINE_MS))?.status ?? 0);
       await sleep(500);
     }
   })();

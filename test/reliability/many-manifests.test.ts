@@ -6,12 +6,11 @@
 // within a stated bound. Times are printed; only the API's bound is asserted.
 //
 // CI runs 40 manifests; PODVISOR_MANY_PODS=N (npm run test:reliability: 200) for more.
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { freePort, podsOf, podYaml, setup, sleeper, waitFor, type AgentProcess } from '../e2e/harness.js';
+import { freePort, getWithin, podsOf, podYaml, rssMB, setup, sleeper, waitFor, type AgentProcess } from '../e2e/harness.js';
 
 const COUNT = Number(process.env.PODVISOR_MANY_PODS ?? 40);
 /** Allowed RSS growth over the agent's RSS before the burst: a fixed part and a part per pod (status, mirror pod, specs). */
@@ -30,23 +29,10 @@ const MAX_SNAPSHOTS = 5;
 
 t.setTimeout(600_000 + COUNT * 6000);
 
-async function rssMB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
-}
-
-/** A GET on a connection of its own: ms taken, or undefined if it failed or missed the deadline. */
-function timedGet(url: string, deadlineMs: number): Promise<number | undefined> {
-  const start = performance.now();
-  return new Promise((resolve) => {
-    const req = request(url, { agent: false, timeout: deadlineMs }, (response) => {
-      response.resume();
-      response.on('end', () => resolve(response.statusCode === 200 ? performance.now() - start : undefined));
-    });
-    req.on('timeout', () => { req.destroy(); resolve(undefined); });
-    req.on('error', () => resolve(undefined));
-    req.end();
-  });
+/** A GET's ms when it answered 200 within `deadlineMs`, else undefined. */
+async function timedGet(url: string, deadlineMs: number): Promise<number | undefined> {
+  const answer = await getWithin(url, deadlineMs);
+  return answer?.status === 200 ? answer.ms : undefined;
 }
 
 /** The pods counts of the agent's desired-state lines after `from` (a log index). */
