@@ -56,7 +56,16 @@ export async function startMirrorReaders(config: AgentConfig, logger: Logger, so
     health: () => health.summary(),
     serveEnvValues: config.serveEnvValues,
   });
-  const unfollow = statusChanges.add(() => feed.sync());
+  // Changes come in bursts (40 pods stopped in one pass: an event each), and a sync recomputes
+  // every mirror object: one sync per turn of the loop serves the burst's end state at once
+  // instead of the loop spending itself on every step of it.
+  let syncQueued: NodeJS.Immediate | undefined;
+  const unfollow = statusChanges.add(() => {
+    syncQueued ??= setImmediate(() => {
+      syncQueued = undefined;
+      feed.sync();
+    });
+  });
   feed.sync();
   // The node's heartbeat and readiness move on even when no pod changes.
   const feedTimer = setInterval(() => feed.sync(), 10_000);
@@ -66,6 +75,7 @@ export async function startMirrorReaders(config: AgentConfig, logger: Logger, so
     async stop() {
       clearInterval(feedTimer);
       unfollow();
+      if (syncQueued) clearImmediate(syncQueued);
       await readers.stop();
     },
   };

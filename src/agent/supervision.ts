@@ -5,6 +5,7 @@
 import type { AgentConfig } from '../config/agent-config.js';
 import { errorMessage } from '../errors.js';
 import { freshness, type HealthChecks } from '../health/health.js';
+import { watchLoopStalls } from '../health/loop-stall.js';
 import type { Logger } from '../log/logger.js';
 import type { DesiredState } from '../manifest/desired-state.js';
 import type { AgentMetrics } from '../metrics/metrics.js';
@@ -176,6 +177,13 @@ export async function startSupervision(config: AgentConfig, logger: Logger, heal
     required: true,
     check: freshness({ what: 'successful listing of podman', last: () => reconciler.lastPassAt, error: () => reconciler.lastListError, maxAgeMs: Math.max(3 * relistMs, 60_000), startedAt }),
   });
+  // A held event loop delays every decision; it is logged, with its length, for the operator.
+  const loopStalls = watchLoopStalls({
+    onStall: (stall) => {
+      metrics?.loopStalls.inc();
+      logger.warn(`the agent's event loop was held for ${stall.heldMs} ms`, { event: 'EventLoopStalled', ms: stall.heldMs });
+    },
+  });
   health.add({ name: 'podman-events', required: false, check: () => (events.pid === undefined ? { ok: false, message: `not connected; relisting every ${config.relistIntervalSeconds} s meanwhile` } : { ok: true }) });
 
   return {
@@ -198,6 +206,7 @@ export async function startSupervision(config: AgentConfig, logger: Logger, heal
     statusChanges,
     async stop(deadlineMs) {
       watchers.abort();
+      loopStalls.stop();
       exitWatcher.stop();
       await events.stop();
       await oomWatcher.stop();

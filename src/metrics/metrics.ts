@@ -81,6 +81,7 @@ export class AgentMetrics {
   readonly eventStreamReconnects: Counter;
   readonly publishAttempts: Counter<'mode' | 'result'>;
   readonly publishPending: Gauge<'mode'>;
+  readonly loopStalls: Counter;
 
   constructor(options: AgentMetricsOptions) {
     const registers = [this.registry];
@@ -131,6 +132,7 @@ export class AgentMetrics {
     this.probeResults = new Counter({ name: 'podvisor_probe_results_total', help: 'Probe runs, by probe type and result.', labelNames: ['probe_type', 'result'], registers });
     this.eventStreamReconnects = new Counter({ name: 'podvisor_event_stream_reconnects_total', help: 'Times the podman events stream was started again after it ended.', registers });
     this.publishAttempts = new Counter({ name: 'podvisor_publish_requests_total', help: 'Requests to the publish endpoint, by mode and result.', labelNames: ['mode', 'result'], registers });
+    this.loopStalls = new Counter({ name: 'podvisor_event_loop_stalls_total', help: 'Times the agent\'s event loop was held for a second or more.', registers });
     this.publishPending = new Gauge({ name: 'podvisor_publish_pending', help: 'Pod states waiting to be delivered, by mode.', labelNames: ['mode'], registers });
   }
 

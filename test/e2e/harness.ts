@@ -16,6 +16,12 @@ import type { Test } from 'tap';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = join(REPO, 'dist', 'podvisor.mjs');
+/**
+ * Node flags for the agents a test starts, to look into one (PODVISOR_AGENT_NODE_ARGS="--cpu-prof
+ * --cpu-prof-dir=/var/tmp/prof"); with them, teardown stops agents with SIGTERM so that a profile
+ * is written.
+ */
+const AGENT_NODE_ARGS = (process.env.PODVISOR_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
 export const IMAGE = process.env.PODVISOR_TEST_IMAGE ?? 'localhost/busybox:podvisor';
 
 /** One JSON log line of the agent (winston's json format). */
@@ -192,7 +198,7 @@ export class AgentProcess {
 
   /** `cwd`: where the agent runs; conmon drops an `oom` file in its cwd when it sees an OOM kill. */
   constructor(args: string[], cwd?: string) {
-    this.child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(cwd ? { cwd } : {}) });
+    this.child = spawn(process.execPath, [...AGENT_NODE_ARGS, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(cwd ? { cwd } : {}) });
     let buffered = '';
     const onData = (chunk: Buffer) => {
       buffered += chunk.toString('utf8');
@@ -329,7 +335,7 @@ export async function setup(t: Test, file: string): Promise<E2E> {
     if (!t.passing()) {
       for (const [index, agent] of agents.entries()) t.comment(`agent ${index} log:\n${agent.dump()}`);
     }
-    for (const agent of agents) await agent.stop('SIGKILL');
+    for (const agent of agents) await agent.stop(AGENT_NODE_ARGS.length > 0 ? 'SIGTERM' : 'SIGKILL');
     const ids = (await podsOf(node).catch(() => [])).map((pod) => pod.Id);
     const mine = [...ids, ...world.ownPodmanObjects];
     // --ignore: one pod already gone must not keep the others from being removed.
@@ -638,16 +644,23 @@ export async function rssMB(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
 }
 
-/** A GET on a connection of its own: its status and the ms it took, or undefined if it failed or missed `deadlineMs`. */
-export function getWithin(url: string, deadlineMs: number): Promise<{ status: number; ms: number } | undefined> {
+/** A GET on a connection of its own: its status and the ms it took; status 0 and why when it failed or missed `deadlineMs`. */
+export function getWithin(url: string, deadlineMs: number): Promise<{ status: number; ms: number; error?: string }> {
   const start = performance.now();
   return new Promise((resolve) => {
-    const req = request(url, { agent: false, timeout: deadlineMs }, (response) => {
+    const req = request(url, { agent: false }, (response) => {
       response.resume();
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, ms: performance.now() - start }));
+      response.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: response.statusCode ?? 0, ms: performance.now() - start });
+      });
     });
-    req.on('timeout', () => { req.destroy(); resolve(undefined); });
-    req.on('error', () => resolve(undefined));
+    // The whole answer within the deadline, not just some bytes of it.
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${deadlineMs} ms`)), deadlineMs);
+    req.on('error', (error) => {
+      clearTimeout(timer);
+      resolve({ status: 0, ms: performance.now() - start, error: error.message });
+    });
     req.end();
   });
 }

@@ -93,7 +93,7 @@ t.test(`${CLIENTS} clients for ${SECONDS} s: every request answered, supervision
   const sampling = (async () => {
     while (loading) {
       rss.push(await rssMB(pid));
-      health.push((await getWithin(`${base}/healthz`, HEALTH_DEADLINE_MS))?.status ?? 0);
+      health.push((await getWithin(`${base}/healthz`, HEALTH_DEADLINE_MS)).status);
       await sleep(500);
     }
   })();
