@@ -83,6 +83,8 @@ export const agentConfigSchema = z
       .transform((name) => name.toLowerCase())
       .refine(isDns1123Subdomain, '--node-name must be a DNS-1123 subdomain (lower-case letters, digits, "-" and ".")'),
     stateDir: path('--state-dir'),
+    /** Image archives to load into podman (issue 12); <state-dir>/images when not given. */
+    imagesDir: path('--images-dir').optional(),
     resyncIntervalSeconds: seconds('--resync-interval', 1),
     relistIntervalSeconds: seconds('--relist-interval', 1),
     backoffInitialSeconds: seconds('--backoff-initial', 0),
@@ -129,6 +131,7 @@ export const SETTINGS = [
   { field: 'manifestDir', flag: 'manifest-dir', key: ['manifest-dir'], fallback: '/etc/pods.d' },
   { field: 'nodeName', flag: 'node-name', key: ['node-name'] },
   { field: 'stateDir', flag: 'state-dir', key: ['state-dir'], fallback: '/var/lib/podvisor' },
+  { field: 'imagesDir', flag: 'images-dir', key: ['images-dir'] },
   { field: 'resyncIntervalSeconds', flag: 'resync-interval', key: ['resync-interval'], fallback: 20 },
   { field: 'relistIntervalSeconds', flag: 'relist-interval', key: ['relist-interval'], fallback: 10 },
   { field: 'backoffInitialSeconds', flag: 'backoff-initial', key: ['backoff-initial'], fallback: 10 },
