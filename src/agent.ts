@@ -22,7 +22,7 @@ const READER_SETTINGS: ReadonlySet<keyof AgentConfig> = new Set([
  * restart: where manifests, state and logs live and the node's name are what its pods are.
  */
 export const RELOADABLE: ReadonlySet<keyof AgentConfig> = new Set([
-  'logLevel', 'logFormat', 'resyncIntervalSeconds', 'relistIntervalSeconds', 'backoffInitialSeconds', 'backoffMaxSeconds', ...READER_SETTINGS,
+  'logLevel', 'logFormat', 'resyncIntervalSeconds', 'rollbackAfterSeconds', 'relistIntervalSeconds', 'backoffInitialSeconds', 'backoffMaxSeconds', ...READER_SETTINGS,
 ]);
 
 export interface Agent {
@@ -55,6 +55,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
     abort: () => supervision.abort(),
     async reconfigure(next, changed) {
       intake.setResyncInterval(next.resyncIntervalSeconds * 1000);
+      intake.setRollbackAfter(next.rollbackAfterSeconds);
       supervision.reconfigure(next);
       if (![...changed].some((field) => READER_SETTINGS.has(field))) return;
       // The readers only read the status: stopping and starting them again loses nothing (the

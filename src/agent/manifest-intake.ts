@@ -1,8 +1,8 @@
 // Manifest intake: the directory source's snapshots become the desired state. Findings are
 // logged, files with errors keep their pods on the last good spec (and say so, on the pods'
 // status and as ManifestInvalid events), conflicts between files (one pod name, or one host port
-// asked for twice) are reported once, and the
-// merged desired state goes to the reconciler.
+// asked for twice) are reported once, and the merged desired state goes through the rollout
+// guard (an edited pod that does not come up goes back to its last Ready spec) to the reconciler.
 import type { AgentConfig } from '../config/agent-config.js';
 import type { HealthChecks } from '../health/health.js';
 import type { Logger } from '../log/logger.js';
@@ -11,9 +11,11 @@ import { DirectorySource, type SourceSnapshot } from '../manifest/directory-sour
 import { formatFinding } from '../manifest/validate.js';
 import type { AgentMetrics } from '../metrics/metrics.js';
 import type { Reconciler } from '../pods/reconciler.js';
+import { RolloutGuard } from '../rollout/rollout-guard.js';
 import { apiTime } from '../status/conditions.js';
 import type { ManifestProblem } from '../status/manifest-problem.js';
 import type { StatusManager } from '../status/status-manager.js';
+import type { Listeners } from './listeners.js';
 
 export interface ManifestIntake {
   /** Resolves once the directory has been read in full and its desired state handed on. */
@@ -21,6 +23,8 @@ export interface ManifestIntake {
   close(): Promise<void>;
   /** A new period for the full re-read of the directory (a reload). */
   setResyncInterval(ms: number): void;
+  /** A new default rollback window (a reload). */
+  setRollbackAfter(seconds: number): void;
 }
 
 export interface ManifestIntakeParts {
@@ -28,11 +32,13 @@ export interface ManifestIntakeParts {
   reconciler: Reconciler;
   metrics: AgentMetrics | undefined;
   health: HealthChecks;
+  /** Told after every change of pod status (the rollout guard proves or rolls back edits on it). */
+  statusChanges: Listeners<[]>;
 }
 
 /** Builds the intake on the configured manifest directory. */
 export function manifestIntake(config: AgentConfig, logger: Logger, parts: ManifestIntakeParts): ManifestIntake {
-  const { status, reconciler, metrics, health } = parts;
+  const { status, reconciler, metrics, health, statusChanges } = parts;
   let lastGood: LastGood = new Map();
   const reportedConflicts = new Set<string>();
   /** Files with errors now: their first error and since when, for the pods they define. */
@@ -62,6 +68,45 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
     metrics?.manifestFilesInvalid.set(invalidFiles.size);
   };
 
+  /** The pods that do not run their file's current content, and why, for their status. */
+  let desiredPods: Iterable<{ key: string; source: string }> = [];
+  const publishProblems = () => {
+    const problems = new Map<string, ManifestProblem>();
+    for (const [key, rolledBack] of guard.rolledBack()) {
+      problems.set(key, {
+        kind: 'rolledBack',
+        since: rolledBack.failed.at,
+        message: `spec ${rolledBack.failed.hash} ${rolledBack.failed.message}: rolled back to ${rolledBack.runningHash}, the last spec that was Ready; not tried again until the file changes`,
+      });
+    }
+    // A file with errors says more about what runs than an older rollback does.
+    for (const pod of desiredPods) {
+      const problem = invalidFiles.get(pod.source);
+      if (problem) problems.set(pod.key, problem);
+    }
+    status.setManifestProblems(problems);
+  };
+
+  const guard = new RolloutGuard({
+    stateDir: config.stateDir,
+    logger,
+    defaultSeconds: config.rollbackAfterSeconds,
+    statuses: () => status.pods(),
+    onRollback: (pod, failed, to) => status.event(pod, 'Warning', 'RolledBack', `Spec ${failed.hash} ${failed.message}; rolled back to ${to}, the last spec that was Ready`),
+    onChange: (state) => {
+      reconciler.setDesired(state);
+      publishProblems();
+    },
+  });
+  // One look at the status per turn of the loop: a burst of changes is one decision.
+  let observeQueued: NodeJS.Immediate | undefined;
+  const unfollow = statusChanges.add(() => {
+    observeQueued ??= setImmediate(() => {
+      observeQueued = undefined;
+      guard.observe(status.pods());
+    });
+  });
+
   const onSnapshot = (snapshot: SourceSnapshot) => {
     logFindings(snapshot);
     directoryError = undefined;
@@ -83,14 +128,10 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
       }
     }
     logger.debug('desired state', { event: 'DesiredState', pods: merged.state.pods.size, files: snapshot.files.length });
-    const problems = new Map<string, ManifestProblem>();
-    for (const pod of merged.state.pods.values()) {
-      const problem = invalidFiles.get(pod.source);
-      if (problem) problems.set(pod.key, problem);
-    }
+    desiredPods = [...merged.state.pods.values()];
     // The reconciler first: a changed pod's first podman call should not wait for a status recompute.
-    reconciler.setDesired(merged.state);
-    status.setManifestProblems(problems);
+    reconciler.setDesired(guard.apply(merged.state));
+    publishProblems();
   };
 
   const source = new DirectorySource({
@@ -114,8 +155,18 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
     check: () => (directoryError ? { ok: false, message: directoryError } : { ok: true, ...(invalidFiles.size ? { message: `${invalidFiles.size} file(s) with errors` } : {}) }),
   });
   return {
-    start: () => source.start(),
-    close: () => source.close(),
+    async start() {
+      await guard.load();
+      await source.start();
+    },
+    async close() {
+      await source.close();
+      unfollow();
+      if (observeQueued) clearImmediate(observeQueued);
+      guard.stop();
+      await guard.flush();
+    },
     setResyncInterval: (ms: number) => source.setResyncInterval(ms),
+    setRollbackAfter: (seconds: number) => guard.setDefaultSeconds(seconds),
   };
 }

@@ -2,6 +2,7 @@
 // AGE; -o wide adds IP and NODE), or with `-o json` or `-o yaml` a v1 PodList, or with `-o name`
 // their names (what the shell completion offers), read from the status the agent writes.
 import { stringify } from 'yaml';
+import { PROBLEM_CONDITIONS } from '../status/manifest-problem.js';
 import { humanDuration, printedStatus } from '../status/printers.js';
 import { readStatusForDisplay } from './read-status.js';
 
@@ -37,5 +38,9 @@ export async function statusCommand(options: { stateDir: string; output?: string
   }
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
   for (const row of rows) process.stdout.write(`${row.map((cell, column) => cell.padEnd((widths[column] ?? 0) + 3)).join('').trimEnd()}\n`);
+  // What the table cannot say: a pod that does not run its file's current content, and why.
+  const notes = file.items.flatMap((pod) =>
+    pod.status.conditions.filter((condition) => PROBLEM_CONDITIONS.has(condition.type) && condition.status === 'False').map((condition) => `pod/${pod.metadata.name}: ${'reason' in condition ? condition.reason : ''}: ${'message' in condition ? condition.message : ''}`));
+  if (notes.length > 0) process.stdout.write(`\n${notes.join('\n')}\n`);
   return 0;
 }

@@ -1,29 +1,50 @@
-// A pod whose manifest file has errors right now runs its last good spec. That is part of its
-// status, as the status owner serves it everywhere (status.json, `podvisor status` and
-// `describe`, the API, mirror pods): the file's first error as an annotation, and a condition.
+// A pod whose manifest file has errors right now runs its last good spec; a pod whose edited spec
+// did not come up runs the last spec that was Ready (a rollback). Either is part of its status,
+// as the status owner serves it everywhere (status.json, `podvisor status` and `describe`, the
+// API, mirror pods): the reason as an annotation, and a condition.
 
 /** The first error of the pod's manifest file, while it has errors. */
 export const MANIFEST_ERROR_ANNOTATION = 'podvisor.io/manifest-error';
 /** The pod condition that says the manifest it runs from is (not) the file's current content. */
 export const MANIFEST_VALID_CONDITION = 'podvisor.io/ManifestValid';
 
-/** A manifest error that applies to a pod: the file's first error and since when it has had it. */
+/** Why the spec of a rolled-back pod is not its file's: the failed spec and what it did. */
+export const ROLLED_BACK_ANNOTATION = 'podvisor.io/rolled-back';
+/** The pod condition that says its file's current spec is (not) the one running, because it was rolled back. */
+export const MANIFEST_APPLIED_CONDITION = 'podvisor.io/ManifestApplied';
+
+/**
+ * A reason a pod does not run its file's current content: the file's first error (`invalid`,
+ * the default), or a rollback of a spec that did not come up; and since when.
+ */
 export interface ManifestProblem {
   message: string;
   since: string;
+  kind?: 'invalid' | 'rolledBack';
 }
 
 export interface ManifestCondition {
-  type: typeof MANIFEST_VALID_CONDITION;
+  type: typeof MANIFEST_VALID_CONDITION | typeof MANIFEST_APPLIED_CONDITION;
   status: 'False';
-  reason: 'ManifestInvalid';
+  reason: 'ManifestInvalid' | 'RolledBack';
   message: string;
   lastTransitionTime: string;
   lastProbeTime: null;
 }
 
+/** The condition types a problem puts on a pod (kept out of the conditions computed from the pod). */
+export const PROBLEM_CONDITIONS: ReadonlySet<string> = new Set([MANIFEST_VALID_CONDITION, MANIFEST_APPLIED_CONDITION]);
+
+/** The annotation a problem puts on a pod. */
+export function problemAnnotation(problem: ManifestProblem): string {
+  return problem.kind === 'rolledBack' ? ROLLED_BACK_ANNOTATION : MANIFEST_ERROR_ANNOTATION;
+}
+
 /** The condition a pod with a manifest problem carries. */
 export function manifestCondition(problem: ManifestProblem): ManifestCondition {
+  if (problem.kind === 'rolledBack') {
+    return { type: MANIFEST_APPLIED_CONDITION, status: 'False', reason: 'RolledBack', message: problem.message, lastTransitionTime: problem.since, lastProbeTime: null };
+  }
   return {
     type: MANIFEST_VALID_CONDITION,
     status: 'False',

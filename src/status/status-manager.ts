@@ -19,7 +19,7 @@ import { EventRecorder, type PodEvent } from './event-recorder.js';
 import { podPhase } from './pod-phase.js';
 import { qosClass } from './qos.js';
 import type { ContainerStatus, PodCondition, PodStatus } from './types.js';
-import { MANIFEST_ERROR_ANNOTATION, MANIFEST_VALID_CONDITION, manifestCondition, type ManifestCondition, type ManifestProblem } from './manifest-problem.js';
+import { manifestCondition, PROBLEM_CONDITIONS, problemAnnotation, type ManifestCondition, type ManifestProblem } from './manifest-problem.js';
 import { compareText } from '../order.js';
 
 /** A pod as podvisor serves it: the defaulted manifest with its status. */
@@ -283,7 +283,7 @@ export class StatusManager implements StatusSink {
       phase,
       ...(current ? { initContainerStatuses, containerStatuses } : {}),
       sandboxReady: current?.infraRunning ?? false,
-      ...(samePod ? { previous: samePod.status.conditions.filter((condition): condition is PodCondition => condition.type !== MANIFEST_VALID_CONDITION) } : {}),
+      ...(samePod ? { previous: samePod.status.conditions.filter((condition): condition is PodCondition => !PROBLEM_CONDITIONS.has(condition.type)) } : {}),
       now: new Date(now),
     });
     // The start time: when podvisor first saw the pod's sandbox, kept across agent restarts.
@@ -292,7 +292,7 @@ export class StatusManager implements StatusSink {
     const hostIP = this.#options.hostIP;
     const podIP = spec.hostNetwork ? hostIP : current?.podIP;
     const problem = this.#problems.get(desired.key);
-    const metadata = problem ? { ...desired.pod.metadata, annotations: { ...desired.pod.metadata.annotations, [MANIFEST_ERROR_ANNOTATION]: problem.message } } : desired.pod.metadata;
+    const metadata = problem ? { ...desired.pod.metadata, annotations: { ...desired.pod.metadata.annotations, [problemAnnotation(problem)]: problem.message } } : desired.pod.metadata;
     const pod: StatusPod = {
       apiVersion: 'v1',
       kind: 'Pod',

@@ -451,7 +451,8 @@ export async function waitForStatus<T>(stateDir: string, podName: string, what: 
 export async function statusTable(stateDir: string): Promise<Record<string, string>[]> {
   const result = await podvisorCli('status', '--state-dir', stateDir);
   if (result.code !== 0) throw new Error(`podvisor status: exit ${result.code}: ${result.stderr}`);
-  const [header, ...rows] = result.stdout.split('\n').filter((line) => line.trim() !== '');
+  // The table ends at the first empty line; notes on pods (a rollback, an invalid file) follow it.
+  const [header, ...rows] = (result.stdout.split('\n\n')[0] ?? '').split('\n').filter((line) => line.trim() !== '');
   // Cells are padded to the column width plus three spaces; RESTARTS may hold "3 (2s ago)".
   const columns = (header ?? '').split(/\s{3,}/);
   return rows.map((row) => Object.fromEntries(row.split(/\s{3,}/).map((cell, index) => [columns[index] ?? `column${index}`, cell])));

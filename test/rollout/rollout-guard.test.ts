@@ -1,0 +1,171 @@
+// The rollout guard's rules, as a table of what the files ask for and what the status says, then
+// the guard itself with its state file (a fake clock: the windows are what is tested).
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import t from 'tap';
+import { createLogger } from '../../src/log/logger.js';
+import type { DesiredState } from '../../src/manifest/desired-state.js';
+import { toDesiredPod, type DesiredPod } from '../../src/manifest/identity.js';
+import type { PodManifest } from '../../src/manifest/pod-schema.js';
+import { decide, effectivePods, nextDeadline, PROVEN_AFTER_MS, ROLLBACK_AFTER_ANNOTATION, ROLLOUT_FILE, RolloutGuard, type ObservedStatus, type RolloutRecord } from '../../src/rollout/rollout-guard.js';
+
+const T0 = new Date('2026-12-04T10:00:00.000Z');
+const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
+
+/** The pod `web` with image `tag`; `window` as its annotation when given. */
+function spec(tag: string, window?: string): DesiredPod {
+  const manifest: PodManifest = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'web', ...(window === undefined ? {} : { annotations: { [ROLLBACK_AFTER_ANNOTATION]: window } }) },
+    spec: { containers: [{ name: 'app', image: `localhost/app:${tag}` }] },
+  };
+  return toDesiredPod(manifest, '/etc/pods.d/web.yaml', 'node1', T0);
+}
+
+/** The status of `pod` as the status owner serves it: Ready or not, a container waiting for a reason, a phase. */
+function status(pod: DesiredPod, options: { ready?: boolean; waiting?: string; phase?: string } = {}): ObservedStatus {
+  return {
+    metadata: { name: pod.name, namespace: pod.namespace, annotations: pod.pod.metadata.annotations },
+    status: {
+      phase: (options.phase ?? 'Running') as 'Running',
+      conditions: [{ type: 'Ready', status: options.ready ? 'True' : 'False' }],
+      initContainerStatuses: [],
+      containerStatuses: [{
+        name: 'app', ready: options.ready ?? false, restartCount: 0, image: '', imageID: '', started: options.ready ?? false,
+        state: options.waiting ? { waiting: { reason: options.waiting } } : { running: { startedAt: T0.toISOString() } },
+        lastState: {},
+      }],
+    } as unknown as ObservedStatus['status'],
+  };
+}
+
+const v1 = spec('1');
+const v2 = spec('2');
+const proven: RolloutRecord = { ready: { hash: v1.hash, pod: v1, at: T0.toISOString() } };
+
+t.test('effectivePods: which spec runs, and when a trial starts', async (t) => {
+  const one = (pod: DesiredPod, record: RolloutRecord | undefined, defaultSeconds = 120) =>
+    effectivePods(new Map([[pod.key, pod]]), new Map(record ? [[pod.key, record]] : []), defaultSeconds, T0);
+
+  let result = one(v1, undefined);
+  t.equal(result.pods.get(v1.key)?.hash, v1.hash, 'a new pod runs its file');
+  t.equal(result.records.get(v1.key)?.trial, undefined, 'and is on no trial: there is nothing to go back to');
+
+  result = one(v2, proven);
+  t.equal(result.pods.get(v2.key)?.hash, v2.hash, 'an edit of a proven pod runs the new spec');
+  t.same(result.records.get(v2.key)?.trial, { hash: v2.hash, since: T0.toISOString() }, 'on trial from now');
+
+  const trialFrom = { ...proven, trial: { hash: v2.hash, since: at(-50).toISOString() } };
+  t.same(one(v2, trialFrom).records.get(v2.key)?.trial?.since, at(-50).toISOString(), 'the same edit again (a rescan) keeps its trial\'s start');
+
+  result = one(v2, proven, 0);
+  t.equal(result.records.get(v2.key)?.trial, undefined, 'rollback off (0): no trial');
+  t.equal(one(spec('2', '0'), proven).records.get(v2.key)?.trial, undefined, 'the annotation 0 turns it off for one pod');
+
+  const failed: RolloutRecord = { ...proven, failed: { hash: v2.hash, reason: 'CrashLoopBackOff', message: 'x', at: T0.toISOString() } };
+  result = one(v2, failed);
+  t.equal(result.pods.get(v2.key)?.hash, v1.hash, 'a failed spec is not tried again: the last Ready spec runs');
+  t.ok(result.records.get(v2.key)?.failed, 'and the failure is remembered');
+
+  const v3 = spec('3');
+  result = one(v3, failed);
+  t.equal(result.pods.get(v3.key)?.hash, v3.hash, 'the file changed again: its new spec is tried');
+  t.equal(result.records.get(v3.key)?.failed, undefined, 'the old failure is forgotten');
+  t.equal(result.records.get(v3.key)?.trial?.hash, v3.hash, 'on trial');
+
+  result = effectivePods(new Map(), new Map([[v1.key, proven]]), 120, T0);
+  t.equal(result.records.size, 0, 'a pod no file asks for is forgotten');
+});
+
+t.test('decide: proven, rolled back, or still on trial', async (t) => {
+  const onTrial: RolloutRecord = { ...proven, trial: { hash: v2.hash, since: T0.toISOString() } };
+
+  let result = decide({}, v1, status(v1, { ready: true }), 120, T0);
+  t.equal(result.record.ready?.hash, v1.hash, 'a pod on no trial that is Ready: its spec is the one to go back to');
+  t.equal(decide({}, v1, status(v1, { ready: false }), 120, T0).record.ready, undefined, 'not Ready: nothing recorded');
+
+  result = decide(onTrial, v2, status(v2, { waiting: 'CrashLoopBackOff' }), 120, at(15));
+  t.equal(result.rollback?.reason, 'CrashLoopBackOff', 'a crash loop during the trial: rollback');
+  t.match(result.rollback?.message, /container app is in CrashLoopBackOff 15 s after the replace/);
+  t.equal(result.record.failed?.hash, v2.hash, 'the failed spec remembered');
+  t.equal(result.record.ready?.hash, v1.hash, 'the spec to go back to kept');
+
+  t.equal(decide(onTrial, v2, status(v2, { phase: 'Failed' }), 120, at(5)).rollback?.reason, 'Failed', 'the pod failed: rollback');
+  t.equal(decide(onTrial, v2, status(v2), 120, at(119)).rollback, undefined, 'not Ready yet, window not over: wait');
+  result = decide(onTrial, v2, status(v2), 120, at(120));
+  t.equal(result.rollback?.reason, 'NotReady', 'not Ready when the window ends: rollback');
+  t.match(result.rollback?.message, /not Ready within 120 s/);
+  const v2in30 = spec('2', '30');
+  const onTrial30: RolloutRecord = { ...proven, trial: { hash: v2in30.hash, since: T0.toISOString() } };
+  t.equal(decide(onTrial30, v2in30, status(v2in30), 120, at(29)).rollback, undefined);
+  t.equal(decide(onTrial30, v2in30, status(v2in30), 120, at(30)).rollback?.reason, 'NotReady', 'the annotation sets the window');
+
+  result = decide(onTrial, v2, status(v2, { ready: true }), 120, at(5));
+  t.equal(result.rollback, undefined, 'Ready: no rollback');
+  t.equal(result.record.trial?.readySince, at(5).toISOString(), 'Ready since now: not proven yet');
+  t.equal(result.record.ready?.hash, v1.hash, 'the old spec is still the one to go back to');
+  result = decide(result.record, v2, status(v2, { waiting: 'CrashLoopBackOff' }), 120, at(8));
+  t.equal(result.rollback?.reason, 'CrashLoopBackOff', 'Ready for 3 s, then a crash loop: rollback');
+
+  const readyAt5 = decide(onTrial, v2, status(v2, { ready: true }), 120, at(5)).record;
+  result = decide(readyAt5, v2, status(v2, { ready: true }), 120, at(5 + PROVEN_AFTER_MS / 1000));
+  t.equal(result.record.ready?.hash, v2.hash, `Ready for ${PROVEN_AFTER_MS / 1000} s: proven, the new spec is the one to go back to`);
+  t.equal(result.record.trial, undefined, 'the trial is over');
+  t.equal(decide(readyAt5, v2, status(v2), 120, at(7)).record.trial?.readySince, undefined, 'Ready, then not: the proving starts over');
+
+  t.same(decide(onTrial, v2, status(v1, { waiting: 'CrashLoopBackOff' }), 120, at(15)), { record: onTrial }, 'a status of another spec (the old pod, still being replaced) decides nothing');
+});
+
+t.test('nextDeadline: the end of a window, or of a proving', async (t) => {
+  const specs = new Map([[v2.key, v2]]);
+  t.equal(nextDeadline(new Map([[v2.key, { ...proven, trial: { hash: v2.hash, since: T0.toISOString() } }]]), specs, 120), at(120).getTime());
+  t.equal(nextDeadline(new Map([[v2.key, { ...proven, trial: { hash: v2.hash, since: T0.toISOString(), readySince: at(3).toISOString() } }]]), specs, 120), at(3).getTime() + PROVEN_AFTER_MS);
+  t.equal(nextDeadline(new Map([[v2.key, proven]]), specs, 120), undefined, 'no trial: no timer');
+});
+
+t.test('the guard: a crash-looping edit is rolled back, remembered across a restart, and retried when the file changes', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'podvisor-rollout-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const logger = createLogger({ level: 'error', format: 'json', stream: new PassThrough() });
+  let now = T0;
+  let statuses: ObservedStatus[] = [];
+  const handedOn: DesiredState[] = [];
+  const rollbacks: string[] = [];
+  const make = () => new RolloutGuard({
+    stateDir: dir, logger, defaultSeconds: 120, now: () => now, statuses: () => statuses,
+    onChange: (state) => handedOn.push(state),
+    onRollback: (pod, failed, to) => rollbacks.push(`${pod.hash}:${failed.reason}->${to}`),
+  });
+  const state = (pod: DesiredPod): DesiredState => ({ pods: new Map([[pod.key, pod]]), erroredSources: new Set(), conflicts: [] });
+
+  let guard = make();
+  await guard.load();
+  t.equal(guard.apply(state(v1)).pods.get(v1.key)?.hash, v1.hash);
+  guard.observe([status(v1, { ready: true })]);
+  t.equal(guard.apply(state(v2)).pods.get(v2.key)?.hash, v2.hash, 'the edit is handed on');
+  now = at(20);
+  guard.observe([status(v2, { waiting: 'CrashLoopBackOff' })]);
+  t.same(rollbacks, [`${v2.hash}:CrashLoopBackOff->${v1.hash}`], 'rolled back once');
+  t.equal(handedOn.at(-1)?.pods.get(v1.key)?.hash, v1.hash, 'the last Ready spec handed on to the reconciler');
+  t.same([...guard.rolledBack().values()].map((one) => one.failed.hash), [v2.hash], 'the status can say so');
+  guard.stop();
+  await guard.flush();
+  const saved = JSON.parse(await readFile(join(dir, ROLLOUT_FILE), 'utf8')) as { pods: Record<string, RolloutRecord> };
+  t.equal(saved.pods[v1.key]?.failed?.hash, v2.hash, 'written to the state directory');
+
+  guard = make();
+  await guard.load();
+  t.equal(guard.apply(state(v2)).pods.get(v2.key)?.hash, v1.hash, 'after a restart the failed spec is still not tried');
+  const v3 = spec('3');
+  t.equal(guard.apply(state(v3)).pods.get(v3.key)?.hash, v3.hash, 'a new edit is tried');
+  guard.stop();
+
+  await writeFile(join(dir, ROLLOUT_FILE), '{"pods": ');
+  guard = make();
+  await guard.load();
+  t.equal(guard.apply(state(v2)).pods.get(v2.key)?.hash, v2.hash, 'a corrupt state file is set aside: the file\'s spec runs');
+  guard.stop();
+});
