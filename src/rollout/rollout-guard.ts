@@ -133,7 +133,7 @@ export interface RolloutGuardOptions {
   defaultSeconds: number;
   /** The effective desired state changed on the guard's own decision (a rollback): hand it on. */
   onChange: (state: DesiredState) => void;
-  /** A rollback, for the pod's events (`RolledBack`). */
+  /** A rollback, for the events of `pod`, the pod rolled back to (`RolledBack`). */
   onRollback: (pod: DesiredPod, failed: FailedSpec, to: string) => void;
   /** Every pod's status now: read when a window runs out with no status change. */
   statuses: () => readonly ObservedStatus[];
@@ -203,7 +203,8 @@ export class RolloutGuard {
         rolledBack = true;
         const to = decision.record.ready.hash;
         this.#options.logger.warn(`pod ${key}: spec ${decision.rollback.hash} ${decision.rollback.message}; rolling back to ${to}, the last spec that was Ready (not tried again until its file changes)`, { event: 'RolledBack', pod: key, failedHash: decision.rollback.hash, reason: decision.rollback.reason, hash: to });
-        this.#options.onRollback(spec, decision.rollback, to);
+        // On the pod that runs from now on: its events are the ones `describe` shows.
+        this.#options.onRollback(decision.record.ready.pod, decision.rollback, to);
       }
     }
     this.#save();
