@@ -116,6 +116,10 @@ export class StatusManager implements StatusSink {
   /** Writes the status file every `writeIntervalMs` while it changes, and every STATUS_HEARTBEAT_MS regardless. */
   start(): void {
     this.#writeTimer = setInterval(() => {
+      // Nothing is written before this agent has computed a status of its own: the loaded one
+      // may count fewer restarts than supervision.json (the last agent stopped mid-update), and
+      // written again as new it would make a restart count go back for its readers.
+      if (this.#desired === undefined) return;
       if (this.#dirty || this.#now() - this.#writtenAt >= STATUS_HEARTBEAT_MS) void this.flush();
     }, this.#options.writeIntervalMs ?? 2000);
     this.#writeTimer.unref();
