@@ -12,6 +12,7 @@ import { formatFinding } from '../manifest/validate.js';
 import type { AgentMetrics } from '../metrics/metrics.js';
 import type { Reconciler } from '../pods/reconciler.js';
 import { RolloutGuard } from '../rollout/rollout-guard.js';
+import { UpdateLocks } from '../rollout/update-locks.js';
 import { apiTime } from '../status/conditions.js';
 import type { ManifestProblem } from '../status/manifest-problem.js';
 import type { StatusManager } from '../status/status-manager.js';
@@ -79,6 +80,9 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
         message: `spec ${rolledBack.failed.hash} ${rolledBack.failed.message}: rolled back to ${rolledBack.runningHash}, the last spec that was Ready; not tried again until the file changes`,
       });
     }
+    for (const [key, held] of guard.heldReplaces()) {
+      problems.set(key, { kind: 'replaceHeld', since: heldSince(key, held.wantedHash), message: `Pending replace: spec ${held.wantedHash} held by the update lock ${held.lock}; running ${held.runningHash} until it goes` });
+    }
     // A file with errors says more about what runs than an older rollback does.
     for (const pod of desiredPods) {
       const problem = invalidFiles.get(pod.source);
@@ -87,7 +91,18 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
     status.setManifestProblems(problems);
   };
 
+  /** When each held replace was first held (for its condition's transition time). */
+  const heldAt = new Map<string, { hash: string; since: string }>();
+  const heldSince = (key: string, hash: string) => {
+    const known = heldAt.get(key);
+    if (known?.hash === hash) return known.since;
+    const since = apiTime(new Date());
+    heldAt.set(key, { hash, since });
+    return since;
+  };
+  const locks = new UpdateLocks({ dir: config.locksDir, logger, onChange: () => guard.locksChanged() });
   const guard = new RolloutGuard({
+    holding: (pod) => locks.holding(pod),
     stateDir: config.stateDir,
     logger,
     defaultSeconds: config.rollbackAfterSeconds,
@@ -157,10 +172,12 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
   return {
     async start() {
       await guard.load();
+      await locks.start();
       await source.start();
     },
     async close() {
       await source.close();
+      await locks.stop();
       unfollow();
       if (observeQueued) clearImmediate(observeQueued);
       guard.stop();

@@ -1,4 +1,4 @@
-// Rollback of an edit that does not come up (issue 12). Sits between the merged desired state
+// Rollback of an edit that does not come up, and replaces held by update locks (issue 12). Sits between the merged desired state
 // and the reconciler: when a pod that was Ready is replaced because its file changed, the new
 // spec is on trial; if it crash-loops, fails, or is not proven Ready within the pod's window, the
 // pod goes back to the last spec that was Ready, and the failed spec is not tried again until
@@ -42,6 +42,19 @@ export interface RolloutRecord {
 /** What a status reader needs of a pod: its hash, phase, Ready and its containers' waiting reasons. */
 export type ObservedStatus = { metadata: { name: string; namespace?: string | undefined; annotations?: Record<string, string> | undefined }; status: Pick<PodStatus, 'phase' | 'initContainerStatuses' | 'containerStatuses'> & { conditions: readonly { type: string; status: string }[] } };
 
+/** What holds replaces: the specs running now, and the lock (a path) holding a pod's replace. */
+export interface Hold {
+  running: ReadonlyMap<string, DesiredPod>;
+  holding: (pod: DesiredPod) => string | undefined;
+}
+
+/** A replace an update lock holds: the pod keeps running its spec. */
+export interface HeldReplace {
+  lock: string;
+  wantedHash: string;
+  runningHash: string;
+}
+
 /** The window of a pod's spec in ms: its annotation, else the default; 0 is off. */
 export function windowMs(pod: DesiredPod, defaultSeconds: number): number {
   const text = pod.pod.metadata.annotations?.[ROLLBACK_AFTER_ANNOTATION];
@@ -63,10 +76,21 @@ const isReady = (status: ObservedStatus['status']) => status.conditions.some((co
  * last Ready spec. Also returns the records as they stand after this desired state: a spec that
  * changed away from the failed one clears the failure; a replace of a proven pod starts a trial.
  */
-export function effectivePods(desired: ReadonlyMap<string, DesiredPod>, records: ReadonlyMap<string, RolloutRecord>, defaultSeconds: number, now: Date): { pods: Map<string, DesiredPod>; records: Map<string, RolloutRecord> } {
+export function effectivePods(desired: ReadonlyMap<string, DesiredPod>, records: ReadonlyMap<string, RolloutRecord>, defaultSeconds: number, now: Date, hold?: Hold): { pods: Map<string, DesiredPod>; records: Map<string, RolloutRecord>; held: Map<string, HeldReplace> } {
   const pods = new Map<string, DesiredPod>();
   const next = new Map<string, RolloutRecord>();
+  const held = new Map<string, HeldReplace>();
   for (const [key, pod] of desired) {
+    // A replace held by an update lock: the running spec stays, and nothing about it changes.
+    const running = hold?.running.get(key);
+    const lock = running && running.hash !== pod.hash ? hold?.holding(pod) : undefined;
+    if (running && lock) {
+      pods.set(key, running);
+      held.set(key, { lock, wantedHash: pod.hash, runningHash: running.hash });
+      const record = records.get(key);
+      if (record) next.set(key, record);
+      continue;
+    }
     let record: RolloutRecord = { ...records.get(key) };
     if (record.failed && record.failed.hash !== pod.hash) record = { ...record, failed: undefined };
     if (record.failed && record.ready) {
@@ -80,7 +104,7 @@ export function effectivePods(desired: ReadonlyMap<string, DesiredPod>, records:
     next.set(key, record);
   }
   // A pod no file asks for any more is forgotten: a new file of that name starts afresh.
-  return { pods, records: next };
+  return { pods, records: next, held };
 }
 
 /** One decision on a pod's status: the record after it, and a rollback when one is due. */
@@ -137,6 +161,8 @@ export interface RolloutGuardOptions {
   onRollback: (pod: DesiredPod, failed: FailedSpec, to: string) => void;
   /** Every pod's status now: read when a window runs out with no status change. */
   statuses: () => readonly ObservedStatus[];
+  /** The update lock holding a pod's replace, if any (undefined: no locks). */
+  holding?: (pod: DesiredPod) => string | undefined;
   now?: () => Date;
 }
 
@@ -155,6 +181,7 @@ export class RolloutGuard {
   #desired: DesiredState | undefined;
   /** The pods last handed on, by key: the specs the decisions are about. */
   #effective = new Map<string, DesiredPod>();
+  #held = new Map<string, HeldReplace>();
   #timer: NodeJS.Timeout | undefined;
   #saved = '';
   #writing: Promise<unknown> = Promise.resolve();
@@ -173,13 +200,25 @@ export class RolloutGuard {
       return new Map(Object.entries((raw as { pods: Record<string, RolloutRecord> }).pods));
     });
     if (loaded) this.#records = loaded;
+    // What runs is not known before the first listing; the last proven spec is what most likely
+    // does, so that a lock held at start holds a replace asked for while the agent was down.
+    for (const [key, record] of this.#records) if (record.ready) this.#effective.set(key, record.ready.pod);
     this.#saved = JSON.stringify(Object.fromEntries(this.#records));
   }
 
   /** The desired state the reconciler should run, given the files' desired state. */
   apply(state: DesiredState): DesiredState {
     this.#desired = state;
-    const { pods, records } = effectivePods(state.pods, this.#records, this.#options.defaultSeconds, this.#now());
+    const holding = this.#options.holding;
+    const hold = holding ? { running: this.#effective, holding } : undefined;
+    const { pods, records, held } = effectivePods(state.pods, this.#records, this.#options.defaultSeconds, this.#now(), hold);
+    for (const [key, one] of held) {
+      if (this.#held.get(key)?.wantedHash !== one.wantedHash) this.#options.logger.info(`pod ${key}: replace by spec ${one.wantedHash} held by the update lock ${one.lock}; running ${one.runningHash}`, { event: 'ReplaceHeld', pod: key, lock: one.lock, hash: one.wantedHash });
+    }
+    for (const [key, one] of this.#held) {
+      if (!held.has(key)) this.#options.logger.info(`pod ${key}: replace by spec ${one.wantedHash} no longer held`, { event: 'ReplaceReleased', pod: key });
+    }
+    this.#held = held;
     this.#records = records;
     this.#effective = pods;
     this.#schedule();
@@ -219,6 +258,16 @@ export class RolloutGuard {
       if (record.failed && record.ready) out.set(key, { failed: record.failed, runningHash: record.ready.hash });
     }
     return out;
+  }
+
+  /** The replaces update locks hold now, by pod key. */
+  heldReplaces(): ReadonlyMap<string, HeldReplace> {
+    return this.#held;
+  }
+
+  /** The locks changed: hands on the desired state again (a released replace goes ahead). */
+  locksChanged(): void {
+    if (this.#desired && !this.#stopped) this.#options.onChange(this.apply(this.#desired));
   }
 
   /** Sets the default window (a reload). */

@@ -1,5 +1,6 @@
 // A pod whose manifest file has errors right now runs its last good spec; a pod whose edited spec
-// did not come up runs the last spec that was Ready (a rollback). Either is part of its status,
+// did not come up runs the last spec that was Ready (a rollback); a pod whose replace an update
+// lock holds runs its current spec until the lock goes. Each is part of its status,
 // as the status owner serves it everywhere (status.json, `podvisor status` and `describe`, the
 // API, mirror pods): the reason as an annotation, and a condition.
 
@@ -10,6 +11,8 @@ export const MANIFEST_VALID_CONDITION = 'podvisor.io/ManifestValid';
 
 /** Why the spec of a rolled-back pod is not its file's: the failed spec and what it did. */
 export const ROLLED_BACK_ANNOTATION = 'podvisor.io/rolled-back';
+/** What holds a pod's replace (an update lock), while it is held. */
+export const REPLACE_HELD_ANNOTATION = 'podvisor.io/replace-held';
 /** The pod condition that says its file's current spec is (not) the one running, because it was rolled back. */
 export const MANIFEST_APPLIED_CONDITION = 'podvisor.io/ManifestApplied';
 
@@ -20,13 +23,13 @@ export const MANIFEST_APPLIED_CONDITION = 'podvisor.io/ManifestApplied';
 export interface ManifestProblem {
   message: string;
   since: string;
-  kind?: 'invalid' | 'rolledBack';
+  kind?: 'invalid' | 'rolledBack' | 'replaceHeld';
 }
 
 export interface ManifestCondition {
   type: typeof MANIFEST_VALID_CONDITION | typeof MANIFEST_APPLIED_CONDITION;
   status: 'False';
-  reason: 'ManifestInvalid' | 'RolledBack';
+  reason: 'ManifestInvalid' | 'RolledBack' | 'ReplaceHeld';
   message: string;
   lastTransitionTime: string;
   lastProbeTime: null;
@@ -37,13 +40,13 @@ export const PROBLEM_CONDITIONS: ReadonlySet<string> = new Set([MANIFEST_VALID_C
 
 /** The annotation a problem puts on a pod. */
 export function problemAnnotation(problem: ManifestProblem): string {
-  return problem.kind === 'rolledBack' ? ROLLED_BACK_ANNOTATION : MANIFEST_ERROR_ANNOTATION;
+  return problem.kind === 'rolledBack' ? ROLLED_BACK_ANNOTATION : problem.kind === 'replaceHeld' ? REPLACE_HELD_ANNOTATION : MANIFEST_ERROR_ANNOTATION;
 }
 
 /** The condition a pod with a manifest problem carries. */
 export function manifestCondition(problem: ManifestProblem): ManifestCondition {
-  if (problem.kind === 'rolledBack') {
-    return { type: MANIFEST_APPLIED_CONDITION, status: 'False', reason: 'RolledBack', message: problem.message, lastTransitionTime: problem.since, lastProbeTime: null };
+  if (problem.kind === 'rolledBack' || problem.kind === 'replaceHeld') {
+    return { type: MANIFEST_APPLIED_CONDITION, status: 'False', reason: problem.kind === 'rolledBack' ? 'RolledBack' : 'ReplaceHeld', message: problem.message, lastTransitionTime: problem.since, lastProbeTime: null };
   }
   return {
     type: MANIFEST_VALID_CONDITION,

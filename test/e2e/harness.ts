@@ -324,6 +324,8 @@ export async function setup(t: Test, file: string): Promise<E2E> {
         '--relist-interval', '1',
         '--resync-interval', '2',
         '--backoff-initial', '1',
+        // Update locks of its own: /run/podvisor/locks is one for every agent on the machine.
+        '--locks-dir', join(root, 'locks'),
         ...extraArgs,
       ], root);
       agents.push(agent);

@@ -137,7 +137,7 @@ t.test('the guard: a crash-looping edit is rolled back, remembered across a rest
   const make = () => new RolloutGuard({
     stateDir: dir, logger, defaultSeconds: 120, now: () => now, statuses: () => statuses,
     onChange: (state) => handedOn.push(state),
-    onRollback: (pod, failed, to) => rollbacks.push(`${pod.hash}:${failed.reason}->${to}`),
+    onRollback: (pod, failed, to) => rollbacks.push(`${failed.hash}:${failed.reason}->${to} on ${pod.hash}`),
   });
   const state = (pod: DesiredPod): DesiredState => ({ pods: new Map([[pod.key, pod]]), erroredSources: new Set(), conflicts: [] });
 
@@ -148,7 +148,7 @@ t.test('the guard: a crash-looping edit is rolled back, remembered across a rest
   t.equal(guard.apply(state(v2)).pods.get(v2.key)?.hash, v2.hash, 'the edit is handed on');
   now = at(20);
   guard.observe([status(v2, { waiting: 'CrashLoopBackOff' })]);
-  t.same(rollbacks, [`${v2.hash}:CrashLoopBackOff->${v1.hash}`], 'rolled back once');
+  t.same(rollbacks, [`${v2.hash}:CrashLoopBackOff->${v1.hash} on ${v1.hash}`], 'rolled back once, told on the pod rolled back to');
   t.equal(handedOn.at(-1)?.pods.get(v1.key)?.hash, v1.hash, 'the last Ready spec handed on to the reconciler');
   t.same([...guard.rolledBack().values()].map((one) => one.failed.hash), [v2.hash], 'the status can say so');
   guard.stop();
@@ -168,4 +168,24 @@ t.test('the guard: a crash-looping edit is rolled back, remembered across a rest
   await guard.load();
   t.equal(guard.apply(state(v2)).pods.get(v2.key)?.hash, v2.hash, 'a corrupt state file is set aside: the file\'s spec runs');
   guard.stop();
+});
+
+t.test('update locks: a held replace keeps the running spec; creation is never held', async (t) => {
+  const running = new Map([[v1.key, v1]]);
+  const lock = '/run/podvisor/locks/default_web';
+  const hold = { running, holding: () => lock };
+  let result = effectivePods(new Map([[v2.key, v2]]), new Map([[v1.key, proven]]), 120, T0, hold);
+  t.equal(result.pods.get(v2.key)?.hash, v1.hash, 'the running spec stays while the lock is there');
+  t.same(result.held.get(v2.key), { lock, wantedHash: v2.hash, runningHash: v1.hash }, 'and the held replace is reported');
+  t.equal(result.records.get(v2.key)?.trial, undefined, 'no trial starts for a held replace');
+
+  result = effectivePods(new Map([[v2.key, v2]]), new Map([[v1.key, proven]]), 120, T0, { running, holding: () => undefined });
+  t.equal(result.pods.get(v2.key)?.hash, v2.hash, 'the lock gone: the replace goes ahead');
+  t.equal(result.records.get(v2.key)?.trial?.hash, v2.hash, 'on trial');
+
+  result = effectivePods(new Map([[v2.key, v2]]), new Map(), 120, T0, { running: new Map(), holding: () => lock });
+  t.equal(result.pods.get(v2.key)?.hash, v2.hash, 'a pod not running yet is created, lock or not');
+  t.equal(result.held.size, 0);
+  result = effectivePods(new Map([[v1.key, v1]]), new Map(), 120, T0, hold);
+  t.equal(result.held.size, 0, 'the running spec itself is not a replace');
 });

@@ -1,0 +1,52 @@
+// Update locks (issue 12), end to end with real podman: while a lock file names a running pod,
+// an edit of its file is held (the pod keeps running its spec, "Pending replace" in the status);
+// a new pod and a removal are never held; removing the lock lets the replace go ahead.
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import t from 'tap';
+import { podsOf, podvisorCli, podYaml, putManifest, setup, sleeper, waitFor } from './harness.js';
+
+t.setTimeout(240_000);
+
+t.test('a lock holds a replace, never a creation or a removal', async (t) => {
+  const world = await setup(t, 'update-locks');
+  const { node, stateDir } = world;
+  const locksDir = join(world.root, 'locks');
+  await putManifest(world.manifestDir, 'web.yaml', podYaml({ name: 'web', containers: sleeper('app', { GEN: '1' }) }));
+  await putManifest(world.manifestDir, 'gone.yaml', podYaml({ name: 'gone', containers: sleeper('app') }));
+  const agent = await world.startAgent();
+  const runningHash = async (name: string) => (await podsOf(node)).find((pod) => pod.Labels?.['io.podvisor.name'] === `${name}-${node}` && pod.Status === 'Running')?.Labels?.['io.podvisor.hash'];
+  const first = await waitFor('web running', () => runningHash('web'), { timeoutMs: 60_000 });
+  await waitFor('gone running', () => runningHash('gone'), { timeoutMs: 60_000 });
+
+  await writeFile(join(locksDir, 'default_web'), 'printing until 14:00\n');
+  await agent.waitForLog({ event: 'UpdateLocks' }, { timeoutMs: 10_000 });
+  await putManifest(world.manifestDir, 'web.yaml', podYaml({ name: 'web', containers: sleeper('app', { GEN: '2' }) }));
+  const held = await agent.waitForLog({ event: 'ReplaceHeld' }, { timeoutMs: 20_000 });
+  t.equal(held.lock, join(locksDir, 'default_web'), 'the edit is held by the lock, named in the log');
+
+  // Meanwhile a new pod comes and a pod goes: neither is held.
+  await putManifest(world.manifestDir, 'new.yaml', podYaml({ name: 'new', containers: sleeper('app') }));
+  await rm(join(world.manifestDir, 'gone.yaml'));
+  await waitFor('new running', () => runningHash('new'), { timeoutMs: 60_000 });
+  await waitFor('gone removed', async () => !(await podsOf(node)).some((pod) => pod.Labels?.['io.podvisor.name'] === `gone-${node}`), { timeoutMs: 60_000 });
+  t.pass('a new pod is created and a removed one stopped while the lock is there');
+
+  await agent.waitForRelists(3);
+  t.equal(await runningHash('web'), first, 'the locked pod still runs its spec');
+  t.equal(agent.find({ event: 'PodReplacing' }).length, 0, 'and was never replaced');
+  const table = await waitFor('the status to say so', async () => {
+    const result = await podvisorCli('status', '--state-dir', stateDir);
+    return /Pending replace/.test(result.stdout) ? result.stdout : undefined;
+  }, { timeoutMs: 20_000 });
+  t.match(table, new RegExp(`pod/web-${node}: ReplaceHeld: Pending replace: spec \\w+ held by the update lock ${join(locksDir, 'default_web')}`), '`podvisor status` shows the pending replace');
+
+  await rm(join(locksDir, 'default_web'));
+  await agent.waitForLog({ event: 'ReplaceReleased' }, { timeoutMs: 20_000 });
+  await agent.waitForLog({ event: 'PodReplacing' }, { timeoutMs: 30_000 });
+  const second = await waitFor('web replaced', async () => {
+    const hash = await runningHash('web');
+    return hash && hash !== first ? hash : undefined;
+  }, { timeoutMs: 60_000 });
+  t.not(second, first, 'the lock gone: the replace goes ahead');
+});
