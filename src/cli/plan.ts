@@ -89,14 +89,14 @@ async function agentView(stateDir: string, nodeName: string, alive: (pid: number
   if (nodes.size > 0 && !nodes.has(nodeName)) problems.push(`the agent's pods are for node ${[...nodes].join(', ')}, this plan is for node ${nodeName} (--node-name)`);
   const pid = file.agent?.pid;
   const running = pid !== undefined && alive(pid);
-  const stale = staleness(file, now, alive);
   const written = Date.parse(file.writtenAt);
-  const view: AgentView = {
-    running,
-    ...(pid === undefined ? {} : { pid }),
-    statusWrittenAt: file.writtenAt,
-    message: stale ?? `running (pid ${pid ?? 'unknown'}), status written ${Number.isNaN(written) ? 'at an unknown time' : `${humanDuration(now - written)} ago`}`,
-  };
+  const ago = Number.isNaN(written) ? 'at an unknown time' : `${humanDuration(now - written)} ago`;
+  // A live agent whose status is old may be stuck: said, as status and describe say it.
+  const stale = running ? staleness(file, now, alive) : undefined;
+  const message = running
+    ? `running (pid ${pid}), ${stale ? `but ${stale}` : `status written ${ago}`}`
+    : `not running (${pid === undefined ? 'its status names no process' : `pid ${pid} is gone`}, status last written ${ago}); this is what an agent started now would do`;
+  const view: AgentView = { running, ...(pid === undefined ? {} : { pid }), statusWrittenAt: file.writtenAt, message };
   return { view, problems };
 }
 

@@ -140,8 +140,12 @@ export function buildPlanReport(input: PlanReportInput): PlanReport {
       case 'removePod': {
         const source = action.observed.source;
         if (action.reason !== DUPLICATE) decided.add(action.key);
+        const inDir = dirname(source) === resolve(input.manifestDir);
         const why = action.reason === DUPLICATE ? 'a second pod for the same manifest'
-          : files.has(source) ? `${source} no longer asks for it` : `no manifest asks for it (${source} is gone)`;
+          : files.has(source) ? 'its file no longer asks for it'
+          : inDir ? 'its file is gone: no manifest asks for it'
+          // Made from a file elsewhere (a plan of another directory): judged by this directory's files.
+          : 'made from a file outside this manifest directory, and no manifest here asks for it';
         pods.push({ verdict: 'remove', pod: action.key, source, hash: { running: action.observed.hash }, reason: why });
         break;
       }

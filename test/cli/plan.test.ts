@@ -126,7 +126,7 @@ t.test('create, replace with its diff, remove, keep on the last good spec: exit 
   t.match(text, /^agent: not running: no status\.json in .*state \(no agent has run with this state directory\); this is what an agent started now would do$/m, 'no status file: no agent, said so');
   t.match(text, /^! keep +default\/cache-node1 +cache\.yaml: its file has errors: kept on its last good spec \(.*cache\.yaml:8:7: spec\.containers\[0\]\.image: /m);
   t.match(text, /^\+ create +default\/new-node1 +new\.yaml: podman has no pod for it$/m);
-  t.match(text, /^- remove +default\/old-node1 +old\.yaml: no manifest asks for it \(.*old\.yaml is gone\)$/m);
+  t.match(text, /^- remove +default\/old-node1 +old\.yaml: its file is gone: no manifest asks for it$/m);
   t.match(text, /^~ replace +default\/web-node1 +web\.yaml: config hash changed from [0-9a-f]{16} to [0-9a-f]{16}$/m);
   t.match(text, /^ {6}spec\.containers\[app\]\.env\[GREETING\]\.value: \(redacted\) -> \(redacted\)\n {6}spec\.containers\[app\]\.image: busybox:1 -> busybox:2$/m);
   t.match(text, /^Findings:\n {2}.*cache\.yaml:8:7: spec\.containers\[0\]\.image: /m);
@@ -150,7 +150,10 @@ t.test('the agent as its status file says: running, gone, or for another node', 
   t.match((await makePlan(w.values, w.deps)).agent, { running: true, pid: 4242, message: /^running \(pid 4242\)/ });
   await writeStatus(w.stateDir, 99, [{ spec: { nodeName: 'other' } }]);
   const gone = await makePlan(w.values, w.deps);
-  t.match(gone.agent, { running: false, pid: 99, message: /the agent is not running \(pid 99 is gone\)/ });
+  t.match(gone.agent, { running: false, pid: 99, message: /^not running \(pid 99 is gone, status last written 3s ago\); this is what an agent started now would do$/ });
+  // Alive, but the status not written for minutes: it may be stuck.
+  await writeFile(join(w.stateDir, 'status.json'), JSON.stringify({ apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: '1' }, items: [], events: [], writtenAt: new Date(NOW.getTime() - 300_000).toISOString(), agent: { pid: 4242, startedAt: NOW.toISOString() } }));
+  t.match((await makePlan(w.values, w.deps)).agent, { running: true, message: /^running \(pid 4242\), but the status was last written 5m ago: the agent may be stuck or stopped$/ });
   t.same(gone.problems, [`the agent's pods are for node other, this plan is for node ${NODE} (--node-name)`]);
 });
 

@@ -94,14 +94,19 @@ t.test('a new file: create; a removed file: remove; a file that no longer asks: 
   const gone = desired('gone');
   const plan = report({ files: [file(web.source, [web]), file(old.source, [])], observed: [observed(old), observed(gone)] });
   t.same(verdicts(plan), [`remove default/gone-${NODE}`, `remove default/old-${NODE}`, `create default/web-${NODE}`]);
-  t.equal(plan.pods[0]?.reason, `no manifest asks for it (${gone.source} is gone)`);
-  t.equal(plan.pods[1]?.reason, `${old.source} no longer asks for it`);
+  t.equal(plan.pods[0]?.reason, 'its file is gone: no manifest asks for it');
+  t.equal(plan.pods[1]?.reason, 'its file no longer asks for it');
   t.equal(plan.pods[2]?.reason, 'podman has no pod for it');
   t.same(plan.summary, { create: 1, replace: 0, remove: 2, keep: 0, keepInvalid: 0 });
   t.equal(planExitCode(plan), 1);
   const text = formatPlanText(plan);
   t.match(text, /^\+ create +default\/web-node1 +web\.yaml: podman has no pod for it$/m);
-  t.match(text, /^- remove +default\/gone-node1 +gone\.yaml: no manifest asks for it/m);
+  t.match(text, /^- remove +default\/gone-node1 +gone\.yaml: its file is gone: no manifest asks for it$/m);
+  // Planned against another directory (a staged copy): the pod's file is elsewhere, not gone.
+  const elsewhere = desired('elsewhere', {}, '/srv/other/elsewhere.yaml');
+  const staged = report({ files: [], observed: [observed(elsewhere)] });
+  t.equal(staged.pods[0]?.reason, 'made from a file outside this manifest directory, and no manifest here asks for it');
+  t.match(formatPlanText(staged), /^- remove +default\/elsewhere-node1 +\/srv\/other\/elsewhere\.yaml: made from a file outside/m, 'its file named in full');
 });
 
 t.test('an invalid edit of a running pod\'s file: kept on its last good spec, with the finding, exit 0', async (t) => {
