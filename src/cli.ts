@@ -58,7 +58,7 @@ a kept pod are listed under it but do not count as a change.
   --config FILE        the agent's config file (default /etc/podvisor/config.yaml when it exists
                        and --state-dir is not given); a flag wins over it
   --node-name NAME     the agent's node name (default: the config file's, else the host name)
-  -o json              a JSON document for tools (kind Plan, apiVersion podvisor.io/v1)
+  -o, --output json    a JSON document for tools (kind Plan, apiVersion podvisor.io/v1)
 
 Env values show as (redacted) unless the config file has serve-env-values: true.
 `;

@@ -10,7 +10,7 @@
 // directory the agent watches, it would act on them within a second. Valid files plan the same
 // wherever they are (pods are matched by name and hash); the invalid edit is made in the watched
 // directory itself, since a kept pod is matched by its file's path.
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { execa } from 'execa';
@@ -46,7 +46,7 @@ t.test('plan tells what the agent would do, changes nothing, and the agent then 
   };
   /** Every podman command the plans so far ran must be a listing. */
   const onlyListings = async (what: string) => {
-    const calls = (await execa('cat', [recorder.log], { reject: false })).stdout.split('\n').filter(Boolean);
+    const calls = (await readFile(recorder.log, 'utf8').catch(() => '')).split('\n').filter(Boolean);
     t.ok(calls.length >= 2, `${what}: plan listed podman (${calls.length} calls)`);
     const writes = calls.filter((call) => !LISTING.some((pattern) => pattern.test(call)));
     t.same(writes, [], `${what}: no podman command but listings`);
@@ -181,6 +181,9 @@ t.test('bad input: one line naming it, exit 2, nothing on stdout', async (t) => 
     [['--bogus'], /^podvisor plan: unknown flag '--bogus'/],
     [['extra'], /^podvisor plan: Unexpected argument 'extra'/],
   ];
+  const help = await execa(process.execPath, [CLI, 'plan', '--help'], { reject: false, stdin: 'ignore' });
+  t.equal(help.exitCode, 0);
+  t.match(help.stdout, /^Usage: podvisor plan \[--manifest-dir DIR\] \[--state-dir DIR\] \[--config FILE\] \[--node-name NAME\] \[-o json\]\n/);
   for (const [args, message] of cases) {
     const result = await execa(process.execPath, [CLI, 'plan', ...args], { reject: false, stdin: 'ignore', timeout: 30_000 });
     t.equal(result.exitCode, 2, args.join(' '));
