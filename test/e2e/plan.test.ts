@@ -137,7 +137,7 @@ t.test('plan tells what the agent would do, changes nothing, and the agent then 
     t.match(line, finding, 'the reason names the file, line, column and field');
     t.match(result.stdout, /^Findings:$/m);
     t.ok(result.stdout.split('\n').some((one) => one.startsWith('  ') && finding.test(one)), 'the finding under Findings');
-    t.match(result.stdout, /1 to keep \(1 on the last good spec: file has errors\)/);
+    t.match(result.stdout, /^Plan: 0 to create, 0 to replace, 0 to remove; 2 to keep \(1 on the last good spec: file has errors\)\.$/m);
 
     const report = JSON.parse((await plan(...flags(manifestDir), '-o', 'json')).stdout) as PlanReport;
     t.same(report.pods.map((pod) => [pod.verdict, pod.pod]), [['keep-invalid', appKey], ['keep', oldKey]]);
