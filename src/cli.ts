@@ -9,7 +9,7 @@
 // package's Node 24: 90 MB before, 73 MB with these.)
 // podvisor's command line: dispatches to one command, each imported only when it is used so
 // `podvisor version` does not load the agent.
-import { commandList, commandSpec, displaySettingsFor, parseCommandArgs, stateDirFor, STATUS_OUTPUTS } from './cli/args.js';
+import { commandList, commandSpec, displaySettingsFor, parseCommandArgs, PLAN_OUTPUTS, stateDirFor, STATUS_OUTPUTS } from './cli/args.js';
 import { errorMessage, UsageError } from './errors.js';
 
 const HELP = `Usage: podvisor <command> [flags]
@@ -39,6 +39,28 @@ AGE); -o wide adds IP and NODE, -o json and -o yaml print a v1 PodList, -o name 
 a line.
 
 ${STATE_DIR_HELP}
+`;
+
+const PLAN_HELP = `Usage: podvisor plan [--manifest-dir DIR] [--state-dir DIR] [--config FILE] [--node-name NAME] [-o json]
+
+Shows what the agent would do now, and why, without changing anything: each pod to create,
+replace (with each changed field, old -> new), keep, remove, or keep on its last good spec
+because its file has errors, then every file's errors and warnings. It reads the manifest
+directory as the agent does, lists podman's pods read-only, and takes the spec each pod was made
+from and the back-off from the agent's state directory; it works with no agent running too.
+
+Exit status (as terraform plan -detailed-exitcode): 0 nothing would change, 1 a pod would be
+created, replaced or removed, 2 the plan could not be made (one line on stderr). Restarts inside
+a kept pod are listed under it but do not count as a change.
+
+  --manifest-dir DIR   the manifest directory (default: the config file's, else /etc/pods.d)
+  --state-dir DIR      the agent's state directory (default: the config file's, else /var/lib/podvisor)
+  --config FILE        the agent's config file (default /etc/podvisor/config.yaml when it exists
+                       and --state-dir is not given); a flag wins over it
+  --node-name NAME     the agent's node name (default: the config file's, else the host name)
+  -o, --output json    a JSON document for tools (kind Plan, apiVersion podvisor.io/v1)
+
+Env values show as (redacted) unless the config file has serve-env-values: true.
 `;
 
 const DESCRIBE_HELP = `Usage: podvisor describe [--state-dir DIR | --config FILE] [-n NAMESPACE] POD
@@ -94,6 +116,18 @@ async function main(argv: string[]): Promise<number> {
       if (positionals.length === 0) throw new UsageError('podvisor validate: no PATH given (see podvisor validate --help)');
       const { validateCommand } = await import('./cli/validate.js');
       return validateCommand(positionals, { nodeName: values['node-name'] });
+    }
+    case 'plan': {
+      const { values } = parse('plan', rest, false);
+      if (values.help) {
+        process.stdout.write(PLAN_HELP);
+        return 0;
+      }
+      if (values.output !== undefined && !(PLAN_OUTPUTS as readonly string[]).includes(values.output)) {
+        throw new UsageError(`podvisor plan: -o must be ${PLAN_OUTPUTS.join(', ')}; got '${values.output}'`);
+      }
+      const { planCommand } = await import('./cli/plan.js');
+      return planCommand(values);
     }
     case 'status': {
       const { values } = parse('status', rest, false);

@@ -30,6 +30,9 @@ export function parseCommandArgs(command: string, argv: string[], options: Optio
 /** The ways `podvisor status` can print, as kubectl's -o (name: `pod/NAME` a line, for scripts and completion). */
 export const STATUS_OUTPUTS = ['wide', 'json', 'yaml', 'name'] as const;
 
+/** The ways `podvisor plan` prints besides its text: a JSON document for tools. */
+export const PLAN_OUTPUTS = ['json'] as const;
+
 /** The shells `podvisor completion` writes a script for. */
 export const COMPLETION_SHELLS = ['bash', 'zsh'] as const;
 
@@ -58,6 +61,13 @@ const stateDirFlags = { 'state-dir': { type: 'string' }, config: { type: 'string
 export const COMMANDS: readonly CommandSpec[] = [
   { name: 'run', usage: '', summary: 'run the agent in the foreground', options: { config: { type: 'string' } }, settingsFlags: true, operands: 'none' },
   { name: 'validate', usage: 'PATH...', summary: 'check manifest files (or directories of them); exit 1 on any error', options: { 'node-name': { type: 'string' } }, operands: 'path' },
+  {
+    name: 'plan',
+    usage: '',
+    summary: 'show what the agent would do now and why, changing nothing',
+    options: { 'manifest-dir': { type: 'string' }, ...stateDirFlags, 'node-name': { type: 'string' }, output: { type: 'string', short: 'o' } },
+    operands: 'none',
+  },
   { name: 'status', usage: '', summary: 'list the pods and their status, as the running agent reports them', options: { ...stateDirFlags, output: { type: 'string', short: 'o' } }, operands: 'none' },
   { name: 'describe', usage: 'POD', summary: "show one pod's containers, conditions and events", options: { ...stateDirFlags, namespace: { type: 'string', short: 'n' } }, operands: 'pod' },
   {

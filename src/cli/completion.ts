@@ -6,7 +6,7 @@
 import { SETTINGS } from '../config/agent-config.js';
 import { UsageError } from '../errors.js';
 import { LOG_FORMATS, LOG_LEVELS } from '../log/logger.js';
-import { COMMANDS, COMPLETION_SHELLS, STATUS_OUTPUTS, type Operands } from './args.js';
+import { COMMANDS, COMPLETION_SHELLS, PLAN_OUTPUTS, STATUS_OUTPUTS, type Operands } from './args.js';
 
 /** What a flag's value completes to. */
 export type ValueKind = 'none' | 'any' | 'file' | 'dir' | readonly string[];
@@ -27,6 +27,7 @@ export interface CompletedCommand {
 /** What a string flag's value is, by its name: paths by their suffix, known words by flag. */
 function valueKind(command: string, flag: string): ValueKind {
   if (command === 'status' && flag === 'output') return STATUS_OUTPUTS;
+  if (command === 'plan' && flag === 'output') return PLAN_OUTPUTS;
   if (flag === 'log-level') return LOG_LEVELS;
   if (flag === 'log-format') return LOG_FORMATS;
   if (flag.endsWith('-dir')) return 'dir';

@@ -216,6 +216,11 @@ export class DirectorySource {
     await this.#flush(true);
   }
 
+  /** Files that are there but could not be read at the last try (their pods keep their state). */
+  unreadableFiles(): string[] {
+    return [...this.#failing];
+  }
+
   /** Stops watching and timers; in-flight reads finish. */
   async close(): Promise<void> {
     this.#closed = true;

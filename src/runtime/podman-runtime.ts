@@ -14,11 +14,10 @@ import { containerRunArgs, effectiveRunAsUser, podCreateArgs, requiresNonRoot } 
 import { PodmanCli, PodmanError } from './podman-cli.js';
 import type { ContainerState, ListOptions, Observation, ObservedContainer, ObservedPod, PodRuntime } from './types.js';
 import { podDirectory, prepareVolumes, removePodDirectory, type HostVolume } from './volumes.js';
-import { readJson, writeJsonAtomic } from '../state/state-file.js';
+import { writeJsonAtomic } from '../state/state-file.js';
+import { POD_SPEC_FILE, readSavedSpec } from '../state/pod-specs.js';
 import { allContainers, containerNamed, isSidecar } from '../manifest/pod-containers.js';
 
-/** The spec a pod was made from, in its directory under the state directory. */
-const SPEC_FILE = 'pod.json';
 
 /** `podman pod ps --format json`, as 4.3 through 5.x print it (fields podvisor reads). */
 interface PodPsEntry {
@@ -353,13 +352,12 @@ export class PodmanRuntime implements PodRuntime {
   async #saveSpec(pod: DesiredPod): Promise<void> {
     const directory = podDirectory(this.#stateDir, pod.uid);
     await mkdir(directory, { recursive: true });
-    await writeJsonAtomic(join(directory, SPEC_FILE), pod);
+    await writeJsonAtomic(join(directory, POD_SPEC_FILE), pod);
   }
 
   /** The spec saved for a pod by the agent that made it (undefined when none is readable). */
   async #savedSpec(uid: string): Promise<DesiredPod | undefined> {
-    const saved = (await readJson(join(podDirectory(this.#stateDir, uid), SPEC_FILE)).catch(() => undefined)) as DesiredPod | undefined;
-    return saved?.uid === uid && Array.isArray(saved.pod?.spec?.containers) ? saved : undefined;
+    return await readSavedSpec(this.#stateDir, uid);
   }
 
   async stopPod(observed: ObservedPod, gracePeriodSeconds: number, signal?: AbortSignal, known?: DesiredPod): Promise<void> {

@@ -6,10 +6,20 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { readStateFile, removeStaleTemporaries } from './state-file.js';
+import type { DesiredPod } from '../manifest/identity.js';
+import { readJson, readStateFile, removeStaleTemporaries } from './state-file.js';
 
 /** The file in `<state-dir>/pods/<uid>/` that holds the spec a pod was made from. */
 export const POD_SPEC_FILE = 'pod.json';
+
+/**
+ * The spec saved for pod `uid` by the agent that made it, or undefined when none is readable.
+ * Only reads: a corrupt file is left where it is (checkPodSpecs sets it aside at start).
+ */
+export async function readSavedSpec(stateDir: string, uid: string): Promise<DesiredPod | undefined> {
+  const saved = (await readJson(join(stateDir, 'pods', uid, POD_SPEC_FILE)).catch(() => undefined)) as DesiredPod | undefined;
+  return saved?.uid === uid && Array.isArray(saved.pod?.spec?.containers) ? saved : undefined;
+}
 
 /** Sets aside every corrupt pod.json under `<state-dir>/pods`, each with a warning, and removes stale temporary files. */
 export async function checkPodSpecs(stateDir: string, logger: Logger): Promise<void> {

@@ -7,7 +7,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { Backoff, type BackoffOptions } from '../pods/backoff.js';
 import type { Supervision } from '../pods/supervision.js';
-import { readStateFile, removeStaleTemporaries, StateFileWriter } from './state-file.js';
+import { readJson, readStateFile, removeStaleTemporaries, StateFileWriter } from './state-file.js';
 
 const fileSchema = z.object({
   version: z.literal(1),
@@ -15,6 +15,19 @@ const fileSchema = z.object({
   backoff: z.array(z.tuple([z.string(), z.object({ delayMs: z.number().min(0), lastUpdate: z.number() })])),
   podStartTimes: z.record(z.string(), z.string()),
 });
+
+/** supervision.json as saved. */
+export type SavedSupervision = z.infer<typeof fileSchema>;
+
+/**
+ * The saved state, only read (`podvisor plan`): no temporaries removed, a corrupt file left where
+ * it is for the agent to set aside; undefined when there is none or it cannot be used.
+ */
+export async function readSupervisionFile(stateDir: string): Promise<SavedSupervision | undefined> {
+  const raw = await readJson(join(stateDir, 'supervision.json')).catch(() => undefined);
+  const parsed = fileSchema.safeParse(raw);
+  return parsed.success ? parsed.data : undefined;
+}
 
 const SAVE_INTERVAL_MS = 1000;
 /** After a failed save (a full disk), the next attempt: the state is kept in memory meanwhile. */
