@@ -1,0 +1,279 @@
+// The image-archive loader against a real temporary directory and a stand-in for podman
+// (fixtures/fake-podman-load.sh, which records each call and what it read): once each by
+// content, remembered across a restart, a replaced file loaded again, a corrupt one reported once
+// and not retried until it changes, a file being written never loaded before it is complete,
+// zstd streamed through the zstd binary, progress for slow work, and settled() with its bound.
+// Real podman is the e2e test's (test/e2e/image-archives.test.ts).
+import { createHash } from 'node:crypto';
+import { appendFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import t, { type Test } from 'tap';
+import winston from 'winston';
+import { ARCHIVE_STATE_FILE } from '../../src/runtime/image-archive-state.js';
+import { ImageArchives, type ImageArchivesOptions } from '../../src/runtime/image-archives.js';
+import { PodmanCli } from '../../src/runtime/podman-cli.js';
+
+const FAKE_PODMAN = fileURLToPath(new URL('./fixtures/fake-podman-load.sh', import.meta.url));
+
+interface Line {
+  level: string;
+  message: string;
+  event?: string;
+  [field: string]: unknown;
+}
+
+/** A silent logger that records its lines with their fields. */
+function recordingLogger() {
+  const lines: Line[] = [];
+  const logger = winston.createLogger({ silent: true });
+  for (const level of ['error', 'warn', 'info', 'debug'] as const) {
+    logger[level] = ((message: string, meta: Record<string, unknown> = {}) => {
+      lines.push({ level, message, ...meta });
+      return logger;
+    }) as typeof logger.warn;
+  }
+  return { logger, lines, events: (event: string) => lines.filter((line) => line.event === event) };
+}
+
+/** Polls `check` every 10 ms until true, or fails after `timeoutMs`. */
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+interface World {
+  root: string;
+  dir: string;
+  stateDir: string;
+  /** The fake podman's calls: `args sha256-of-what-it-read`. */
+  calls(): Promise<string[]>;
+  /** Starts a loader (a new agent run) on the world's directories. */
+  start(options?: Partial<ImageArchivesOptions> & { sleepSeconds?: number }): Promise<{ archives: ImageArchives; log: ReturnType<typeof recordingLogger> }>;
+}
+
+function world(t: Test): World {
+  const root = t.testdir({ images: {}, state: {} });
+  const dir = join(root, 'images');
+  const stateDir = join(root, 'state');
+  const callLog = join(root, 'calls');
+  const running: ImageArchives[] = [];
+  t.teardown(async () => {
+    for (const one of running) await one.stop();
+  });
+  return {
+    root,
+    dir,
+    stateDir,
+    calls: async () => (await readFile(callLog, 'utf8').catch(() => '')).split('\n').filter(Boolean),
+    async start(options = {}) {
+      // The stand-in reads its settings from the environment it inherits.
+      process.env.FAKE_PODMAN_LOG = callLog;
+      process.env.FAKE_PODMAN_SLEEP = String(options.sleepSeconds ?? 0);
+      const log = recordingLogger();
+      const archives = new ImageArchives({ dir, stateDir, cli: new PodmanCli({ bin: FAKE_PODMAN }), logger: log.logger, rescanIntervalMs: 100, settleMs: 150, ...options });
+      running.push(archives);
+      await archives.start();
+      return { archives, log };
+    },
+  };
+}
+
+/** Writes a file the atomic way: a dotfile, then a rename into place. */
+async function putArchive(dir: string, name: string, content: string | Buffer): Promise<void> {
+  await writeFile(join(dir, `.${name}.tmp`), content);
+  await rename(join(dir, `.${name}.tmp`), join(dir, name));
+}
+
+const sha256 = (content: string | Buffer) => createHash('sha256').update(content).digest('hex');
+
+t.test('an archive is loaded once; a restart loads nothing again; new content is loaded again', async (t) => {
+  const w = world(t);
+  await putArchive(w.dir, 'app.tar', 'IMAGE localhost/app:1\n');
+  const first = await w.start();
+  t.equal(await first.archives.settled({ boundMs: 10_000 }), true, 'settled once loaded');
+  t.same(await w.calls(), [`load --input ${join(w.dir, 'app.tar')} ${sha256('IMAGE localhost/app:1\n')}`], 'one podman load of the file');
+  const loaded = first.log.events('ImageArchiveLoaded');
+  t.match(loaded, [{ level: 'info', file: 'app.tar', digest: `sha256:${sha256('IMAGE localhost/app:1\n')}`, images: ['localhost/app:1'] }]);
+  t.type(loaded[0]?.ms, 'number');
+  // Rescans (every 100 ms here) find nothing new.
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  t.equal((await w.calls()).length, 1, 'rescans load nothing again');
+  await first.archives.stop();
+
+  const second = await w.start();
+  t.equal(await second.archives.settled({ boundMs: 10_000 }), true);
+  t.equal((await w.calls()).length, 1, 'a restart loads nothing again');
+  t.match(second.log.events('ImageArchiveKnown'), [{ file: 'app.tar' }], 'and says why at debug level');
+  t.equal(second.log.events('ImageArchiveLoaded').length, 0);
+
+  // The same content under another name is the same archive.
+  await putArchive(w.dir, 'copy.tar', 'IMAGE localhost/app:1\n');
+  await until('the copy to be looked at', () => second.log.events('ImageArchiveKnown').some((line) => line.file === 'copy.tar'));
+  t.equal((await w.calls()).length, 1, 'a copy of a loaded archive is not loaded');
+
+  await putArchive(w.dir, 'app.tar', 'IMAGE localhost/app:2\n');
+  await until('the new content to be loaded', () => second.log.events('ImageArchiveLoaded').length === 1);
+  t.match(second.log.events('ImageArchiveLoaded'), [{ file: 'app.tar', images: ['localhost/app:2'] }], 'a file replaced with new content is loaded again');
+  t.equal((await w.calls()).length, 2);
+});
+
+t.test('a corrupt archive: one clear failure, not retried in a loop; retried when the file changes and once by the next run', async (t) => {
+  const w = world(t);
+  await putArchive(w.dir, 'bad.tar', 'this is no image archive\n');
+  await putArchive(w.dir, 'good.tar', 'IMAGE localhost/good:1\n');
+  const first = await w.start();
+  t.equal(await first.archives.settled({ boundMs: 10_000 }), true);
+  const failed = first.log.events('ImageArchiveFailed');
+  t.equal(failed.length, 1, 'one failure line');
+  t.match(failed[0], { level: 'warn', file: 'bad.tar', error: /payload does not match any of the supported image formats/ }, 'naming the file, in podman\'s words');
+  t.match(failed[0]?.message, /^cannot load image archive bad\.tar: .*payload does not match/);
+  t.match(first.log.events('ImageArchiveLoaded'), [{ file: 'good.tar' }], 'the other archive is loaded all the same');
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.equal((await w.calls()).filter((call) => call.includes('bad.tar')).length, 1, 'five rescans later: still tried once');
+  t.equal(first.log.events('ImageArchiveFailed').length, 1, 'and reported once');
+
+  await putArchive(w.dir, 'bad.tar', 'IMAGE localhost/fixed:1\n');
+  await until('the fixed file to be loaded', () => first.log.events('ImageArchiveLoaded').some((line) => line.file === 'bad.tar'));
+  t.pass('a changed file is tried again');
+  await first.archives.stop();
+
+  // Broken again, then a new run: the failure is remembered, and tried once more by this run.
+  await putArchive(w.dir, 'bad.tar', 'broken again\n');
+  const second = await w.start();
+  await second.archives.settled({ boundMs: 10_000 });
+  const third = await (async () => {
+    await second.archives.stop();
+    return await w.start();
+  })();
+  await third.archives.settled({ boundMs: 10_000 });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const tries = (await w.calls()).filter((call) => call.endsWith(sha256('broken again\n')));
+  t.equal(tries.length, 2, 'a failure is tried once more by the next run, and no more');
+  t.equal(third.log.events('ImageArchiveFailed').length, 1);
+});
+
+t.test('a file written slowly is not loaded before it is complete', async (t) => {
+  const w = world(t);
+  const { archives, log } = await w.start({ settleMs: 400 });
+  const path = join(w.dir, 'slow.tar');
+  const content = `IMAGE localhost/slow:1\n${'x'.repeat(64 * 1024)}\n`;
+  // Written in place in 40 pieces, 50 ms apart: 2 s, with pauses shorter than the settle period.
+  const pieces = 40;
+  const size = Math.ceil(content.length / pieces);
+  for (let i = 0; i < pieces; i++) {
+    await appendFile(path, content.slice(i * size, (i + 1) * size));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Once the watcher has told of it: pods would wait.
+    if (i >= 4) t.equal(archives.busy, true, `busy while being written (piece ${i + 1})`);
+  }
+  const completeAt = Date.now();
+  t.same(await w.calls(), [], 'no load while it was being written');
+  t.ok(log.events('ImageArchiveSettling').length >= 1, 'the wait is logged (debug)');
+  t.equal(await archives.settled({ boundMs: 10_000 }), true);
+  const calls = await w.calls();
+  t.same(calls, [`load --input ${path} ${sha256(content)}`], 'one load, of the whole file');
+  t.ok(Date.now() - completeAt >= 400, 'after it had been unchanged for the settle period');
+});
+
+t.test('a .tar.zst is decompressed by zstd and streamed to podman load', async (t) => {
+  const w = world(t);
+  const content = `IMAGE localhost/zst:1\n${'y'.repeat(100_000)}\n`;
+  const staged = join(w.root, 'app.tar.zst');
+  await writeFile(join(w.root, 'app.tar'), content);
+  execFileSync('zstd', ['-q', '-f', '-o', staged, join(w.root, 'app.tar')]);
+  await rename(staged, join(w.dir, 'app.tar.zst'));
+  const { archives, log } = await w.start();
+  await archives.settled({ boundMs: 10_000 });
+  t.same(await w.calls(), [`load ${sha256(content)}`], 'podman read the decompressed bytes on its standard input');
+  t.match(log.events('ImageArchiveLoaded'), [{ file: 'app.tar.zst', images: ['localhost/zst:1'] }]);
+  const zstDigest = `sha256:${sha256(await readFile(join(w.dir, 'app.tar.zst')))}`;
+  t.equal(log.events('ImageArchiveLoaded')[0]?.digest, zstDigest, 'remembered by the digest of the file as it is (compressed)');
+});
+
+t.test('a .tar.zst that is not zstd, or without a zstd binary: a clear failure', async (t) => {
+  const w = world(t);
+  await putArchive(w.dir, 'fake.tar.zst', 'IMAGE localhost/nozstd:1\n');
+  const first = await w.start();
+  await first.archives.settled({ boundMs: 10_000 });
+  t.match(first.log.events('ImageArchiveFailed'), [{ file: 'fake.tar.zst', error: /^zstd: .*fake\.tar\.zst/ }], 'not zstd: a failure in zstd\'s words, naming the file');
+  await first.archives.stop();
+
+  const saved = process.env.PODVISOR_ZSTD;
+  process.env.PODVISOR_ZSTD = '/nonexistent/zstd';
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.PODVISOR_ZSTD;
+    else process.env.PODVISOR_ZSTD = saved;
+  });
+  await putArchive(w.dir, 'other.tar.zst', 'IMAGE localhost/nozstd:2\n');
+  const second = await w.start();
+  await second.archives.settled({ boundMs: 10_000 });
+  t.match(second.log.events('ImageArchiveFailed').find((line) => line.file === 'other.tar.zst'), { error: /\/nonexistent\/zstd not found: install zstd/ }, 'no zstd binary: said so');
+});
+
+t.test('progress is logged while a load takes long; settled() waits for it, within its bound', async (t) => {
+  const w = world(t);
+  await putArchive(w.dir, 'big.tar', 'IMAGE localhost/big:1\n');
+  const { archives, log } = await w.start({ sleepSeconds: 1.5, progressIntervalMs: 200 });
+  t.equal(archives.busy, true, 'busy while the first load runs');
+  const started = Date.now();
+  t.equal(await archives.settled({ boundMs: 100 }), false, 'the bound reached: false');
+  t.ok(Date.now() - started < 1000, 'returned at its bound, not at the load\'s end');
+  t.equal(await archives.settled({ boundMs: 50 }), false, 'a bound counted from when the loading began: passed already, no wait');
+  t.equal(await archives.settled({ boundMs: 10_000 }), true, 'a longer bound: true once loaded');
+  t.ok(log.events('ImageArchiveLoaded').length === 1, 'loaded by then');
+  const progress = log.events('ImageArchiveProgress');
+  t.ok(progress.length >= 3, `progress lines while loading (${progress.length})`);
+  t.match(progress[0], { phase: 'loading', file: 'big.tar' });
+  t.equal(await archives.settled({ boundMs: 0 }), true, 'idle: true at once, whatever the bound');
+
+  const controller = new AbortController();
+  await putArchive(w.dir, 'big2.tar', 'IMAGE localhost/big:2\n');
+  await until('the second load to begin', () => log.events('ImageArchiveLoading').length === 2);
+  const waiting = archives.settled({ boundMs: 10_000, signal: controller.signal });
+  controller.abort(new Error('cancelled'));
+  await t.rejects(waiting, { message: 'cancelled' }, 'a cancelled wait rejects with the reason');
+});
+
+t.test('a truncated state file: rebuilt, the archives loaded again, never fatal', async (t) => {
+  const w = world(t);
+  await putArchive(w.dir, 'app.tar', 'IMAGE localhost/app:1\n');
+  const first = await w.start();
+  await first.archives.settled({ boundMs: 10_000 });
+  await first.archives.stop();
+  const path = join(w.stateDir, ARCHIVE_STATE_FILE);
+  const text = await readFile(path, 'utf8');
+  await writeFile(path, text.slice(0, Math.floor(text.length / 2)));
+  const second = await w.start();
+  await second.archives.settled({ boundMs: 10_000 });
+  t.match(second.log.events('StateFileCorrupt'), [{ level: 'warn' }], 'the corrupt file is named');
+  t.match(second.log.events('ImageArchiveLoaded'), [{ file: 'app.tar' }], 'loaded again: the safe side');
+  t.equal((await w.calls()).length, 2);
+  const rebuilt = JSON.parse(await readFile(path, 'utf8')) as { archives: unknown[] };
+  t.equal(rebuilt.archives.length, 1, 'and written whole again');
+});
+
+t.test('a missing images directory is made; a file that goes away is forgotten', async (t) => {
+  const w = world(t);
+  const dir = join(w.root, 'made', 'images');
+  const log = recordingLogger();
+  process.env.FAKE_PODMAN_LOG = join(w.root, 'calls');
+  const archives = new ImageArchives({ dir, stateDir: w.stateDir, cli: new PodmanCli({ bin: FAKE_PODMAN }), logger: log.logger, rescanIntervalMs: 100, settleMs: 150 });
+  t.teardown(() => archives.stop());
+  await archives.start();
+  await putArchive(dir, 'a.tar', 'IMAGE localhost/a:1\n');
+  await until('a.tar to be loaded', () => log.events('ImageArchiveLoaded').length === 1);
+  t.pass('the directory was made and watched');
+  const stateFile = join(w.stateDir, ARCHIVE_STATE_FILE);
+  const files = async () => (JSON.parse(await readFile(stateFile, 'utf8').catch(() => '{"files":[]}')) as { files: { name: string }[] }).files.map((file) => file.name);
+  await until('a.tar to be remembered', async () => (await files()).length === 1);
+  t.same(await files(), ['a.tar'], 'its digest is remembered with its facts');
+  await rm(join(dir, 'a.tar'));
+  await until('a.tar to be forgotten', async () => (await files()).length === 0);
+  t.pass('a file removed is forgotten (its content stays remembered as loaded)');
+  t.match((JSON.parse(await readFile(stateFile, 'utf8')) as { archives: unknown[] }).archives, [{ file: 'a.tar', result: 'loaded' }]);
+});
