@@ -29,8 +29,13 @@ export interface ArchiveRecord {
   at: string;
   /** podman's words, for a failure. */
   error?: string;
-  /** Set on a failure remembered from an earlier run: retried once by this one. */
-  earlierRun?: boolean;
+  /**
+   * A failure that says nothing about the archive (the load timed out or was killed): the next
+   * agent run tries it once more. A failure in podman's words stays until the file changes.
+   */
+  retryNextRun?: boolean;
+  /** Set on loading the memory for a failure to try again in this run (not written). */
+  retryNow?: boolean;
 }
 
 /** A file's digest, with the facts it was hashed at. */
@@ -91,8 +96,7 @@ export class ArchiveMemory {
       logger.warn(`cannot read ${path}: ${String(error)}; image archives will be loaded again`, { event: 'StateFileCorrupt', file: path });
     }
     for (const record of state?.archives ?? []) {
-      // A failure of an earlier run (podman busy, a full disk) gets one more try in this run.
-      memory.#archives.set(record.digest, record.result === 'failed' ? { ...record, earlierRun: true } : record);
+      memory.#archives.set(record.digest, record.result === 'failed' && record.retryNextRun ? { ...record, retryNow: true } : record);
     }
     for (const record of state?.files ?? []) memory.#files.set(record.name, record);
     return memory;
@@ -155,7 +159,7 @@ export class ArchiveMemory {
     const kept = [...archives.filter((one) => present.has(one.digest)), ...archives.filter((one) => !present.has(one.digest)).slice(0, KEEP_GONE)];
     return {
       version: 1,
-      archives: kept.map(({ earlierRun: _earlierRun, ...record }) => record),
+      archives: kept.map(({ retryNow: _retryNow, ...record }) => record),
       files: [...this.#files.values()],
     };
   }

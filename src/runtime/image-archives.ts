@@ -23,7 +23,7 @@ import type { Logger } from '../log/logger.js';
 import { archiveCompression, factsOf, loadedImages, readiness, sameFacts, type FileFacts, type Look } from './archive-files.js';
 import { ArchiveMemory } from './image-archive-state.js';
 import { hashFile, loadArchive } from './load-archive.js';
-import type { PodmanCli } from './podman-cli.js';
+import { PodmanError, type PodmanCli } from './podman-cli.js';
 
 /** How long a file must stay unchanged before it is taken as complete (not renamed in). */
 export const ARCHIVE_SETTLE_MS = 2000;
@@ -297,8 +297,8 @@ export class ImageArchives {
       await memory.save();
       return;
     }
-    if (record?.result === 'failed' && !record.earlierRun) {
-      // Reported when it failed; retried once the file changes.
+    if (record?.result === 'failed' && !record.retryNow) {
+      // Reported when it failed (in this run or one before); tried again once the file changes.
       await memory.save();
       return;
     }
@@ -349,8 +349,11 @@ export class ImageArchives {
       if (this.#stopping.signal.aborted) return;
       // podman's words without the command line PodmanCli puts before them.
       const words = errorMessage(error).replace(`podman load --input ${path}: `, '').replace(/^podman load: /, '');
-      this.#memory?.remember({ digest, result: 'failed', file: name, images: [], at: new Date().toISOString(), error: words });
-      logger.warn(`cannot load image archive ${name}: ${words}; not retried until the file changes`, { event: 'ImageArchiveFailed', file: name, digest, error: words, ms: Date.now() - started });
+      // A load that timed out (or was killed) says nothing about the archive: the next run tries again.
+      const retryNextRun = error instanceof PodmanError && error.exitCode === undefined;
+      this.#memory?.remember({ digest, result: 'failed', file: name, images: [], at: new Date().toISOString(), error: words, ...(retryNextRun ? { retryNextRun } : {}) });
+      const until = retryNextRun ? 'the agent restarts or the file changes' : 'the file changes';
+      logger.warn(`cannot load image archive ${name}: ${words}; not tried again until ${until}`, { event: 'ImageArchiveFailed', file: name, digest, error: words, ms: Date.now() - started });
       this.#options.onResult?.('failed');
     } finally {
       clearInterval(progress);

@@ -31,6 +31,8 @@ t.test('what is remembered survives a restart', async (t) => {
   memory.rememberFile('app.tar', FACTS, DIGEST_A);
   memory.remember({ digest: DIGEST_A, result: 'loaded', file: 'app.tar', images: ['localhost/app:1'], at: '2026-12-04T04:00:00.000Z' });
   memory.remember({ digest: DIGEST_B, result: 'failed', file: 'bad.tar', images: [], at: '2026-12-04T04:01:00.000Z', error: 'payload does not match' });
+  const DIGEST_C = `sha256:${'c'.repeat(64)}`;
+  memory.remember({ digest: DIGEST_C, result: 'failed', file: 'slow.tar', images: [], at: '2026-12-04T04:02:00.000Z', error: 'timed out', retryNextRun: true });
   t.equal(await memory.save(), true);
 
   const again = await ArchiveMemory.load(dir, logger);
@@ -38,9 +40,14 @@ t.test('what is remembered survives a restart', async (t) => {
   t.equal(again.knownDigest('app.tar', { ...FACTS, ctimeMs: 9 }), undefined, 'a file written since (its change time moved): unknown');
   t.equal(again.knownDigest('other.tar', FACTS), undefined);
   t.match(again.archive(DIGEST_A), { result: 'loaded', images: ['localhost/app:1'] });
-  t.match(again.archive(DIGEST_B), { result: 'failed', error: 'payload does not match', earlierRun: true }, "an earlier run's failure is marked: this run tries it once more");
+  t.match(again.archive(DIGEST_B), { result: 'failed', error: 'payload does not match' }, 'a failure in podman\'s words is remembered');
+  t.equal(again.archive(DIGEST_B)?.retryNow, undefined, 'and not tried again by the next run');
+  t.match(again.archive(DIGEST_C), { result: 'failed', retryNow: true }, 'a load that timed out is tried again by the next run');
+  await again.save();
+  again.remember({ ...again.archive(DIGEST_C)!, at: '2026-12-04T04:03:00.000Z' });
+  await again.save();
   const onDisk = JSON.parse(await readFile(join(dir, ARCHIVE_STATE_FILE), 'utf8')) as { archives: object[] };
-  t.notOk(JSON.stringify(onDisk).includes('earlierRun'), 'the mark is not written');
+  t.notOk(JSON.stringify(onDisk).includes('retryNow'), 'the mark of this run is not written');
 });
 
 t.test('a truncated, empty or wrong-shaped state file is set aside and the memory starts empty', async (t) => {

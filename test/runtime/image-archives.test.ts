@@ -122,7 +122,7 @@ t.test('an archive is loaded once; a restart loads nothing again; new content is
   t.equal((await w.calls()).length, 2);
 });
 
-t.test('a corrupt archive: one clear failure, not retried in a loop; retried when the file changes and once by the next run', async (t) => {
+t.test('a corrupt archive: one clear failure, not retried in a loop nor by the next run; retried when the file changes', async (t) => {
   const w = world(t);
   await putArchive(w.dir, 'bad.tar', 'this is no image archive\n');
   await putArchive(w.dir, 'good.tar', 'IMAGE localhost/good:1\n');
@@ -142,19 +142,33 @@ t.test('a corrupt archive: one clear failure, not retried in a loop; retried whe
   t.pass('a changed file is tried again');
   await first.archives.stop();
 
-  // Broken again, then a new run: the failure is remembered, and tried once more by this run.
+  // Broken again, then a new run: the failure is remembered, not tried again.
   await putArchive(w.dir, 'bad.tar', 'broken again\n');
   const second = await w.start();
   await second.archives.settled({ boundMs: 10_000 });
-  const third = await (async () => {
-    await second.archives.stop();
-    return await w.start();
-  })();
+  t.equal(second.log.events('ImageArchiveFailed').length, 1, 'the new content fails');
+  await second.archives.stop();
+  const third = await w.start();
   await third.archives.settled({ boundMs: 10_000 });
   await new Promise((resolve) => setTimeout(resolve, 300));
   const tries = (await w.calls()).filter((call) => call.endsWith(sha256('broken again\n')));
-  t.equal(tries.length, 2, 'a failure is tried once more by the next run, and no more');
-  t.equal(third.log.events('ImageArchiveFailed').length, 1);
+  t.equal(tries.length, 1, 'a restart does not try it again');
+  t.equal(third.log.events('ImageArchiveFailed').length, 0, 'nor report it again');
+});
+
+t.test('a load that times out is reported, and tried again by the next run only', async (t) => {
+  const w = world(t);
+  await putArchive(w.dir, 'hung.tar', 'IMAGE localhost/hung:1\n');
+  const first = await w.start({ sleepSeconds: 30, loadTimeoutMs: 300 });
+  await first.archives.settled({ boundMs: 10_000 });
+  t.match(first.log.events('ImageArchiveFailed'), [{ file: 'hung.tar', error: /timed out/ }], 'the hung load is killed at its timeout and reported');
+  t.match(first.log.events('ImageArchiveFailed')[0]?.message, /until the agent restarts or the file changes/);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.equal((await w.calls()).length, 1, 'not retried in this run');
+  await first.archives.stop();
+  const second = await w.start({ sleepSeconds: 0 });
+  await second.archives.settled({ boundMs: 10_000 });
+  t.match(second.log.events('ImageArchiveLoaded'), [{ file: 'hung.tar' }], 'the next run tries it again');
 });
 
 t.test('a file written slowly is not loaded before it is complete', async (t) => {
