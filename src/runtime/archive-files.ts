@@ -10,7 +10,7 @@
 import type { Stats } from 'node:fs';
 import { doneWriting } from '../manifest/directory-source.js';
 
-/** How an archive's bytes reach podman: as they are, or through a decompressor first. */
+/** How an archive is compressed, by its name (load-archive.ts says which podman reads itself). */
 export type ArchiveCompression = 'none' | 'gzip' | 'zstd';
 
 /** Names that are never archives: dotfiles (rsync's and curl's temporaries), editor and copy leftovers. */

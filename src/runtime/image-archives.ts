@@ -20,7 +20,7 @@ import { basename, join, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { archiveCompression, factsOf, loadedImages, readiness, sameFacts, type FileFacts, type Look } from './archive-files.js';
+import { archiveCompression, factsOf, type ArchiveCompression, loadedImages, readiness, sameFacts, type FileFacts, type Look } from './archive-files.js';
 import { ArchiveMemory } from './image-archive-state.js';
 import { hashFile, loadArchive } from './load-archive.js';
 import { PodmanError, type PodmanCli } from './podman-cli.js';
@@ -329,7 +329,7 @@ export class ImageArchives {
     }
   }
 
-  async #load(name: string, path: string, compression: 'none' | 'gzip' | 'zstd', digest: string, size: number): Promise<void> {
+  async #load(name: string, path: string, compression: ArchiveCompression, digest: string, size: number): Promise<void> {
     const { logger } = this.#options;
     const started = Date.now();
     logger.info(`loading image archive ${name} (${mib(size)} MiB) into podman`, { event: 'ImageArchiveLoading', file: name, digest, bytes: size });

@@ -95,8 +95,8 @@ export class PodmanCli {
     const started = performance.now();
     const result = await execa(this.bin, args, {
       reject: false,
-      // In an array, execa pipes any stream, not only one backed by a file descriptor.
-      stdin: options.input ? [options.input] : 'ignore',
+      // Beside 'pipe', execa pipes any stream, not only one backed by a file descriptor.
+      stdin: options.input ? [options.input, 'pipe'] : 'ignore',
       timeout: options.timeoutMs ?? this.#defaultTimeoutMs,
       cancelSignal: options.signal,
       // podman's own children (conmon) must outlive a killed podman client.
