@@ -2,6 +2,7 @@
 // prober, the runtime, the reconciler and its pod workers, and the watchers that notice change
 // (podman's events, conmon's exit files, the kernel's OOM kills). Built in the order each needs
 // the others; the desired state comes in through `reconciler.setDesired` (manifest intake).
+import { join } from 'node:path';
 import type { AgentConfig } from '../config/agent-config.js';
 import { errorMessage } from '../errors.js';
 import { freshness, type HealthChecks } from '../health/health.js';
@@ -15,6 +16,7 @@ import { probeKillMessage } from '../prober/probe-messages.js';
 import { PodProbeRunner } from '../prober/probe-runner.js';
 import type { ProbedContainer, ProbeKind, ProbeUpdate } from '../prober/types.js';
 import { ExitWatcher, findExitsDirectory } from '../runtime/exit-watcher.js';
+import { IMAGES_WAIT_BOUND_MS, ImageArchives, type ArchiveResult } from '../runtime/image-archives.js';
 import { OomWatcher } from '../runtime/oom-watcher.js';
 import { PodmanCli } from '../runtime/podman-cli.js';
 import { PodmanEventStream } from '../runtime/podman-events.js';
@@ -67,16 +69,33 @@ export async function startSupervision(config: AgentConfig, logger: Logger, heal
   await status.load();
   status.start();
 
+  const archiveResults = new Listeners<[result: ArchiveResult]>();
   let metrics: AgentMetrics | undefined;
   const wireMetrics = (loaded: AgentMetrics) => {
     metrics = loaded;
     podmanCalls.add((args, result) => loaded.podmanCall(args, result.exitCode, result.durationMs));
     // The kubelet's prober_probe_total: every run, by probe type and result.
     probeResults.add((kind, result) => loaded.probeResults.inc({ probe_type: kind, result }));
+    archiveResults.add((result) => loaded.imageArchiveLoads.inc({ result }));
     return loaded;
   };
   const startMetrics = await loadMetrics(config, () => status.pods());
   if (startMetrics) wireMetrics(startMetrics);
+
+  // Image archives in the images directory are loaded into podman (once each) while supervision
+  // starts; pod creation waits for loads in flight (bounded), the first reconcile pass does not:
+  // restarts and status of pods that run already need no image.
+  const imagesLoaded = new Listeners<[]>();
+  const images = new ImageArchives({
+    dir: config.imagesDir ?? join(config.stateDir, 'images'),
+    stateDir: config.stateDir,
+    cli,
+    logger,
+    rescanIntervalMs: config.resyncIntervalSeconds * 1000,
+    onResult: archiveResults.emit,
+    onLoaded: () => imagesLoaded.emit(),
+  });
+  await images.start();
 
   const watchers = new AbortController();
   const oomWatcher = new OomWatcher({ logger, signal: watchers.signal });
@@ -93,6 +112,15 @@ export async function startSupervision(config: AgentConfig, logger: Logger, heal
     onContainerEvent: (pod, container, reason, message) => status.event(pod, 'Normal', reason, message, container),
     onCallFailure: (action, error, pod, container) => {
       logger.warn(`${action} failed: ${errorMessage(error)}`, { event: 'PodmanCallFailed', action, ...(pod ? { pod: pod.key } : {}), ...(container ? { container } : {}) });
+    },
+    imagesReady: async (pod, signal) => {
+      if (!images.busy) return;
+      const started = Date.now();
+      if (await images.settled({ boundMs: IMAGES_WAIT_BOUND_MS, signal })) {
+        logger.debug(`waited ${Date.now() - started} ms for image archives being loaded`, { event: 'ImageArchivesWaited', pod: pod.key, ms: Date.now() - started });
+      } else {
+        logger.warn(`image archives are still being loaded after ${IMAGES_WAIT_BOUND_MS / 1000} s: creating the pod without waiting longer`, { event: 'ImageArchivesWaitExpired', pod: pod.key });
+      }
     },
     onHookFailure: (pod, container, message) => {
       logger.warn(message, { pod: pod.key });
@@ -134,6 +162,8 @@ export async function startSupervision(config: AgentConfig, logger: Logger, heal
     });
   });
   reconciler.start();
+  // Pods that could not be made for want of an image are tried again (their back-off still applies).
+  imagesLoaded.add(() => reconciler.trigger());
 
   // Noticing change fast: podman's events (reconnecting, never losing any in between) and,
   // faster still, the exit files conmon writes; both only trigger a (coalesced) pass, and the
@@ -206,6 +236,7 @@ export async function startSupervision(config: AgentConfig, logger: Logger, heal
     statusChanges,
     async stop(deadlineMs) {
       watchers.abort();
+      await images.stop();
       loopStalls.stop();
       exitWatcher.stop();
       await events.stop();

@@ -82,6 +82,7 @@ export class AgentMetrics {
   readonly publishAttempts: Counter<'mode' | 'result'>;
   readonly publishPending: Gauge<'mode'>;
   readonly loopStalls: Counter;
+  readonly imageArchiveLoads: Counter<'result'>;
 
   constructor(options: AgentMetricsOptions) {
     const registers = [this.registry];
@@ -133,6 +134,9 @@ export class AgentMetrics {
     this.eventStreamReconnects = new Counter({ name: 'podvisor_event_stream_reconnects_total', help: 'Times the podman events stream was started again after it ended.', registers });
     this.publishAttempts = new Counter({ name: 'podvisor_publish_requests_total', help: 'Requests to the publish endpoint, by mode and result.', labelNames: ['mode', 'result'], registers });
     this.loopStalls = new Counter({ name: 'podvisor_event_loop_stalls_total', help: 'Times the agent\'s event loop was held for a second or more.', registers });
+    this.imageArchiveLoads = new Counter({ name: 'podvisor_image_archive_loads_total', help: 'Image archives loaded into podman from the images directory, by result (loaded, failed).', labelNames: ['result'], registers });
+    // Both results shown from the start, so that increase() over a failure has a zero before it.
+    for (const result of ['loaded', 'failed']) this.imageArchiveLoads.inc({ result }, 0);
     this.publishPending = new Gauge({ name: 'podvisor_publish_pending', help: 'Pod states waiting to be delivered, by mode.', labelNames: ['mode'], registers });
   }
 

@@ -5,6 +5,7 @@
 // with dozens of podman processes starting that is 50-150 ms a call (measured: 40 pod stops in one
 // pass held the loop 9 s). So one podman process is started per turn of the loop: the API, the
 // health check and exit decisions are served between starts, never after all of them.
+import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { PodvisorError } from '../errors.js';
 
@@ -27,6 +28,8 @@ export interface PodmanCallOptions {
   timeoutMs?: number;
   /** Exit codes that are not failures (e.g. a container's own exit code for `podman run`). */
   okExitCodes?: readonly number[];
+  /** What podman reads on its standard input (a decompressed image archive for `podman load`); nothing when absent. */
+  input?: Readable;
 }
 
 export interface PodmanResult {
@@ -92,7 +95,8 @@ export class PodmanCli {
     const started = performance.now();
     const result = await execa(this.bin, args, {
       reject: false,
-      stdin: 'ignore',
+      // Beside 'pipe', execa pipes any stream, not only one backed by a file descriptor.
+      stdin: options.input ? [options.input, 'pipe'] : 'ignore',
       timeout: options.timeoutMs ?? this.#defaultTimeoutMs,
       cancelSignal: options.signal,
       // podman's own children (conmon) must outlive a killed podman client.

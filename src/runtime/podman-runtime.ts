@@ -170,6 +170,11 @@ export interface PodmanRuntimeOptions {
    * container. Nothing podman says is dropped unlogged.
    */
   onCallFailure?: (action: string, error: unknown, pod?: PodIdentity, container?: string) => void;
+  /**
+   * Awaited before containers are made: resolves once image archives being loaded are in
+   * (bounded by its giver), so a pod whose image comes from one is not made before it is there.
+   */
+  imagesReady?: (pod: PodIdentity, signal?: AbortSignal) => Promise<void>;
 }
 
 export class PodmanRuntime implements PodRuntime {
@@ -184,6 +189,7 @@ export class PodmanRuntime implements PodRuntime {
   readonly #onContainerEvent: PodmanRuntimeOptions['onContainerEvent'];
   readonly #kernelOomKill: PodmanRuntimeOptions['kernelOomKill'];
   readonly #onCallFailure: PodmanRuntimeOptions['onCallFailure'];
+  readonly #imagesReady: PodmanRuntimeOptions['imagesReady'];
   /** Whether each exit with code 137 was an OOM kill, by container id and exit time. */
   readonly #oomKills = new Map<string, boolean>();
   /** Pod addresses by infra container id (a container's address does not change while it runs). */
@@ -201,6 +207,7 @@ export class PodmanRuntime implements PodRuntime {
     this.#onContainerEvent = options.onContainerEvent;
     this.#onCallFailure = options.onCallFailure;
     this.#kernelOomKill = options.kernelOomKill;
+    this.#imagesReady = options.imagesReady;
   }
 
   async list(signal?: AbortSignal, options: ListOptions = {}): Promise<Observation> {
@@ -280,6 +287,7 @@ export class PodmanRuntime implements PodRuntime {
   }
 
   async createPod(pod: DesiredPod, signal?: AbortSignal): Promise<string[]> {
+    await this.#imagesReady?.(pod, signal);
     await this.#checkRunAsNonRoot(pod, signal);
     const facts: PodFacts = { hostIP: this.#hostIP, podIP: pod.pod.spec.hostNetwork ? this.#hostIP : '' };
     const podmanName = podmanPodName(pod.namespace, pod.name);
@@ -327,6 +335,7 @@ export class PodmanRuntime implements PodRuntime {
   }
 
   async createContainers(observed: ObservedPod, pod: DesiredPod, names: string[], signal?: AbortSignal): Promise<string[]> {
+    await this.#imagesReady?.(pod, signal);
     const facts: PodFacts = { hostIP: this.#hostIP, podIP: pod.pod.spec.hostNetwork ? this.#hostIP : '' };
     const volumes = await prepareVolumes(pod, this.#stateDir, facts);
     await this.#startSandbox(pod, observed.podmanName, observed.infraRunning, facts, names[0] ?? firstApp(pod), signal);
