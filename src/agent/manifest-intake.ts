@@ -4,6 +4,7 @@
 // asked for twice) are reported once, and the
 // merged desired state goes to the reconciler.
 import type { AgentConfig } from '../config/agent-config.js';
+import { manifestPolicyOf, type ManifestPolicy } from '../config/manifest-policy.js';
 import type { HealthChecks } from '../health/health.js';
 import type { Logger } from '../log/logger.js';
 import { mergeFiles, type LastGood } from '../manifest/desired-state.js';
@@ -21,6 +22,8 @@ export interface ManifestIntake {
   close(): Promise<void>;
   /** A new period for the full re-read of the directory (a reload). */
   setResyncInterval(ms: number): void;
+  /** A new manifest policy (a reload): every file is judged again at once. */
+  setPolicy(policy: ManifestPolicy): Promise<void>;
 }
 
 export interface ManifestIntakeParts {
@@ -93,9 +96,13 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
     status.setManifestProblems(problems);
   };
 
+  const policy = manifestPolicyOf(config);
+  if (!policy.ownership) logger.warn('manifest ownership is not checked (policy.check-ownership: false): any user who can write a manifest runs pods as root', { event: 'OwnershipUnchecked' });
   const source = new DirectorySource({
     dir: config.manifestDir,
     nodeName: config.nodeName,
+    ownership: policy.ownership,
+    devicePolicy: policy.devicePolicy,
     resyncIntervalMs: config.resyncIntervalSeconds * 1000,
     onSnapshot,
     onError: (message) => {
@@ -117,5 +124,6 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
     start: () => source.start(),
     close: () => source.close(),
     setResyncInterval: (ms: number) => source.setResyncInterval(ms),
+    setPolicy: (next: ManifestPolicy) => source.setPolicy(next),
   };
 }
