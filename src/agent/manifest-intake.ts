@@ -97,7 +97,11 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
   };
 
   const policy = manifestPolicyOf(config);
-  if (!policy.ownership) logger.warn('manifest ownership is not checked (policy.check-ownership: false): any user who can write a manifest runs pods as root', { event: 'OwnershipUnchecked' });
+  /** Says so when manifests' owners go unchecked: a device set up that way should know what it gave away. */
+  const warnUnchecked = (next: ManifestPolicy) => {
+    if (!next.ownership) logger.warn('manifest ownership is not checked (policy.check-ownership: false): any user who can write a manifest runs pods as root', { event: 'OwnershipUnchecked' });
+  };
+  warnUnchecked(policy);
   const source = new DirectorySource({
     dir: config.manifestDir,
     nodeName: config.nodeName,
@@ -124,6 +128,9 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
     start: () => source.start(),
     close: () => source.close(),
     setResyncInterval: (ms: number) => source.setResyncInterval(ms),
-    setPolicy: (next: ManifestPolicy) => source.setPolicy(next),
+    setPolicy: (next: ManifestPolicy) => {
+      warnUnchecked(next);
+      return source.setPolicy(next);
+    },
   };
 }
