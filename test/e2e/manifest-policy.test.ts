@@ -87,7 +87,7 @@ t.test('the device policy: a hostNetwork pod refused at its field and not starte
   await agent.waitForLog(refusal, { timeoutMs: 30_000 });
   await agent.waitForLog({ event: 'PodStarted' }, { pod: `default/plain-${node}`, timeoutMs: 60_000 });
   await agent.waitForRelists(3);
-  t.same((await podsOf(node)).map((pod) => pod.Name), [`plain-${node}`], 'only the allowed pod runs');
+  t.same((await podsOf(node)).map((pod) => pod.Name), [`default_plain-${node}`], 'only the allowed pod runs');
   t.same(agent.find({ event: ACTION_EVENTS }, `default/host-${node}`), [], 'nothing was done for the refused one');
 
   const judged = await podvisorCli('validate', '--config', config, manifestDir);
