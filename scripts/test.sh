@@ -4,6 +4,10 @@
 # (e.g. `npm test -- test/manifest`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The tests' manifest directories and files are made with the umask, and the agent refuses any
+# that are writable by group or others (policy.check-ownership): under a umask of 002 every test
+# pod would be refused. Root's usual umask, whatever the caller's.
+umask 022
 bash scripts/prepare.sh
 # Real clients to check against: kubectl and promtool (unpacked into .cache/tools when missing).
 PATH="$(bash scripts/test-tools.sh):$PATH"

@@ -5,6 +5,7 @@
 // supervision finish its work in flight.
 import { mkdir } from 'node:fs/promises';
 import type { AgentConfig } from './config/agent-config.js';
+import { manifestPolicyOf, POLICY_SETTINGS } from './config/manifest-policy.js';
 import { HealthChecks } from './health/health.js';
 import type { Logger } from './log/logger.js';
 import { manifestIntake } from './agent/manifest-intake.js';
@@ -19,10 +20,12 @@ const READER_SETTINGS: ReadonlySet<keyof AgentConfig> = new Set([
 
 /**
  * Settings a running agent takes on a reload without touching a pod. The others wait for a
- * restart: where manifests, state and logs live and the node's name are what its pods are.
+ * restart: where manifests, state and logs live and the node's name are what its pods are. A
+ * changed manifest policy judges every file again: a file it now refuses keeps its running pods
+ * on their last good spec, as any invalid file does; one it now allows is acted on.
  */
 export const RELOADABLE: ReadonlySet<keyof AgentConfig> = new Set([
-  'logLevel', 'logFormat', 'resyncIntervalSeconds', 'rollbackAfterSeconds', 'relistIntervalSeconds', 'backoffInitialSeconds', 'backoffMaxSeconds', ...READER_SETTINGS,
+  'logLevel', 'logFormat', 'resyncIntervalSeconds', 'rollbackAfterSeconds', 'relistIntervalSeconds', 'backoffInitialSeconds', 'backoffMaxSeconds', ...READER_SETTINGS, ...POLICY_SETTINGS,
 ]);
 
 export interface Agent {
@@ -57,6 +60,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
       intake.setResyncInterval(next.resyncIntervalSeconds * 1000);
       intake.setRollbackAfter(next.rollbackAfterSeconds);
       supervision.reconfigure(next);
+      if ([...changed].some((field) => POLICY_SETTINGS.has(field))) await intake.setPolicy(manifestPolicyOf(next));
       if (![...changed].some((field) => READER_SETTINGS.has(field))) return;
       // The readers only read the status: stopping and starting them again loses nothing (the
       // mirror store is rebuilt from the status owner at once).

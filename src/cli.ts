@@ -21,10 +21,14 @@ ${commandList()}
 Run 'podvisor <command> --help' for a command's flags.
 `;
 
-const VALIDATE_HELP = `Usage: podvisor validate [--node-name NAME] PATH...
+const VALIDATE_HELP = `Usage: podvisor validate [--config FILE] [--node-name NAME] PATH...
 
 Prints every error and warning of the given manifest files, or of the manifest files in the
 given directories, as file:line:column: field: message. Exits 1 if any file has an error.
+
+With --config FILE (the agent's config file), the files are judged as the agent running with it
+judges them: its node name, and its policy section (who may own the files, what pods may ask
+for). Without it, only the files' content is checked.
 `;
 
 /** What the reading commands say about where their state directory comes from. */
@@ -115,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
       }
       if (positionals.length === 0) throw new UsageError('podvisor validate: no PATH given (see podvisor validate --help)');
       const { validateCommand } = await import('./cli/validate.js');
-      return validateCommand(positionals, { nodeName: values['node-name'] });
+      return validateCommand(positionals, { nodeName: values['node-name'], config: values.config });
     }
     case 'plan': {
       const { values } = parse('plan', rest, false);

@@ -4,6 +4,7 @@
 // asked for twice) are reported once, and the merged desired state goes through the rollout
 // guard (an edited pod that does not come up goes back to its last Ready spec) to the reconciler.
 import type { AgentConfig } from '../config/agent-config.js';
+import { manifestPolicyOf, type ManifestPolicy } from '../config/manifest-policy.js';
 import type { HealthChecks } from '../health/health.js';
 import type { Logger } from '../log/logger.js';
 import { mergeFiles, type LastGood } from '../manifest/desired-state.js';
@@ -26,6 +27,8 @@ export interface ManifestIntake {
   setResyncInterval(ms: number): void;
   /** A new default rollback window (a reload). */
   setRollbackAfter(seconds: number): void;
+  /** A new manifest policy (a reload): every file is judged again at once. */
+  setPolicy(policy: ManifestPolicy): Promise<void>;
 }
 
 export interface ManifestIntakeParts {
@@ -149,9 +152,17 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
     publishProblems();
   };
 
+  const policy = manifestPolicyOf(config);
+  /** Says so when manifests' owners go unchecked: a device set up that way should know what it gave away. */
+  const warnUnchecked = (next: ManifestPolicy) => {
+    if (!next.ownership) logger.warn('manifest ownership is not checked (policy.check-ownership: false): any user who can write a manifest runs pods as root', { event: 'OwnershipUnchecked' });
+  };
+  warnUnchecked(policy);
   const source = new DirectorySource({
     dir: config.manifestDir,
     nodeName: config.nodeName,
+    ownership: policy.ownership,
+    devicePolicy: policy.devicePolicy,
     resyncIntervalMs: config.resyncIntervalSeconds * 1000,
     onSnapshot,
     onError: (message) => {
@@ -185,5 +196,9 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
     },
     setResyncInterval: (ms: number) => source.setResyncInterval(ms),
     setRollbackAfter: (seconds: number) => guard.setDefaultSeconds(seconds),
+    setPolicy: (next: ManifestPolicy) => {
+      warnUnchecked(next);
+      return source.setPolicy(next);
+    },
   };
 }

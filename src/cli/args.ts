@@ -60,7 +60,7 @@ const stateDirFlags = { 'state-dir': { type: 'string' }, config: { type: 'string
 /** Every command, in the order `podvisor --help` lists them. */
 export const COMMANDS: readonly CommandSpec[] = [
   { name: 'run', usage: '', summary: 'run the agent in the foreground', options: { config: { type: 'string' } }, settingsFlags: true, operands: 'none' },
-  { name: 'validate', usage: 'PATH...', summary: 'check manifest files (or directories of them); exit 1 on any error', options: { 'node-name': { type: 'string' } }, operands: 'path' },
+  { name: 'validate', usage: 'PATH...', summary: 'check manifest files (or directories of them); exit 1 on any error', options: { 'node-name': { type: 'string' }, config: { type: 'string' } }, operands: 'path' },
   {
     name: 'plan',
     usage: '',

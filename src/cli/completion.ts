@@ -24,12 +24,16 @@ export interface CompletedCommand {
   operands: Operands;
 }
 
+const YES_NO = ['true', 'false'] as const;
+
 /** What a string flag's value is, by its name: paths by their suffix, known words by flag. */
 function valueKind(command: string, flag: string): ValueKind {
   if (command === 'status' && flag === 'output') return STATUS_OUTPUTS;
   if (command === 'plan' && flag === 'output') return PLAN_OUTPUTS;
   if (flag === 'log-level') return LOG_LEVELS;
   if (flag === 'log-format') return LOG_FORMATS;
+  // A yes-or-no setting: those whose default is a boolean.
+  if (SETTINGS.some((setting) => setting.flag === flag && 'fallback' in setting && typeof setting.fallback === 'boolean')) return YES_NO;
   if (flag.endsWith('-dir')) return 'dir';
   if (flag === 'config' || /(-file|-cert|-key|kubeconfig)$/.test(flag)) return 'file';
   return 'any';

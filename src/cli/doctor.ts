@@ -12,10 +12,12 @@ import { constants, type Stats, type StatsFs } from 'node:fs';
 import { access, open, readdir, readFile, stat, statfs, unlink } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { basename, delimiter, dirname, join } from 'node:path';
+import type { AgentConfig } from '../config/agent-config.js';
+import type { ManifestPolicy } from '../config/manifest-policy.js';
 import { errorMessage } from '../errors.js';
 import type { FileResult } from '../manifest/load-file.js';
 import { PodmanCli } from '../runtime/podman-cli.js';
-import { DEFAULT_CONFIG_FILE, DEFAULT_STATE_DIR, readAgentConfigFile } from './args.js';
+import { DEFAULT_CONFIG_FILE, readAgentConfigFile } from './args.js';
 
 export type Level = 'ok' | 'warn' | 'fail';
 
@@ -174,8 +176,12 @@ export function judgeHybrid(layout: CgroupLayout): CheckResult {
   );
 }
 
-/** The manifest directory: there, a directory, owned by root, and writable by root alone. */
-export function judgeManifestDir(dir: string, info: Pick<Stats, 'isDirectory' | 'uid' | 'mode'> | { error: string }): CheckResult {
+/**
+ * The manifest directory: there, a directory, owned by root, and writable by root alone. With
+ * `ownershipChecked` (policy.check-ownership, the default) the agent refuses every manifest in a
+ * directory that is not: a failure, not a warning.
+ */
+export function judgeManifestDir(dir: string, info: Pick<Stats, 'isDirectory' | 'uid' | 'mode'> | { error: string }, ownershipChecked = false): CheckResult {
   const check = 'manifest dir';
   if ('error' in info) {
     if (/ENOENT/.test(info.error)) return fail(check, `${dir} does not exist: the agent runs no pods`, `mkdir -m 0755 ${dir}`);
@@ -194,6 +200,7 @@ export function judgeManifestDir(dir: string, info: Pick<Stats, 'isDirectory' | 
     fixes.push(`chmod go-w ${dir}`);
   }
   if (problems.length === 0) return ok(check, `${dir}, owned by root, mode ${mode}`);
+  if (ownershipChecked) return fail(check, `${dir} is ${problems.join(' and ')}: the agent refuses every manifest in it (policy.check-ownership)`, fixes.join(' && '));
   return warn(check, `${dir} is ${problems.join(' and ')}: whoever can write there runs pods as root`, fixes.join(' && '));
 }
 
@@ -422,14 +429,18 @@ export async function runChecks(options: DoctorOptions = {}): Promise<CheckResul
 
   // The configuration: the rest of the checks use its directories and node name.
   const configFile = options.config ?? ((await stat(options.defaultConfigFile ?? DEFAULT_CONFIG_FILE).then(() => true, () => false)) ? (options.defaultConfigFile ?? DEFAULT_CONFIG_FILE) : undefined);
-  let settings: { manifestDir: string; stateDir: string; nodeName: string } | undefined;
+  let settings: AgentConfig | undefined;
   const configResult = await bounded('config', ms, async () => {
     if (configFile === undefined) return ok('config', `no config file (${options.defaultConfigFile ?? DEFAULT_CONFIG_FILE} is not there): the defaults apply`);
     settings = await readAgentConfigFile(configFile);
     return ok('config', `${configFile} is valid`);
   });
   if (configResult.level === 'fail' && configFile !== undefined) configResult.fix = `fix ${configFile}; the checks below use the defaults`;
-  const { manifestDir, stateDir, nodeName } = settings ?? { manifestDir: '/etc/pods.d', stateDir: DEFAULT_STATE_DIR, nodeName: (await import('../manifest/identity.js')).defaultNodeName() };
+  // Without a (valid) config file, the defaults the agent would run on.
+  settings ??= await (await import('../config/resolve-config.js')).resolveAgentConfig({});
+  const { manifestDir, stateDir, nodeName } = settings;
+  // The manifests are judged by the agent's policy (who may own them, what pods may ask for).
+  const policy = (await import('../config/manifest-policy.js')).manifestPolicyOf(settings);
 
   // podman as the agent runs it: PODVISOR_PODMAN, which the unit may take from /etc/default/podvisor.
   const defaultsFile = options.defaultsFile ?? '/etc/default/podvisor';
@@ -443,7 +454,7 @@ export async function runChecks(options: DoctorOptions = {}): Promise<CheckResul
     : Promise.resolve(undefined);
   const confFiles = containersConfFiles(env);
   // A directory that cannot be read is the manifest dir check's failure: here it holds no files.
-  const manifests = loadManifests(manifestDir, nodeName).then((files) => ({ files, error: undefined }), (error: unknown) => ({ files: [], error: errorMessage(error) }));
+  const manifests = loadManifests(manifestDir, nodeName, policy).then((files) => ({ files, error: undefined }), (error: unknown) => ({ files: [], error: errorMessage(error) }));
   const notAsRoot = (check: string) => warn(check, 'not checked: it needs root (what podman shows another user is not what the agent sees)', 'run sudo podvisor doctor');
 
   const checks: Promise<CheckResult>[] = [
@@ -478,7 +489,7 @@ export async function runChecks(options: DoctorOptions = {}): Promise<CheckResul
     }),
     bounded('hybrid cgroups', ms, async () => judgeHybrid(await cgroupLayout())),
     bounded('systemd', ms, (signal) => systemdCheck(signal)),
-    bounded('manifest dir', ms, async () => judgeManifestDir(manifestDir, await stat(manifestDir).catch((error: unknown) => ({ error: errorMessage(error) })))),
+    bounded('manifest dir', ms, async () => judgeManifestDir(manifestDir, await stat(manifestDir).catch((error: unknown) => ({ error: errorMessage(error) })), policy.ownership !== undefined)),
     bounded('manifests', ms, async () => {
       const { files, error } = await manifests;
       return error === undefined ? judgeManifests(manifestDir, files) : warn('manifests', `not read: ${error}`);
@@ -582,12 +593,12 @@ async function imageExists(cli: PodmanCli, image: string, signal: AbortSignal): 
   return (await cli.run(['image', 'exists', image], { okExitCodes: [1], signal })).exitCode === 0;
 }
 
-/** The manifest files in `dir`, read and validated as the agent reads them. */
-async function loadManifests(dir: string, nodeName: string): Promise<FileResult[]> {
+/** The manifest files in `dir`, read and validated as the agent reads them, under its policy. */
+async function loadManifests(dir: string, nodeName: string, policy: ManifestPolicy): Promise<FileResult[]> {
   const [{ isManifestName }, { loadManifestFile }] = await Promise.all([import('../manifest/directory-source.js'), import('../manifest/load-file.js')]);
   const names = (await readdir(dir)).filter(isManifestName).sort();
   const results: FileResult[] = [];
-  for (const name of names) results.push(await loadManifestFile(join(dir, name), { nodeName }));
+  for (const name of names) results.push(await loadManifestFile(join(dir, name), { nodeName, ownership: policy.ownership, devicePolicy: policy.devicePolicy }));
   return results;
 }
 

@@ -16,7 +16,8 @@ Runs the agent in the foreground: the Pod manifests in the manifest directory be
 
 Flags:
   --config FILE               YAML file with any of the settings below (keys as the flags' names;
-                              api-* under "api:", publish-* under "publish:"); flags win over it
+                              api-* under "api:", publish-* under "publish:", policy-* under
+                              "policy:"); flags win over it
   --manifest-dir DIR          directory of Pod manifests (default /etc/pods.d)
   --node-name NAME            node name; pods are named <name>-<node> (default: host name, lower-cased)
   --state-dir DIR             where podvisor keeps pod volumes and state (default /var/lib/podvisor)
@@ -49,6 +50,22 @@ Publishing mirror pods (nothing is sent unless one of these is set):
   --serve-env-values true|false
                               show containers' env values in the API, the publishers and
                               status/describe (default false: each reads "(redacted)")
+
+Manifest policy ("policy:" in the config file; a LIST is comma-separated as a flag):
+  --policy-check-ownership true|false
+                              refuse manifests, their directory and link targets not owned by
+                              root or writable by group or others (default true)
+  --policy-symlink-roots LIST directories a symbolic link may lead into (default: the manifest
+                              directory; empty: no link is followed)
+  --policy-privileged true|false      allow privileged containers (default true)
+  --policy-host-network true|false    allow hostNetwork (default true)
+  --policy-host-pid true|false        allow hostPID (default true)
+  --policy-host-ipc true|false        allow hostIPC (default true)
+  --policy-host-path-prefixes LIST    hostPath volumes only under these (default: anywhere)
+  --policy-capabilities LIST  capabilities a container may add (default: any)
+  --policy-registries LIST    registries images may come from, e.g. localhost,quay.io/myorg
+                              (default: any; short names are then refused)
+  --policy-require-digest true|false  images must be pinned by digest (default false)
   -h, --help                  this help
 `;
 

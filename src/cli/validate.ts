@@ -2,7 +2,9 @@
 // files in the given directories); exit 1 if any file has an error.
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { manifestPolicyOf } from '../config/manifest-policy.js';
 import { errorMessage } from '../errors.js';
+import { readAgentConfigFile } from './args.js';
 import { isManifestName } from '../manifest/directory-source.js';
 import { defaultNodeName } from '../manifest/identity.js';
 import { mergeFiles } from '../manifest/desired-state.js';
@@ -29,15 +31,21 @@ async function expand(paths: string[]): Promise<{ files: string[]; problems: str
   return { files, problems };
 }
 
-/** Validates and prints; returns the exit status. */
-export async function validateCommand(paths: string[], options: { nodeName?: string | undefined }): Promise<number> {
+/**
+ * Validates and prints; returns the exit status. With `config` (the agent's config file), its
+ * node name and manifest policy apply, as the agent running with it applies them.
+ */
+export async function validateCommand(paths: string[], options: { nodeName?: string | undefined; config?: string | undefined }): Promise<number> {
+  const config = options.config === undefined ? undefined : await readAgentConfigFile(options.config);
+  const policy = config ? manifestPolicyOf(config) : undefined;
+  const nodeName = options.nodeName ?? config?.nodeName ?? defaultNodeName();
   const { files, problems } = await expand(paths);
   for (const problem of problems) process.stdout.write(`${problem}\n`);
   let failed = problems.length > 0;
   let pods = 0;
   const results: FileResult[] = [];
   for (const file of files) {
-    const result = await loadManifestFile(file, { nodeName: options.nodeName ?? defaultNodeName(), displayName: file });
+    const result = await loadManifestFile(file, { nodeName, displayName: file, ownership: policy?.ownership, devicePolicy: policy?.devicePolicy });
     for (const finding of result.findings) process.stdout.write(`${formatFinding(finding)}\n`);
     failed ||= result.hasErrors;
     pods += result.pods.length;

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { LOG_FORMATS, LOG_LEVELS } from '../log/logger.js';
+import { normalizeCapability, normalizeHostPath } from '../manifest/device-policy.js';
 import { isDns1123Subdomain } from '../manifest/pod-schema.js';
 import { parseQuantity } from '../manifest/quantity.js';
 
@@ -45,6 +46,36 @@ const yesNo = (flag: string) =>
   z.union([z.boolean(), z.enum(['true', 'false'])], { message: `${flag} must be true or false` }).transform((value) => value === true || value === 'true');
 
 const path = (flag: string) => z.string({ message: `${flag} must be a path` }).min(1, `${flag} must not be empty`);
+
+/**
+ * A list: a YAML sequence in the config file, comma-separated as a flag's value (`a,b`; an
+ * empty value is an empty list). Each item is checked by `item`, so an error names the item.
+ */
+const list = <T extends z.ZodType>(flag: string, item: T) =>
+  z.preprocess(
+    (value) => (typeof value === 'string' ? (value.trim() === '' ? [] : value.split(',').map((one) => one.trim())) : value),
+    z.array(item, { message: `${flag} must be a list (a YAML sequence in the config file, comma-separated as a flag)` }),
+  );
+
+/** An item of a list of absolute paths (normalised, as they are compared). */
+const absolutePath = (flag: string) =>
+  z
+    .string({ message: `${flag}: each item must be a path` })
+    .refine((text) => text.startsWith('/'), { error: (issue) => `${flag}: "${String(issue.input)}" is not an absolute path` })
+    .transform(normalizeHostPath);
+
+const capabilityName = z
+  .string({ message: '--policy-capabilities: each item must be a capability name' })
+  .regex(/^[A-Za-z_]+$/, { error: (issue) => `--policy-capabilities: "${String(issue.input)}" is not a capability name (such as NET_BIND_SERVICE)` })
+  .transform(normalizeCapability);
+
+/** A registry as an image reference's first element names it (a dot, a port or localhost), with an optional path prefix. */
+const registryName = z
+  .string({ message: '--policy-registries: each item must be a registry' })
+  .transform((text) => text.toLowerCase().replace(/\/+$/, ''))
+  .refine((text) => /^(?:localhost|[a-z0-9-]+(?:\.[a-z0-9-]+)+|[a-z0-9.-]+:\d{1,5})(?::\d{1,5})?(?:\/[a-z0-9._-]+)*$/.test(text), {
+    error: (issue) => `--policy-registries: "${String(issue.input)}" is not a registry: write its host as images name it (registry.example.com, host:5000, localhost), optionally with a path (quay.io/myorg), without https://`,
+  });
 
 /** `HOST:PORT` (an IPv6 host in brackets) as the API's listening address. */
 export function parseListenAddress(text: string): { host: string; port: number } | undefined {
@@ -105,6 +136,19 @@ export const agentConfigSchema = z
     publishIntervalSeconds: seconds('--publish-interval', 1),
     serveEnvValues: yesNo('--serve-env-values'),
     publishHeartbeat: z.string({ message: '--publish-heartbeat must be a cron expression in quotes' }).refine(validCron, '--publish-heartbeat must be a cron expression (for example "* * * * *", every minute)'),
+    // The manifest policy (src/manifest/file-ownership.ts, device-policy.ts): who may write
+    // manifests, and what they may ask for.
+    policyCheckOwnership: yesNo('--policy-check-ownership'),
+    /** Where symbolic links may lead; the manifest directory when not given. */
+    policySymlinkRoots: list('--policy-symlink-roots', absolutePath('--policy-symlink-roots')).optional(),
+    policyPrivileged: yesNo('--policy-privileged'),
+    policyHostNetwork: yesNo('--policy-host-network'),
+    policyHostPid: yesNo('--policy-host-pid'),
+    policyHostIpc: yesNo('--policy-host-ipc'),
+    policyHostPathPrefixes: list('--policy-host-path-prefixes', absolutePath('--policy-host-path-prefixes')).optional(),
+    policyCapabilities: list('--policy-capabilities', capabilityName).optional(),
+    policyRegistries: list('--policy-registries', registryName).optional(),
+    policyRequireDigest: yesNo('--policy-require-digest'),
   })
   .superRefine((config, context) => {
     // An issue between two settings names both: the error shows where either was given.
@@ -154,12 +198,27 @@ export const SETTINGS = [
   { field: 'publishIntervalSeconds', flag: 'publish-interval', key: ['publish', 'interval'], fallback: 10 },
   { field: 'publishHeartbeat', flag: 'publish-heartbeat', key: ['publish', 'heartbeat'], fallback: DEFAULT_HEARTBEAT },
   { field: 'serveEnvValues', flag: 'serve-env-values', key: ['serve-env-values'], fallback: false },
-] as const satisfies readonly { field: keyof AgentConfig; flag: string; key: readonly string[]; fallback?: unknown }[];
+  { field: 'policyCheckOwnership', flag: 'policy-check-ownership', key: ['policy', 'check-ownership'], fallback: true },
+  { field: 'policySymlinkRoots', flag: 'policy-symlink-roots', key: ['policy', 'symlink-roots'], list: true },
+  { field: 'policyPrivileged', flag: 'policy-privileged', key: ['policy', 'privileged'], fallback: true },
+  { field: 'policyHostNetwork', flag: 'policy-host-network', key: ['policy', 'host-network'], fallback: true },
+  { field: 'policyHostPid', flag: 'policy-host-pid', key: ['policy', 'host-pid'], fallback: true },
+  { field: 'policyHostIpc', flag: 'policy-host-ipc', key: ['policy', 'host-ipc'], fallback: true },
+  { field: 'policyHostPathPrefixes', flag: 'policy-host-path-prefixes', key: ['policy', 'host-path-prefixes'], list: true },
+  { field: 'policyCapabilities', flag: 'policy-capabilities', key: ['policy', 'capabilities'], list: true },
+  { field: 'policyRegistries', flag: 'policy-registries', key: ['policy', 'registries'], list: true },
+  { field: 'policyRequireDigest', flag: 'policy-require-digest', key: ['policy', 'require-digest'], fallback: false },
+] as const satisfies readonly { field: keyof AgentConfig; flag: string; key: readonly string[]; fallback?: unknown; list?: true }[];
+
+/** True for a setting whose value is a list (a YAML sequence; a comma-separated flag). */
+export function isListSetting(setting: (typeof SETTINGS)[number]): boolean {
+  return 'list' in setting && setting.list;
+}
 
 const FLAG_OF = Object.fromEntries(SETTINGS.map((setting) => [setting.field, `--${setting.flag}`])) as Record<keyof AgentConfig, string>;
 
-/** Where a value came from, for its error message: a flag, or a config file's line. */
-export type Origin = { flag: string } | { file: string; line: number; column: number; key: string };
+/** Where a value came from, for its error message: a flag, or a config file's line (and each item's, for a list). */
+export type Origin = { flag: string } | { file: string; line: number; column: number; key: string; items?: { line: number; column: number }[] };
 
 /** Validates raw values by field; the first problem is a UsageError naming its flag or file line. */
 export async function parseAgentConfig(raw: Record<string, unknown>, origins: ReadonlyMap<string, Origin> = new Map()): Promise<AgentConfig> {
@@ -170,6 +229,10 @@ export async function parseAgentConfig(raw: Record<string, unknown>, origins: Re
     const fields = [String(issue?.path[0] ?? ''), ...related];
     const origin = fields.map((field) => origins.get(field)).find((one) => one !== undefined && 'file' in one) ?? origins.get(fields[0] ?? '');
     const message = issue?.message ?? 'invalid configuration';
+    // An item of a list: its own line, and its index after the key.
+    const index = issue?.path[1];
+    const item = typeof index === 'number' && origin && 'file' in origin ? origin.items?.[index] : undefined;
+    if (origin && 'file' in origin && item) throw new UsageError(`${origin.file}:${item.line}:${item.column}: ${origin.key}[${String(index)}]: ${message}`);
     if (origin && 'file' in origin) throw new UsageError(`${origin.file}:${origin.line}:${origin.column}: ${origin.key}: ${message}`);
     throw new UsageError(message);
   }

@@ -8,12 +8,17 @@
 //     webhook: https://fleet.example/pods
 //     token-file: /etc/podvisor/publish-token
 //
+// A list-valued setting (policy.registries, ...) takes a YAML sequence:
+//
+//   policy:
+//     registries: [localhost, registry.example.com]
+//
 // Flags given on the command line win over the file. An unknown key or a bad value names the
-// file, line, column and key.
+// file, line, column and key (and the item of a list: policy.registries[1]).
 import { readFile } from 'node:fs/promises';
 import { UsageError, errorMessage } from '../errors.js';
 import { parseManifestText } from '../manifest/parse.js';
-import { SETTINGS, type Origin } from './agent-config.js';
+import { isListSetting, SETTINGS, type Origin } from './agent-config.js';
 
 export interface ConfigFileValues {
   /** Values by AgentConfig field. */
@@ -80,10 +85,23 @@ export async function readConfigFile(file: string): Promise<ConfigFileValues> {
       const hint = closest(key.at(-1)!, siblings);
       return fail(key, `unknown setting${hint ? ` (did you mean ${hint}?)` : `; known here: ${siblings.join(', ')}`}`);
     }
-    if (value !== null && typeof value === 'object') return fail(key, 'must be a single value');
     const position = at(key);
+    const origin = { file, line: position.line, column: position.column, key: key.join('.') };
+    if (isListSetting(setting) && value !== null) {
+      if (!Array.isArray(value)) return fail(key, 'must be a list: a YAML sequence, such as [a, b], or one item a line after "- "');
+      // Each item a single value, named by its index; its place kept for the schema's errors.
+      const items = value.map((_: unknown, index) => document.locate([...key, index]));
+      value.forEach((item: unknown, index) => {
+        const where = items[index] ?? position;
+        if (item === null || typeof item === 'object') throw new UsageError(`${file}:${where.line}:${where.column}: ${origin.key}[${index}]: must be a single value`);
+      });
+      values.set(setting.field, value);
+      origins.set(setting.field, { ...origin, items });
+      return;
+    }
+    if (value !== null && typeof value === 'object') return fail(key, 'must be a single value');
     values.set(setting.field, value === null ? undefined : value);
-    origins.set(setting.field, { file, line: position.line, column: position.column, key: key.join('.') });
+    origins.set(setting.field, origin);
   };
   for (const [name, value] of Object.entries(root)) {
     if (SECTIONS.has(name)) {

@@ -17,6 +17,8 @@ import { basename, join, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { errorMessage } from '../errors.js';
 import { escapeText } from '../log/escape.js';
+import type { DevicePolicy } from './device-policy.js';
+import { ownershipProblem, type OwnershipOptions } from './file-ownership.js';
 import { errorCode, isGone, loadManifestFile, type FileResult } from './load-file.js';
 
 const MANIFEST_EXTENSIONS = ['.yaml', '.yml', '.json'];
@@ -56,6 +58,10 @@ export interface DirectorySourceOptions {
   nodeName: string;
   /** Full rescan period; 0 turns it off. */
   resyncIntervalMs: number;
+  /** Who may own the files and the directory (load-file.ts); unchecked when absent. */
+  ownership?: OwnershipOptions | undefined;
+  /** What the device's owner forbids pods to ask for. */
+  devicePolicy?: DevicePolicy | undefined;
   /** Quiet time after a file's last event before it is read. */
   settleMs?: number;
   onSnapshot(snapshot: SourceSnapshot): void;
@@ -95,6 +101,8 @@ export class DirectorySource {
   #holdTimer: NodeJS.Timeout | undefined;
   /** Entries reported as not manifests (a directory, a dangling symlink), reported once each. */
   readonly #reported = new Map<string, string>();
+  /** Files read under a policy that has since changed: read again even if unchanged. */
+  #stale = new Set<string>();
   /** Files that exist but could not be read at the last try; retried every RETRY_MS. */
   readonly #failing = new Set<string>();
   #retryTimer: NodeJS.Timeout | undefined;
@@ -174,6 +182,16 @@ export class DirectorySource {
       this.#resyncTimer = setInterval(() => void this.rescan(), ms);
       this.#resyncTimer.unref();
     }
+  }
+
+  /**
+   * A new ownership rule or device policy (a reload): every file is judged again by it at once,
+   * changed or not, and the snapshot carries the new verdicts.
+   */
+  setPolicy(policy: Pick<DirectorySourceOptions, 'ownership' | 'devicePolicy'>): Promise<void> {
+    this.#options = { ...this.#options, ownership: policy.ownership, devicePolicy: policy.devicePolicy };
+    this.#stale = new Set(this.#files.keys());
+    return this.rescan();
   }
 
   /** Reads the whole directory again; what changed since is re-read and emitted. */
@@ -341,14 +359,20 @@ export class DirectorySource {
       }
       this.#reported.delete(path);
       const known = this.#files.get(path);
-      if (known && known.mtimeMs === info.mtimeMs && known.size === info.size && !this.#failing.has(path)) return;
+      if (known && known.mtimeMs === info.mtimeMs && known.size === info.size && !this.#failing.has(path) && !this.#stale.has(path)) {
+        // The same content; but a chmod, a chown or a link moved elsewhere changes no content and
+        // may change whether the file may be read: judged again on every scan (a few stats).
+        const ownership = this.#options.ownership;
+        if (!ownership || (await ownershipProblem(path, ownership)) === known.ownershipProblem) return;
+      }
       // The first scan reads everything: a snapshot without a settling file would stop its pods.
       if (fullScan && this.#emittedOnce && info.isFile() && Date.now() - info.mtimeMs < this.#settleMs && !doneWriting(info)) {
         // A rescan found it being written: leave it to the debounced read once it settles.
         this.#markDirty(path);
         return;
       }
-      const result = await loadManifestFile(path, { nodeName: this.#options.nodeName, displayName: path });
+      this.#stale.delete(path);
+      const result = await loadManifestFile(path, { nodeName: this.#options.nodeName, displayName: path, ownership: this.#options.ownership, devicePolicy: this.#options.devicePolicy });
       if (result.readError !== undefined) {
         if (isGone(result.readError)) this.#gone(path, removed);
         else this.#unreadable(path, new Error(result.findings[0]?.message ?? result.readError));

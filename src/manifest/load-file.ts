@@ -6,6 +6,8 @@ import { basename } from 'node:path';
 import { errorMessage } from '../errors.js';
 import { escapeText } from '../log/escape.js';
 import { HostPortTable, podHostPorts, type HostPortSite } from './host-ports.js';
+import type { DevicePolicy } from './device-policy.js';
+import { ownershipProblem, untrustedReason, type OwnershipOptions } from './file-ownership.js';
 import { toDesiredPod, type DesiredPod } from './identity.js';
 import { parseManifestText, YAML_LIMITS } from './parse.js';
 import { isDns1123Subdomain } from './pod-schema.js';
@@ -35,12 +37,21 @@ export interface FileResult {
   readError?: string | undefined;
   /** Where each pod of the file asks for a host port, to name it in a conflict between files. */
   hostPorts?: HostPortSite[];
+  /**
+   * Why the file's owner or mode made it refused, when ownership is checked: a chmod or chown
+   * changes no content, so a reader compares this to tell that the verdict changed.
+   */
+  ownershipProblem?: string | undefined;
 }
 
 export interface LoadOptions {
   nodeName: string;
   /** How the file is named in findings (the full path by default). */
   displayName?: string;
+  /** Refuse files (and directories, and link targets) not owned and writable by root alone; unchecked when absent. */
+  ownership?: OwnershipOptions | undefined;
+  /** What the device's owner forbids pods to ask for; everything allowed when absent. */
+  devicePolicy?: DevicePolicy | undefined;
 }
 
 /** True for an error code that means the file is not there (as opposed to unreadable for now). */
@@ -66,6 +77,11 @@ export async function loadManifestFile(path: string, options: LoadOptions): Prom
   try {
     const before = await stat(path);
     if (!before.isFile()) return fail(`not a regular file (${fileKind(before)}): only regular files are read as manifests`, before.mtimeMs, 0);
+    if (options.ownership) {
+      // Before the open: a refused file is not read at all.
+      const problem = await ownershipProblem(path, options.ownership);
+      if (problem !== undefined) return { ...fail(`refused: ${problem}`, before.mtimeMs, before.size), ownershipProblem: problem };
+    }
     handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (error) {
     return fail(`cannot read: ${errorMessage(error)}`, 0, 0, errorCode(error));
@@ -73,6 +89,9 @@ export async function loadManifestFile(path: string, options: LoadOptions): Prom
   try {
     const info = await handle.stat();
     if (!info.isFile()) return fail(`not a regular file (${fileKind(info)}): only regular files are read as manifests`, info.mtimeMs, 0);
+    // What was opened, once more: a chmod or chown between the check and the open is caught.
+    const opened = options.ownership ? untrustedReason(path, 'file', info, options.ownership) : undefined;
+    if (opened !== undefined) return { ...fail(`refused: ${opened}`, info.mtimeMs, info.size), ownershipProblem: opened };
     if (info.size > MAX_MANIFEST_BYTES) return fail(`file is ${info.size} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit for a manifest`, info.mtimeMs, info.size);
     // Read to the limit and one byte more: a file that grew since the stat is still caught.
     const buffer = Buffer.alloc(Math.min(info.size, MAX_MANIFEST_BYTES) + 1);
@@ -176,7 +195,7 @@ function validateText(text: string, path: string, display: string, options: Load
     findings.push({ file: display, line: 1, column: 1, field: '', severity: 'error', message: 'the file holds no Pod documents (delete the file to remove its pods)' });
   }
   for (const document of documents) {
-    const result = validateDocument(display, document);
+    const result = validateDocument(display, document, options.devicePolicy);
     findings.push(...result.findings);
     if (!result.pod) continue;
     const where = document.locate(['metadata', 'name']);

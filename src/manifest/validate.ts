@@ -2,6 +2,7 @@
 // the file, line, column and field path: `web.yaml:14:9: spec.containers[0].image: Required`.
 // Errors make the document unusable; warnings name what will not be acted on.
 import { z } from 'zod';
+import { devicePolicyFindings, OPEN_POLICY, type DevicePolicy } from './device-policy.js';
 import { policyFindings, type Path } from './field-policy.js';
 import type { ParsedDocument, Position } from './parse.js';
 import { isDns1123Subdomain, podSchema, type Container, type PodManifest } from './pod-schema.js';
@@ -62,8 +63,8 @@ function issueMessage(issue: z.core.$ZodRawIssue): string | undefined {
   return undefined;
 }
 
-/** Validates one document of a manifest file. */
-export function validateDocument(file: string, document: ParsedDocument): DocumentResult {
+/** Validates one document of a manifest file, refusing what the device's `policy` forbids. */
+export function validateDocument(file: string, document: ParsedDocument, policy: DevicePolicy = OPEN_POLICY): DocumentResult {
   const findings: Finding[] = [];
   const add = (severity: Finding['severity'], path: Path, message: string, position?: Position) => {
     const where = position ?? document.locate(path);
@@ -97,6 +98,7 @@ export function validateDocument(file: string, document: ParsedDocument): Docume
     for (const issue of parsed.error.issues) if (!nonFinite.has(formatPath(issue.path as Path))) add('error', issue.path as Path, issue.message);
   }
   for (const finding of policyFindings(value)) add(finding.severity, finding.path, finding.message);
+  for (const finding of devicePolicyFindings(value, policy)) add(finding.severity, finding.path, finding.message);
   for (const unknown of unknownFields(podSchema, value)) {
     add('warning', unknown.path, unknown.suggestion ? `ignored: unknown field (field names are case-sensitive: did you mean "${unknown.suggestion}"?)` : 'ignored: unknown field');
   }

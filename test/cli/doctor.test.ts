@@ -160,6 +160,9 @@ t.test('the manifest directory: there, owned by root, writable by root alone', a
   t.equal(formatResult(judgeManifestDir('/etc/pods.d', dir(1000, 0o777))), 'warn  manifest dir: /etc/pods.d is owned by uid 1000, not root and world-writable (mode 0777): whoever can write there runs pods as root; chown root: /etc/pods.d && chmod go-w /etc/pods.d');
   t.equal(formatResult(judgeManifestDir('/etc/pods.d', { error: "ENOENT: no such file or directory, stat '/etc/pods.d'" })), 'fail  manifest dir: /etc/pods.d does not exist: the agent runs no pods; mkdir -m 0755 /etc/pods.d');
   t.equal(judgeManifestDir('/etc/pods.d', { isDirectory: () => false, uid: 0, mode: 0o100644 }).level, 'fail');
+  // The agent checks ownership (the default): it refuses every manifest there, so doctor fails.
+  t.equal(formatResult(judgeManifestDir('/etc/pods.d', dir(0, 0o775), true)), 'fail  manifest dir: /etc/pods.d is group-writable (mode 0775): the agent refuses every manifest in it (policy.check-ownership); chmod go-w /etc/pods.d');
+  t.equal(formatResult(judgeManifestDir('/etc/pods.d', dir(0, 0o755), true)), 'ok    manifest dir: /etc/pods.d, owned by root, mode 0755');
 });
 
 t.test('manifests and images', async (t) => {

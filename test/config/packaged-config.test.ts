@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { parseAgentConfig } from '../../src/config/agent-config.js';
+import { parseAgentConfig, SETTINGS } from '../../src/config/agent-config.js';
 import { readConfigFile } from '../../src/config/config-file.js';
 
 const PACKAGED = new URL('../../packaging/config.yaml', import.meta.url);
@@ -30,8 +30,12 @@ t.test('uncommented, every example setting is accepted', async (t) => {
   const { values, origins } = await readConfigFile(file);
   t.ok(values.size >= 15, `${values.size} settings read`);
   const raw = Object.fromEntries(values);
-  const config = await parseAgentConfig({ resyncIntervalSeconds: 20, logLevel: 'info', publishIntervalSeconds: 10, publishHeartbeat: '* * * * *', ...raw }, origins);
+  // Every setting's default under what the file sets, as `podvisor run` resolves them.
+  const defaults = Object.fromEntries(SETTINGS.flatMap((setting) => ('fallback' in setting ? [[setting.field, setting.fallback]] : [])));
+  const config = await parseAgentConfig({ ...defaults, ...raw }, origins);
   t.same(config.apiAddress, { host: '127.0.0.1', port: 10255 }, 'the API example');
   t.equal(config.publishWebhook, 'https://fleet.example.com/nodes/pods', 'the webhook example');
   t.equal(config.nodeName, 'edge-01');
+  t.same(config.policyRegistries, ['localhost', 'registry.example.com'], 'the policy examples, lists included');
+  t.equal(config.policyHostNetwork, false);
 });

@@ -90,7 +90,7 @@ t.test('--help for each command exits 0 with its usage', async (t) => {
   const cases: [string[], string][] = [
     [['--help'], 'Usage: podvisor <command> [flags]\n'],
     [['run', '--help'], 'Usage: podvisor run [flags]\n'],
-    [['validate', '--help'], 'Usage: podvisor validate [--node-name NAME] PATH...\n'],
+    [['validate', '--help'], 'Usage: podvisor validate [--config FILE] [--node-name NAME] PATH...\n'],
     [['version', '--help'], 'Usage: podvisor version\n'],
   ];
   for (const [args, firstLine] of cases) {

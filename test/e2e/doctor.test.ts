@@ -34,7 +34,7 @@ async function doctor(args: string[], options: { env?: Record<string, string>; a
 }
 
 /** A device laid out in a temporary directory: a manifest directory, a state dir and a config naming both. */
-async function device(t: Test, manifests: Record<string, string>, mode = 0o755): Promise<{ dir: string; config: string; pods: string; state: string }> {
+async function device(t: Test, manifests: Record<string, string>, mode = 0o755, extraConfig = ''): Promise<{ dir: string; config: string; pods: string; state: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'podvisor-e2e-doctor-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const pods = join(dir, 'pods.d');
@@ -44,7 +44,7 @@ async function device(t: Test, manifests: Record<string, string>, mode = 0o755):
   await chmod(pods, mode);
   for (const [name, text] of Object.entries(manifests)) await writeFile(join(pods, name), text);
   const config = join(dir, 'config.yaml');
-  await writeFile(config, `manifest-dir: ${pods}\nstate-dir: ${state}\nnode-name: doctor-e2e\n`);
+  await writeFile(config, `manifest-dir: ${pods}\nstate-dir: ${state}\nnode-name: doctor-e2e\n${extraConfig}`);
   return { dir, config, pods, state };
 }
 
@@ -102,13 +102,22 @@ t.test('a writable manifest directory, a file with errors and an image podman la
   const { config, pods } = await device(t, {
     'web.yaml': podYaml({ name: 'web', containers: sleeper('app').replace(IMAGE, 'registry.invalid/nothing:1') }),
     'broken.yaml': 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: broken\n',
-  }, 0o777);
+  }, 0o777, 'policy:\n  check-ownership: false\n');
+  // With the ownership check off, as here, a writable directory is a warning; by default it fails (below).
   const report = await doctor(['--config', config]);
   t.equal(report.code, 0, 'warnings alone exit 0');
   t.equal(report.stdout.split('\n').find((line) => line.includes('manifest dir:')), `warn  manifest dir: ${pods} is world-writable (mode 0777): whoever can write there runs pods as root; chmod go-w ${pods}`);
   t.equal(report.lines.get('manifests')?.text, `2 file(s) in ${pods}, 1 valid pod(s); with errors: broken.yaml; podvisor validate ${pods} names each error`);
   t.equal(report.lines.get('images')?.level, 'warn');
   t.match(report.lines.get('images')?.text, /^not in podman's storage: registry\.invalid\/nothing:1; their pods start only if a registry is reachable; podman load/);
+});
+
+t.test('by default the agent refuses every manifest of a writable directory: doctor fails and names the refusals', { skip: isRoot ? false : 'the tests run as root' }, async (t) => {
+  const { config, pods } = await device(t, { 'web.yaml': podYaml({ name: 'web', containers: sleeper('app') }) }, 0o775);
+  const report = await doctor(['--config', config]);
+  t.equal(report.code, 1);
+  t.equal(report.stdout.split('\n').find((line) => line.includes('manifest dir:')), `fail  manifest dir: ${pods} is group-writable (mode 0775): the agent refuses every manifest in it (policy.check-ownership); chmod go-w ${pods}`);
+  t.equal(report.lines.get('manifests')?.text, `1 file(s) in ${pods}, 0 valid pod(s); with errors: web.yaml; podvisor validate ${pods} names each error`);
 });
 
 t.test('a manifest directory that is not there fails', async (t) => {
