@@ -45,11 +45,12 @@ a line.
 ${STATE_DIR_HELP}
 `;
 
-const PLAN_HELP = `Usage: podvisor plan [--manifest-dir DIR] [--state-dir DIR] [--config FILE] [--node-name NAME] [-o json]
+const PLAN_HELP = `Usage: podvisor plan [--manifest-dir DIR] [--state-dir DIR] [--config FILE] [--node-name NAME] [--locks-dir DIR] [-o json]
 
 Shows what the agent would do now, and why, without changing anything: each pod to create,
 replace (with each changed field, old -> new), keep, remove, or keep on its last good spec
-because its file has errors, then every file's errors and warnings. It reads the manifest
+because its file has errors, then every file's errors and warnings, a rolled-back pod and a
+replace held by an update lock ("Pending replace") among them. It reads the manifest
 directory as the agent does, lists podman's pods read-only, and takes the spec each pod was made
 from and the back-off from the agent's state directory; it works with no agent running too.
 
@@ -62,6 +63,7 @@ a kept pod are listed under it but do not count as a change.
   --config FILE        the agent's config file (default /etc/podvisor/config.yaml when it exists
                        and --state-dir is not given); a flag wins over it
   --node-name NAME     the agent's node name (default: the config file's, else the host name)
+  --locks-dir DIR      the agent's update locks (default: the config file's, else /run/podvisor/locks)
   -o, --output json    a JSON document for tools (kind Plan, apiVersion podvisor.io/v1)
 
 Env values show as (redacted) unless the config file has serve-env-values: true.

@@ -65,7 +65,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'plan',
     usage: '',
     summary: 'show what the agent would do now and why, changing nothing',
-    options: { 'manifest-dir': { type: 'string' }, ...stateDirFlags, 'node-name': { type: 'string' }, output: { type: 'string', short: 'o' } },
+    options: { 'manifest-dir': { type: 'string' }, ...stateDirFlags, 'node-name': { type: 'string' }, 'locks-dir': { type: 'string' }, output: { type: 'string', short: 'o' } },
     operands: 'none',
   },
   { name: 'status', usage: '', summary: 'list the pods and their status, as the running agent reports them', options: { ...stateDirFlags, output: { type: 'string', short: 'o' } }, operands: 'none' },

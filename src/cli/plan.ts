@@ -17,9 +17,12 @@ import type { DesiredPod } from '../manifest/identity.js';
 import { Backoff } from '../pods/backoff.js';
 import { planPods } from '../pods/plan.js';
 import { buildPlanReport, formatPlanText, planExitCode, type AgentView, type PlanReport } from '../pods/plan-report.js';
+import { effectivePods, ROLLOUT_FILE, type Hold, type RolloutRecord } from '../rollout/rollout-guard.js';
+import { lockNames } from '../rollout/update-locks.js';
 import { readOnlyRuntime, type RuntimeReader } from '../runtime/read-only-runtime.js';
 import type { ObservedPod } from '../runtime/types.js';
 import { readSavedSpec } from '../state/pod-specs.js';
+import { readJson } from '../state/state-file.js';
 import { readSupervisionFile } from '../state/supervision-state.js';
 import { humanDuration } from '../status/printers.js';
 import { STATUS_FILE } from '../status/status-manager.js';
@@ -100,10 +103,23 @@ async function agentView(stateDir: string, nodeName: string, alive: (pid: number
   return { view, problems };
 }
 
+/** What the agent's rollout guard knows (read only: a corrupt file is ignored, not set aside), and the locks held now. */
+async function rolloutView(stateDir: string, locksDir: string, observed: readonly ObservedPod[], saved: ReadonlyMap<string, DesiredPod>): Promise<{ records: Map<string, RolloutRecord>; hold: Hold }> {
+  const raw = (await readJson(join(stateDir, ROLLOUT_FILE)).catch(() => undefined)) as { pods?: Record<string, RolloutRecord> } | undefined;
+  const records = new Map(Object.entries(raw && typeof raw.pods === 'object' && raw.pods !== null ? raw.pods : {}));
+  const locks = new Set(await readdir(locksDir).catch(() => [] as string[]));
+  const running = new Map<string, DesiredPod>();
+  for (const pod of observed) {
+    const spec = saved.get(pod.uid);
+    if (spec) running.set(pod.key, spec);
+  }
+  return { records, hold: { running, holding: (pod) => lockNames(pod).map((name) => (locks.has(name) ? join(locksDir, name) : undefined)).find((path) => path !== undefined) } };
+}
+
 /** Everything the plan is made from, gathered without changing anything, and the report. */
 export async function makePlan(values: ParsedCommandArgs['values'], deps: PlanDependencies = {}): Promise<PlanReport> {
   const now = deps.now?.() ?? new Date();
-  const flags = { 'manifest-dir': values['manifest-dir'], 'state-dir': values['state-dir'], 'node-name': values['node-name'] };
+  const flags = { 'manifest-dir': values['manifest-dir'], 'state-dir': values['state-dir'], 'node-name': values['node-name'], 'locks-dir': values['locks-dir'] };
   const config = await resolveAgentConfig(flags, configFileFor(values, deps.defaultConfigFile));
   const manifestDir = resolve(config.manifestDir);
   const stateDir = resolve(config.stateDir);
@@ -139,6 +155,16 @@ export async function makePlan(values: ParsedCommandArgs['values'], deps: PlanDe
   const { state } = mergeFiles(snapshot.files, lastGood);
   // A file that cannot be read keeps its pods, as the agent keeps them.
   for (const path of unreadable) state.erroredSources.add(path);
+
+  // The rollout guard as the agent runs it: a rolled-back pod stays on its last Ready spec, and an
+  // update lock holds a replace; both are said in the findings.
+  const rollout = await rolloutView(stateDir, config.locksDir, observed, saved);
+  const guarded = effectivePods(state.pods, rollout.records, config.rollbackAfterSeconds, now, rollout.hold);
+  state.pods = guarded.pods;
+  for (const [key, record] of guarded.records) {
+    if (record.failed && record.ready) problems.push(`${key}: rolled back: spec ${record.failed.hash} ${record.failed.message}; runs ${record.ready.hash}, the last spec that was Ready, until the file changes`);
+  }
+  for (const [key, held] of guarded.held) problems.push(`${key}: Pending replace: spec ${held.wantedHash} held by the update lock ${held.lock}`);
 
   const supervision = await readSupervisionFile(stateDir);
   const backoff = new Backoff({ initialMs: config.backoffInitialSeconds * 1000, maxMs: config.backoffMaxSeconds * 1000 }, supervision?.backoff ?? []);

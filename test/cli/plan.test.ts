@@ -196,7 +196,7 @@ t.test('every bad input: one line naming it, exit 2', async (t) => {
 t.test('completion knows plan\'s flags and -o\'s one value, from the command table', async (t) => {
   const { completedCommands } = await import('../../src/cli/completion.js');
   const plan = completedCommands().find((command) => command.name === 'plan');
-  t.same(plan?.flags.map((flag) => flag.long).sort(), ['config', 'help', 'manifest-dir', 'node-name', 'output', 'state-dir']);
+  t.same(plan?.flags.map((flag) => flag.long).sort(), ['config', 'help', 'locks-dir', 'manifest-dir', 'node-name', 'output', 'state-dir']);
   t.same(plan?.flags.find((flag) => flag.long === 'output')?.value, ['json']);
   t.equal(plan?.flags.find((flag) => flag.long === 'manifest-dir')?.value, 'dir');
 });

@@ -183,7 +183,7 @@ t.test('bad input: one line naming it, exit 2, nothing on stdout', async (t) => 
   ];
   const help = await execa(process.execPath, [CLI, 'plan', '--help'], { reject: false, stdin: 'ignore' });
   t.equal(help.exitCode, 0);
-  t.match(help.stdout, /^Usage: podvisor plan \[--manifest-dir DIR\] \[--state-dir DIR\] \[--config FILE\] \[--node-name NAME\] \[-o json\]\n/);
+  t.match(help.stdout, /^Usage: podvisor plan \[--manifest-dir DIR\] \[--state-dir DIR\] \[--config FILE\] \[--node-name NAME\] \[--locks-dir DIR\] \[-o json\]\n/);
   for (const [args, message] of cases) {
     const result = await execa(process.execPath, [CLI, 'plan', ...args], { reject: false, stdin: 'ignore', timeout: 30_000 });
     t.equal(result.exitCode, 2, args.join(' '));

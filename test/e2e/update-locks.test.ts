@@ -41,6 +41,10 @@ t.test('a lock holds a replace, never a creation or a removal', async (t) => {
   }, { timeoutMs: 20_000 });
   t.match(table, new RegExp(`pod/web-${node}: ReplaceHeld: Pending replace: spec \\w+ held by the update lock ${join(locksDir, 'default_web')}`), '`podvisor status` shows the pending replace');
 
+  const plan = await podvisorCli('plan', '--manifest-dir', world.manifestDir, '--state-dir', stateDir, '--node-name', node, '--locks-dir', locksDir);
+  t.equal(plan.code, 0, `podvisor plan: nothing to do while the lock holds the replace (exit ${plan.code}; ${plan.stderr.trim()})`);
+  t.match(plan.stdout, new RegExp(`default/web-${node}: Pending replace: spec \\w+ held by the update lock`), 'and it says Pending replace');
+
   await rm(join(locksDir, 'default_web'));
   await agent.waitForLog({ event: 'ReplaceReleased' }, { timeoutMs: 20_000 });
   await agent.waitForLog({ event: 'PodReplacing' }, { timeoutMs: 30_000 });
