@@ -25,7 +25,7 @@ const READER_SETTINGS: ReadonlySet<keyof AgentConfig> = new Set([
  * on their last good spec, as any invalid file does; one it now allows is acted on.
  */
 export const RELOADABLE: ReadonlySet<keyof AgentConfig> = new Set([
-  'logLevel', 'logFormat', 'resyncIntervalSeconds', 'rollbackAfterSeconds', 'relistIntervalSeconds', 'backoffInitialSeconds', 'backoffMaxSeconds', ...READER_SETTINGS, ...POLICY_SETTINGS,
+  'logLevel', 'logFormat', 'resyncIntervalSeconds', 'rollbackAfterSeconds', 'replaceWindow', 'replaceWindowSeconds', 'relistIntervalSeconds', 'backoffInitialSeconds', 'backoffMaxSeconds', ...READER_SETTINGS, ...POLICY_SETTINGS,
 ]);
 
 export interface Agent {
@@ -59,6 +59,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<A
     async reconfigure(next, changed) {
       intake.setResyncInterval(next.resyncIntervalSeconds * 1000);
       intake.setRollbackAfter(next.rollbackAfterSeconds);
+      if (changed.has('replaceWindow') || changed.has('replaceWindowSeconds')) await intake.setReplaceWindow(next);
       supervision.reconfigure(next);
       if ([...changed].some((field) => POLICY_SETTINGS.has(field))) await intake.setPolicy(manifestPolicyOf(next));
       if (![...changed].some((field) => READER_SETTINGS.has(field))) return;

@@ -13,6 +13,7 @@ import { formatFinding } from '../manifest/validate.js';
 import type { AgentMetrics } from '../metrics/metrics.js';
 import type { Reconciler } from '../pods/reconciler.js';
 import { RolloutGuard } from '../rollout/rollout-guard.js';
+import { holdingOf, ReplaceWindow, windowOpensAt } from '../rollout/replace-window.js';
 import { UpdateLocks } from '../rollout/update-locks.js';
 import { apiTime } from '../status/conditions.js';
 import type { ManifestProblem } from '../status/manifest-problem.js';
@@ -27,6 +28,8 @@ export interface ManifestIntake {
   setResyncInterval(ms: number): void;
   /** A new default rollback window (a reload). */
   setRollbackAfter(seconds: number): void;
+  /** A new replace window, or none (a reload): held replaces are judged again at once. */
+  setReplaceWindow(config: Pick<AgentConfig, 'replaceWindow' | 'replaceWindowSeconds'>): Promise<void>;
   /** A new manifest policy (a reload): every file is judged again at once. */
   setPolicy(policy: ManifestPolicy): Promise<void>;
 }
@@ -84,7 +87,7 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
       });
     }
     for (const [key, held] of guard.heldReplaces()) {
-      problems.set(key, { kind: 'replaceHeld', since: heldSince(key, held.wantedHash), message: `Pending replace: spec ${held.wantedHash} held by the update lock ${held.lock}; running ${held.runningHash} until it goes` });
+      problems.set(key, { kind: 'replaceHeld', since: heldSince(key, held.wantedHash), message: `Pending replace: spec ${held.wantedHash} held by ${held.by}; running ${held.runningHash} until it goes` });
     }
     // A file with errors says more about what runs than an older rollback does.
     for (const pod of desiredPods) {
@@ -103,9 +106,11 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
     heldAt.set(key, { hash, since });
     return since;
   };
-  const locks = new UpdateLocks({ dir: config.locksDir, logger, onChange: () => guard.locksChanged() });
+  const locks = new UpdateLocks({ dir: config.locksDir, logger, onChange: () => guard.holdsChanged() });
+  let window: ReplaceWindow | undefined;
   const guard = new RolloutGuard({
-    holding: (pod) => locks.holding(pod),
+    holding: (pod) => holdingOf(locks.holding(pod), window, new Date()),
+    holdEnds: () => windowOpensAt(window, new Date()),
     stateDir: config.stateDir,
     logger,
     defaultSeconds: config.rollbackAfterSeconds,
@@ -152,6 +157,11 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
     publishProblems();
   };
 
+  const setWindow = async (next: Pick<AgentConfig, 'replaceWindow' | 'replaceWindowSeconds'>) => {
+    window = next.replaceWindow === undefined ? undefined : await ReplaceWindow.create(next.replaceWindow, next.replaceWindowSeconds);
+    if (window) logger.info(`replaces of running pods wait for the replace window ${window.describe()} (local time)${window.isOpen(new Date()) ? ': open now' : ''}`, { event: 'ReplaceWindow', window: window.expression, seconds: window.seconds });
+  };
+
   const policy = manifestPolicyOf(config);
   /** Says so when manifests' owners go unchecked: a device set up that way should know what it gave away. */
   const warnUnchecked = (next: ManifestPolicy) => {
@@ -182,6 +192,7 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
   });
   return {
     async start() {
+      await setWindow(config);
       await guard.load();
       await locks.start();
       await source.start();
@@ -196,6 +207,10 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
     },
     setResyncInterval: (ms: number) => source.setResyncInterval(ms),
     setRollbackAfter: (seconds: number) => guard.setDefaultSeconds(seconds),
+    setReplaceWindow: async (next: AgentConfig) => {
+      await setWindow(next);
+      guard.holdsChanged();
+    },
     setPolicy: (next: ManifestPolicy) => {
       warnUnchecked(next);
       return source.setPolicy(next);

@@ -18,6 +18,7 @@ import { Backoff } from '../pods/backoff.js';
 import { planPods } from '../pods/plan.js';
 import { buildPlanReport, formatPlanText, planExitCode, type AgentView, type PlanReport } from '../pods/plan-report.js';
 import { effectivePods, ROLLOUT_FILE, type Hold, type RolloutRecord } from '../rollout/rollout-guard.js';
+import { holdingOf, ReplaceWindow } from '../rollout/replace-window.js';
 import { lockNames } from '../rollout/update-locks.js';
 import { readOnlyRuntime, type RuntimeReader } from '../runtime/read-only-runtime.js';
 import type { ObservedPod } from '../runtime/types.js';
@@ -104,7 +105,7 @@ async function agentView(stateDir: string, nodeName: string, alive: (pid: number
 }
 
 /** What the agent's rollout guard knows (read only: a corrupt file is ignored, not set aside), and the locks held now. */
-async function rolloutView(stateDir: string, locksDir: string, observed: readonly ObservedPod[], saved: ReadonlyMap<string, DesiredPod>): Promise<{ records: Map<string, RolloutRecord>; hold: Hold }> {
+async function rolloutView(stateDir: string, locksDir: string, window: ReplaceWindow | undefined, now: Date, observed: readonly ObservedPod[], saved: ReadonlyMap<string, DesiredPod>): Promise<{ records: Map<string, RolloutRecord>; hold: Hold }> {
   const raw = (await readJson(join(stateDir, ROLLOUT_FILE)).catch(() => undefined)) as { pods?: Record<string, RolloutRecord> } | undefined;
   const records = new Map(Object.entries(raw && typeof raw.pods === 'object' && raw.pods !== null ? raw.pods : {}));
   const locks = new Set(await readdir(locksDir).catch(() => [] as string[]));
@@ -113,7 +114,8 @@ async function rolloutView(stateDir: string, locksDir: string, observed: readonl
     const spec = saved.get(pod.uid);
     if (spec) running.set(pod.key, spec);
   }
-  return { records, hold: { running, holding: (pod) => lockNames(pod).map((name) => (locks.has(name) ? join(locksDir, name) : undefined)).find((path) => path !== undefined) } };
+  const lockOf = (pod: DesiredPod) => lockNames(pod).map((name) => (locks.has(name) ? join(locksDir, name) : undefined)).find((path) => path !== undefined);
+  return { records, hold: { running, holding: (pod) => holdingOf(lockOf(pod), window, now) } };
 }
 
 /** Everything the plan is made from, gathered without changing anything, and the report. */
@@ -158,13 +160,14 @@ export async function makePlan(values: ParsedCommandArgs['values'], deps: PlanDe
 
   // The rollout guard as the agent runs it: a rolled-back pod stays on its last Ready spec, and an
   // update lock holds a replace; both are said in the findings.
-  const rollout = await rolloutView(stateDir, config.locksDir, observed, saved);
+  const window = config.replaceWindow === undefined ? undefined : await ReplaceWindow.create(config.replaceWindow, config.replaceWindowSeconds);
+  const rollout = await rolloutView(stateDir, config.locksDir, window, now, observed, saved);
   const guarded = effectivePods(state.pods, rollout.records, config.rollbackAfterSeconds, now, rollout.hold);
   state.pods = guarded.pods;
   for (const [key, record] of guarded.records) {
     if (record.failed && record.ready) problems.push(`${key}: rolled back: spec ${record.failed.hash} ${record.failed.message}; runs ${record.ready.hash}, the last spec that was Ready, until the file changes`);
   }
-  for (const [key, held] of guarded.held) problems.push(`${key}: Pending replace: spec ${held.wantedHash} held by the update lock ${held.lock}`);
+  for (const [key, held] of guarded.held) problems.push(`${key}: Pending replace: spec ${held.wantedHash} held by ${held.by}`);
 
   const supervision = await readSupervisionFile(stateDir);
   const backoff = new Backoff({ initialMs: config.backoffInitialSeconds * 1000, maxMs: config.backoffMaxSeconds * 1000 }, supervision?.backoff ?? []);

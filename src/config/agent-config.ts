@@ -7,6 +7,7 @@ import { LOG_FORMATS, LOG_LEVELS } from '../log/logger.js';
 import { normalizeCapability, normalizeHostPath } from '../manifest/device-policy.js';
 import { isDns1123Subdomain } from '../manifest/pod-schema.js';
 import { parseQuantity } from '../manifest/quantity.js';
+import { MAX_WINDOW_SECONDS, parseDuration, windowExpressionProblem } from '../rollout/replace-window.js';
 
 const seconds = (flag: string, min: number) =>
   z.coerce.number({ message: `${flag} must be a number of seconds` }).finite(`${flag} must be a number of seconds`).min(min, `${flag} must be at least ${min}`);
@@ -44,6 +45,29 @@ const logSize = (flag: string) =>
 /** A yes or no: `true`/`false` in a file, or as a flag's value. */
 const yesNo = (flag: string) =>
   z.union([z.boolean(), z.enum(['true', 'false'])], { message: `${flag} must be true or false` }).transform((value) => value === true || value === 'true');
+
+/** A length of time: `90m`, `2h`, `1h30m`, `45s`, or a number of seconds. */
+const duration = (flag: string, min: number, max: number) =>
+  z
+    .union([z.string(), z.number()], { message: `${flag} must be a duration such as 1h or 90m` })
+    .transform((value, context) => {
+      const seconds = parseDuration(value);
+      if (seconds === undefined) {
+        context.addIssue({ code: 'custom', message: `${flag} must be a duration such as 1h, 90m or 1h30m (or a number of seconds), not "${String(value)}"` });
+        return z.NEVER;
+      }
+      if (seconds < min || seconds > max) {
+        context.addIssue({ code: 'custom', message: `${flag} must be between ${min} s and ${max / 86400} days, not ${seconds} s` });
+        return z.NEVER;
+      }
+      return seconds;
+    });
+
+/** A replace window's cron expression: five fields, checked by node-cron (loaded only when one is given). */
+const windowExpression = z.string({ message: '--replace-window must be a cron expression in quotes, such as "0 2 * * *"' }).superRefine(async (text, context) => {
+  const problem = await windowExpressionProblem(text);
+  if (problem) context.addIssue({ code: 'custom', message: `--replace-window ${problem}` });
+});
 
 const path = (flag: string) => z.string({ message: `${flag} must be a path` }).min(1, `${flag} must not be empty`);
 
@@ -122,6 +146,9 @@ export const agentConfigSchema = z
     backoffMaxSeconds: seconds('--backoff-max', 0),
     rollbackAfterSeconds: seconds('--rollback-after', 0),
     locksDir: path('--locks-dir'),
+    /** When replaces of running pods may happen (issue 12): a cron expression, and how long each window stays open. */
+    replaceWindow: windowExpression.optional(),
+    replaceWindowSeconds: duration('--replace-window-duration', 60, MAX_WINDOW_SECONDS),
     logLevel: z.enum(LOG_LEVELS as [string, ...string[]], { message: `--log-level must be one of ${LOG_LEVELS.join(', ')}` }),
     containerLogMaxBytes: logSize('--container-log-max-size'),
     logFormat: z.enum(LOG_FORMATS, { message: `--log-format must be ${LOG_FORMATS.join(', ')}` }).optional(),
@@ -184,6 +211,8 @@ export const SETTINGS = [
   { field: 'backoffMaxSeconds', flag: 'backoff-max', key: ['backoff-max'], fallback: 300 },
   { field: 'rollbackAfterSeconds', flag: 'rollback-after', key: ['rollback-after'], fallback: 120 },
   { field: 'locksDir', flag: 'locks-dir', key: ['locks-dir'], fallback: '/run/podvisor/locks' },
+  { field: 'replaceWindow', flag: 'replace-window', key: ['replace-window'] },
+  { field: 'replaceWindowSeconds', flag: 'replace-window-duration', key: ['replace-window-duration'], fallback: '1h' },
   { field: 'logLevel', flag: 'log-level', key: ['log-level'], fallback: 'info' },
   { field: 'logFormat', flag: 'log-format', key: ['log-format'] },
   { field: 'containerLogMaxBytes', flag: 'container-log-max-size', key: ['container-log-max-size'], fallback: '10Mi' },

@@ -42,15 +42,16 @@ export interface RolloutRecord {
 /** What a status reader needs of a pod: its hash, phase, Ready and its containers' waiting reasons. */
 export type ObservedStatus = { metadata: { name: string; namespace?: string | undefined; annotations?: Record<string, string> | undefined }; status: Pick<PodStatus, 'phase' | 'initContainerStatuses' | 'containerStatuses'> & { conditions: readonly { type: string; status: string }[] } };
 
-/** What holds replaces: the specs running now, and the lock (a path) holding a pod's replace. */
+/** What holds replaces: the specs running now, and what holds a pod's replace (in words: an update lock's path, a replace window). */
 export interface Hold {
   running: ReadonlyMap<string, DesiredPod>;
   holding: (pod: DesiredPod) => string | undefined;
 }
 
-/** A replace an update lock holds: the pod keeps running its spec. */
+/** A replace held by an update lock or outside a replace window: the pod keeps running its spec. */
 export interface HeldReplace {
-  lock: string;
+  /** What holds it: `the update lock /run/podvisor/locks/all`, `the replace window "0 2 * * *" for 1h (...)`. */
+  by: string;
   wantedHash: string;
   runningHash: string;
 }
@@ -81,12 +82,12 @@ export function effectivePods(desired: ReadonlyMap<string, DesiredPod>, records:
   const next = new Map<string, RolloutRecord>();
   const held = new Map<string, HeldReplace>();
   for (const [key, pod] of desired) {
-    // A replace held by an update lock: the running spec stays, and nothing about it changes.
+    // A replace held by an update lock or a closed window: the running spec stays, and nothing about it changes.
     const running = hold?.running.get(key);
-    const lock = running && running.hash !== pod.hash ? hold?.holding(pod) : undefined;
-    if (running && lock) {
+    const by = running && running.hash !== pod.hash ? hold?.holding(pod) : undefined;
+    if (running && by) {
       pods.set(key, running);
-      held.set(key, { lock, wantedHash: pod.hash, runningHash: running.hash });
+      held.set(key, { by, wantedHash: pod.hash, runningHash: running.hash });
       const record = records.get(key);
       if (record) next.set(key, record);
       continue;
@@ -161,8 +162,10 @@ export interface RolloutGuardOptions {
   onRollback: (pod: DesiredPod, failed: FailedSpec, to: string) => void;
   /** Every pod's status now: read when a window runs out with no status change. */
   statuses: () => readonly ObservedStatus[];
-  /** The update lock holding a pod's replace, if any (undefined: no locks). */
+  /** What holds a pod's replace now, in words (an update lock, a closed window), if anything. */
   holding?: (pod: DesiredPod) => string | undefined;
+  /** When the replaces held now should be judged again without any other change (a window opening), ms since the epoch. */
+  holdEnds?: () => number | undefined;
   now?: () => Date;
 }
 
@@ -183,6 +186,7 @@ export class RolloutGuard {
   #effective = new Map<string, DesiredPod>();
   #held = new Map<string, HeldReplace>();
   #timer: NodeJS.Timeout | undefined;
+  #holdTimer: NodeJS.Timeout | undefined;
   #saved = '';
   #writing: Promise<unknown> = Promise.resolve();
   #stopped = false;
@@ -213,7 +217,7 @@ export class RolloutGuard {
     const hold = holding ? { running: this.#effective, holding } : undefined;
     const { pods, records, held } = effectivePods(state.pods, this.#records, this.#options.defaultSeconds, this.#now(), hold);
     for (const [key, one] of held) {
-      if (this.#held.get(key)?.wantedHash !== one.wantedHash) this.#options.logger.info(`pod ${key}: replace by spec ${one.wantedHash} held by the update lock ${one.lock}; running ${one.runningHash}`, { event: 'ReplaceHeld', pod: key, lock: one.lock, hash: one.wantedHash });
+      if (this.#held.get(key)?.wantedHash !== one.wantedHash) this.#options.logger.info(`pod ${key}: replace by spec ${one.wantedHash} held by ${one.by}; running ${one.runningHash}`, { event: 'ReplaceHeld', pod: key, heldBy: one.by, hash: one.wantedHash });
     }
     for (const [key, one] of this.#held) {
       if (!held.has(key)) this.#options.logger.info(`pod ${key}: replace by spec ${one.wantedHash} no longer held`, { event: 'ReplaceReleased', pod: key });
@@ -221,6 +225,7 @@ export class RolloutGuard {
     this.#held = held;
     this.#records = records;
     this.#effective = pods;
+    this.#scheduleHoldEnd();
     this.#schedule();
     this.#save();
     return { ...state, pods };
@@ -265,8 +270,8 @@ export class RolloutGuard {
     return this.#held;
   }
 
-  /** The locks changed: hands on the desired state again (a released replace goes ahead). */
-  locksChanged(): void {
+  /** The locks changed or a window opened: hands on the desired state again (a released replace goes ahead). */
+  holdsChanged(): void {
     if (this.#desired && !this.#stopped) this.#options.onChange(this.apply(this.#desired));
   }
 
@@ -279,6 +284,18 @@ export class RolloutGuard {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#holdTimer);
+  }
+
+  /** While a replace is held by something that ends by itself (a window), judges again when it does. */
+  #scheduleHoldEnd(): void {
+    clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
+    const due = this.#held.size && !this.#stopped ? this.#options.holdEnds?.() : undefined;
+    if (due === undefined) return;
+    // At most an hour at a time: a clock that jumps (NTP on a device that booted in 1970) is caught up with.
+    this.#holdTimer = setTimeout(() => this.holdsChanged(), Math.min(Math.max(0, due - this.#now().getTime()) + 50, 3600_000));
+    this.#holdTimer.unref();
   }
 
   /** The status changes when a pod changes; a window that runs out changes nothing, so it has a timer. */

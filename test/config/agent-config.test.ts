@@ -79,6 +79,13 @@ t.test('each bad flag value is one line naming its flag', async (t) => {
     [{ publishWebhook: 'not a url' }, '--publish-webhook must be an http:// or https:// URL'],
     [{ publishHeartbeat: 'every minute' }, /^--publish-heartbeat must be a cron expression/],
     [{ publishHeartbeat: '61 * * * *' }, /^--publish-heartbeat must be a cron expression/],
+    [{ replaceWindow: 'nightly' }, '--replace-window must be a cron expression of five fields (minute hour day-of-month month day-of-week), such as "0 2 * * *"; it has 1'],
+    [{ replaceWindow: '0 0 2 * * *' }, /^--replace-window must be a cron expression of five fields .*; it has 6$/],
+    [{ replaceWindow: '0 24 * * *' }, /^--replace-window is not a cron expression \(/],
+    [{ replaceWindow: 2 }, '--replace-window must be a cron expression in quotes, such as "0 2 * * *"'],
+    [{ replaceWindowSeconds: 'an hour' }, '--replace-window-duration must be a duration such as 1h, 90m or 1h30m (or a number of seconds), not "an hour"'],
+    [{ replaceWindowSeconds: '30s' }, '--replace-window-duration must be between 60 s and 7 days, not 30 s'],
+    [{ replaceWindowSeconds: '8d' }, '--replace-window-duration must be between 60 s and 7 days, not 691200 s'],
   ];
   for (const [raw, expected] of cases) {
     const message = await problem(raw);
@@ -86,6 +93,14 @@ t.test('each bad flag value is one line naming its flag', async (t) => {
     else t.match(message, expected, JSON.stringify(raw));
     t.notMatch(message, /\n/, 'one line');
   }
+});
+
+t.test('a replace window: the expression and its duration', async (t) => {
+  const config = await parseAgentConfig({ ...defaults(), replaceWindow: '0 2 * * 1-5', replaceWindowSeconds: '1h30m' });
+  t.equal(config.replaceWindow, '0 2 * * 1-5');
+  t.equal(config.replaceWindowSeconds, 5400);
+  const file = await fromFile(t, 'replace-window: "0 2 * * *"\nreplace-window-duration: soon\n');
+  t.equal(file.message, `${file.file}:2:1: replace-window-duration: --replace-window-duration must be a duration such as 1h, 90m or 1h30m (or a number of seconds), not "soon"`);
 });
 
 t.test('settings that need another', async (t) => {

@@ -23,7 +23,7 @@ t.test('a lock holds a replace, never a creation or a removal', async (t) => {
   await agent.waitForLog({ event: 'UpdateLocks' }, { timeoutMs: 10_000 });
   await putManifest(world.manifestDir, 'web.yaml', podYaml({ name: 'web', containers: sleeper('app', { GEN: '2' }) }));
   const held = await agent.waitForLog({ event: 'ReplaceHeld' }, { timeoutMs: 20_000 });
-  t.equal(held.lock, join(locksDir, 'default_web'), 'the edit is held by the lock, named in the log');
+  t.equal(held.heldBy, `the update lock ${join(locksDir, 'default_web')}`, 'the edit is held by the lock, named in the log');
 
   // Meanwhile a new pod comes and a pod goes: neither is held.
   await putManifest(world.manifestDir, 'new.yaml', podYaml({ name: 'new', containers: sleeper('app') }));

@@ -176,7 +176,7 @@ t.test('update locks: a held replace keeps the running spec; creation is never h
   const hold = { running, holding: () => lock };
   let result = effectivePods(new Map([[v2.key, v2]]), new Map([[v1.key, proven]]), 120, T0, hold);
   t.equal(result.pods.get(v2.key)?.hash, v1.hash, 'the running spec stays while the lock is there');
-  t.same(result.held.get(v2.key), { lock, wantedHash: v2.hash, runningHash: v1.hash }, 'and the held replace is reported');
+  t.same(result.held.get(v2.key), { by: lock, wantedHash: v2.hash, runningHash: v1.hash }, 'and the held replace is reported');
   t.equal(result.records.get(v2.key)?.trial, undefined, 'no trial starts for a held replace');
 
   result = effectivePods(new Map([[v2.key, v2]]), new Map([[v1.key, proven]]), 120, T0, { running, holding: () => undefined });
