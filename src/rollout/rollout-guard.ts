@@ -82,21 +82,22 @@ export function effectivePods(desired: ReadonlyMap<string, DesiredPod>, records:
   const next = new Map<string, RolloutRecord>();
   const held = new Map<string, HeldReplace>();
   for (const [key, pod] of desired) {
+    let record: RolloutRecord = { ...records.get(key) };
+    if (record.failed && record.failed.hash !== pod.hash) record = { ...record, failed: undefined };
+    // A rolled-back pod runs its last Ready spec: going back is never held, and is no pending replace.
+    if (record.failed && record.ready) {
+      pods.set(key, record.ready.pod);
+      next.set(key, { ...record, trial: undefined });
+      continue;
+    }
     // A replace held by an update lock or a closed window: the running spec stays, and nothing about it changes.
     const running = hold?.running.get(key);
     const by = running && running.hash !== pod.hash ? hold?.holding(pod) : undefined;
     if (running && by) {
       pods.set(key, running);
       held.set(key, { by, wantedHash: pod.hash, runningHash: running.hash });
-      const record = records.get(key);
-      if (record) next.set(key, record);
-      continue;
-    }
-    let record: RolloutRecord = { ...records.get(key) };
-    if (record.failed && record.failed.hash !== pod.hash) record = { ...record, failed: undefined };
-    if (record.failed && record.ready) {
-      pods.set(key, record.ready.pod);
-      next.set(key, { ...record, trial: undefined });
+      const kept = records.get(key);
+      if (kept) next.set(key, kept);
       continue;
     }
     pods.set(key, pod);

@@ -188,4 +188,12 @@ t.test('update locks: a held replace keeps the running spec; creation is never h
   t.equal(result.held.size, 0);
   result = effectivePods(new Map([[v1.key, v1]]), new Map(), 120, T0, hold);
   t.equal(result.held.size, 0, 'the running spec itself is not a replace');
+
+  // Rolled back from v2 to v1 while a lock is there: v1 runs, and that is a rollback, not a pending replace.
+  const rolledBack: RolloutRecord = { ...proven, failed: { hash: v2.hash, reason: 'CrashLoopBackOff', message: 'container app is in CrashLoopBackOff', at: T0.toISOString() } };
+  result = effectivePods(new Map([[v2.key, v2]]), new Map([[v2.key, rolledBack]]), 120, T0, hold);
+  t.equal(result.pods.get(v2.key)?.hash, v1.hash, 'a rolled-back pod runs its last Ready spec');
+  t.equal(result.held.size, 0, 'and is not reported as held');
+  result = effectivePods(new Map([[v2.key, v2]]), new Map([[v2.key, rolledBack]]), 120, T0, { running: new Map([[v2.key, v2]]), holding: () => lock });
+  t.equal(result.pods.get(v2.key)?.hash, v1.hash, 'going back from the failed spec is never held');
 });
