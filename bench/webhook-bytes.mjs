@@ -11,8 +11,8 @@
 //
 // Scaled clock: the heartbeat fires every second (`* * * * * *`) instead of every minute and the
 // full interval is 60 s instead of 3600 s, so one bench minute is one real hour: 60 heartbeats,
-// of which (with deltas) one is the hourly full PodList. The counted window is the 60 POSTs after
-// the first one (start-up's full PodList is not part of a steady hour).
+// of which (with deltas) one is the hourly full PodList. The counted window is the first 60 POSTs:
+// start-up's full PodList (standing for the hourly one) and 59 heartbeats.
 //   node bench/webhook-bytes.mjs [--pods 20] [--out bench/results/webhook-bytes.json]
 import { createServer } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -66,7 +66,7 @@ async function steadyPods() {
   return pods;
 }
 
-/** One variant: POSTs counted until the start-up one and BEATS heartbeats have arrived. */
+/** One variant: the first BEATS POSTs (the full one at start, then heartbeats). */
 async function measure(name, pods, { fullIntervalSeconds, optIn }) {
   const requests = [];
   const server = createServer((req, res) => {
@@ -87,10 +87,10 @@ async function measure(name, pods, { fullIntervalSeconds, optIn }) {
   const publisher = new WebhookPublisher({ input: publishInputFrom(store, 'edge-1'), logger, url: `http://127.0.0.1:${server.address().port}/hook`, heartbeat: '* * * * * *', fullIntervalSeconds });
   const started = Date.now();
   publisher.start();
-  while (requests.length < BEATS + 1) await new Promise((resolve) => setTimeout(resolve, 100));
+  while (requests.length < BEATS) await new Promise((resolve) => setTimeout(resolve, 100));
   await publisher.stop();
   await new Promise((resolve) => server.close(resolve));
-  const hour = requests.slice(1, BEATS + 1);
+  const hour = requests.slice(0, BEATS);
   const sum = (list, pick) => list.reduce((total, one) => total + pick(one), 0);
   const fulls = hour.filter((one) => one.kind === 'full');
   const deltas = hour.filter((one) => one.kind === 'delta');

@@ -106,7 +106,7 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
     // What holds a replace, as the outcome says it.
     const held = new Map([...guard.heldReplaces()].map(([key, one]) => [key, { by: `the update lock ${one.lock}`, wantedHash: one.wantedHash, since: heldSince(key, one.wantedHash) }]));
     const outcomes = rolloutOutcomes({ wanted, running: guard.running(), records: guard.records(), held, invalidFiles, seenSince: (key, hash) => firstSeen.since(key, hash) });
-    return new Map(outcomes.map(({ namespace, name, source: _source, runningHash: _running, ...mark }) => [`${namespace}/${name}`, mark]));
+    return new Map(outcomes.map(({ namespace, name, runningHash: _running, ...mark }) => [`${namespace}/${name}`, mark]));
   };
   /** After the guard looked at the statuses: a proven trial turns Applying into Ready. */
   const outcomesObserved = () => {

@@ -61,16 +61,27 @@ export function manifestCondition(problem: ManifestProblem): ManifestCondition {
 
 /** The outcome of the last change of the pod's file (issue 12): Applying, Ready, RolledBack, Held or Invalid. */
 export const ROLLOUT_ANNOTATION = 'podvisor.io/rollout';
-/** The hash of the file's spec, when the file has one (it differs from the running hash while Held or RolledBack). */
-export const ROLLOUT_WANTED_HASH_ANNOTATION = 'podvisor.io/rollout-wanted-hash';
+/**
+ * The outcome's details as JSON (source, wantedHash, reason, message, since): the outcome's own
+ * reason (CrashLoopBackOff, NotReady...) where the condition says RolledBack, and the file's hash,
+ * which differs from the running one while Held or RolledBack. What `GET /rollout` reads back.
+ */
+export const ROLLOUT_DETAIL_ANNOTATION = 'podvisor.io/rollout-detail';
 
 /** What the status owner puts on a pod of a rollout outcome (src/rollout/rollout-outcome.ts). */
 export interface RolloutMark {
   outcome: string;
+  source: string;
   wantedHash?: string;
   reason: string;
   message: string;
   since: string;
+}
+
+/** The annotations of a rollout outcome. */
+export function rolloutAnnotations(mark: RolloutMark): Record<string, string> {
+  const { outcome, ...detail } = mark;
+  return { [ROLLOUT_ANNOTATION]: outcome, [ROLLOUT_DETAIL_ANNOTATION]: JSON.stringify(detail) };
 }
 
 /**

@@ -19,7 +19,7 @@ import { EventRecorder, type PodEvent } from './event-recorder.js';
 import { podPhase } from './pod-phase.js';
 import { qosClass } from './qos.js';
 import type { ContainerStatus, PodCondition, PodStatus } from './types.js';
-import { manifestCondition, PROBLEM_CONDITIONS, problemAnnotation, ROLLOUT_ANNOTATION, ROLLOUT_WANTED_HASH_ANNOTATION, rolloutCondition, type ManifestCondition, type ManifestProblem, type RolloutMark } from './manifest-problem.js';
+import { manifestCondition, PROBLEM_CONDITIONS, problemAnnotation, rolloutAnnotations, rolloutCondition, type ManifestCondition, type ManifestProblem, type RolloutMark } from './manifest-problem.js';
 import { compareText } from '../order.js';
 
 /** A pod as podvisor serves it: the defaulted manifest with its status. */
@@ -299,7 +299,7 @@ export class StatusManager implements StatusSink {
     const podIP = spec.hostNetwork ? hostIP : current?.podIP;
     const problem = this.#problems.get(desired.key);
     const mark = this.#rollout.get(desired.key);
-    const marks = mark ? { [ROLLOUT_ANNOTATION]: mark.outcome, ...(mark.wantedHash !== undefined ? { [ROLLOUT_WANTED_HASH_ANNOTATION]: mark.wantedHash } : {}) } : {};
+    const marks = mark ? rolloutAnnotations(mark) : {};
     const metadata = problem || mark ? { ...desired.pod.metadata, annotations: { ...desired.pod.metadata.annotations, ...marks, ...(problem ? { [problemAnnotation(problem)]: problem.message } : {}) } } : desired.pod.metadata;
     // A problem's condition says why the file's spec does not run; without one, the outcome's says whether it is proven.
     const applied = problem ? manifestCondition(problem) : mark ? rolloutCondition(mark) : undefined;

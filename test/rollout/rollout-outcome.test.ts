@@ -5,7 +5,7 @@ import t from 'tap';
 import { outcomeOf, rolloutReport } from '../../src/api/rollout-report.js';
 import type { RolloutRecord } from '../../src/rollout/rollout-guard.js';
 import { FirstSeen, isSettled, rolloutOutcomes, type OutcomeInput } from '../../src/rollout/rollout-outcome.js';
-import { rolloutCondition } from '../../src/status/manifest-problem.js';
+import { rolloutAnnotations, rolloutCondition, type RolloutMark } from '../../src/status/manifest-problem.js';
 
 const POD = { key: 'default/web-n1', source: '/etc/pods.d/web.yaml', hash: 'new' };
 const SEEN = '2024-05-01T09:00:00Z';
@@ -95,24 +95,27 @@ t.test('FirstSeen keeps a hash\'s time until the hash changes, and forgets pods 
 });
 
 t.test('the condition: True/Ready once proven, False/Applying before, none for problems', async (t) => {
-  t.match(rolloutCondition({ outcome: 'Ready', reason: 'Ready', message: 'm', since: SEEN }), { type: 'podvisor.io/ManifestApplied', status: 'True', reason: 'Ready', lastTransitionTime: SEEN });
-  t.match(rolloutCondition({ outcome: 'Applying', reason: 'Applying', message: 'm', since: SEEN }), { status: 'False', reason: 'Applying' });
-  t.equal(rolloutCondition({ outcome: 'RolledBack', reason: 'NotReady', message: 'm', since: SEEN }), undefined, 'a problem brings its own condition');
+  t.match(rolloutCondition({ outcome: 'Ready', source: 's', reason: 'Ready', message: 'm', since: SEEN }), { type: 'podvisor.io/ManifestApplied', status: 'True', reason: 'Ready', lastTransitionTime: SEEN });
+  t.match(rolloutCondition({ outcome: 'Applying', source: 's', reason: 'Applying', message: 'm', since: SEEN }), { status: 'False', reason: 'Applying' });
+  t.equal(rolloutCondition({ outcome: 'RolledBack', source: 's', reason: 'NotReady', message: 'm', since: SEEN }), undefined, 'a problem brings its own condition');
 });
 
 t.test('the /rollout report reads the outcomes back from mirror pods', async (t) => {
-  const mirror = (name: string, annotations: Record<string, string>, conditions: { type: string; status: string; reason: string; message: string; lastTransitionTime: string }[]) => ({ metadata: { name, namespace: 'default', annotations: { 'kubernetes.io/config.source': `/etc/pods.d/${name}.yaml`, 'kubernetes.io/config.hash': 'run', ...annotations } }, status: { conditions } });
+  const mirror = (name: string, mark?: RolloutMark) => ({ metadata: { name, namespace: 'default', annotations: { 'kubernetes.io/config.hash': 'run', ...(mark ? rolloutAnnotations(mark) : {}) } } });
+  const mark = (outcome: string, reason: string, wantedHash?: string): RolloutMark => ({ outcome, source: `/etc/pods.d/${outcome}.yaml`, reason, message: `${outcome} message`, since: SEEN, ...(wantedHash ? { wantedHash } : {}) });
   const pods = [
-    mirror('a', { 'podvisor.io/rollout': 'Ready', 'podvisor.io/rollout-wanted-hash': 'run' }, [{ type: 'podvisor.io/ManifestApplied', status: 'True', reason: 'Ready', message: 'spec run proven Ready', lastTransitionTime: SEEN }]),
-    mirror('b', { 'podvisor.io/rollout': 'RolledBack', 'podvisor.io/rollout-wanted-hash': 'bad' }, [{ type: 'podvisor.io/ManifestApplied', status: 'False', reason: 'RolledBack', message: 'spec bad ...', lastTransitionTime: SEEN }]),
-    mirror('c', { 'podvisor.io/rollout': 'Invalid' }, [{ type: 'podvisor.io/ManifestValid', status: 'False', reason: 'ManifestInvalid', message: 'c.yaml:1:1: bad', lastTransitionTime: SEEN }]),
-    mirror('d', {}, []),
-    mirror('e', { 'podvisor.io/rollout': 'Bogus' }, []),
+    mirror('a', mark('Ready', 'Ready', 'run')),
+    mirror('b', mark('RolledBack', 'CrashLoopBackOff', 'bad')),
+    mirror('c', mark('Invalid', 'ManifestInvalid')),
+    mirror('d'),
+    mirror('e', mark('Bogus', 'x')),
   ];
   const report = rolloutReport(pods, 'n1', '42');
   t.match(report, { kind: 'RolloutReport', apiVersion: 'podvisor.io/v1', node: 'n1', metadata: { resourceVersion: '42' }, settled: true });
-  t.same(report.pods.map((one) => [one.name, one.outcome, one.reason]), [['a', 'Ready', 'Ready'], ['b', 'RolledBack', 'RolledBack'], ['c', 'Invalid', 'ManifestInvalid']], 'pods without a known outcome are left out');
-  t.match(report.pods[1], { source: '/etc/pods.d/b.yaml', wantedHash: 'bad', runningHash: 'run', since: SEEN });
-  t.equal(outcomeOf(mirror('f', { 'podvisor.io/rollout': 'Applying' }, []))?.outcome, 'Applying');
-  t.equal(rolloutReport([mirror('f', { 'podvisor.io/rollout': 'Applying' }, [])], 'n1', '1').settled, false);
+  t.same(report.pods.map((one) => [one.name, one.outcome, one.reason]), [['a', 'Ready', 'Ready'], ['b', 'RolledBack', 'CrashLoopBackOff'], ['c', 'Invalid', 'ManifestInvalid']], 'pods without a known outcome are left out');
+  t.same(report.pods[1], { namespace: 'default', name: 'b', source: '/etc/pods.d/RolledBack.yaml', wantedHash: 'bad', runningHash: 'run', outcome: 'RolledBack', reason: 'CrashLoopBackOff', message: 'RolledBack message', since: SEEN });
+  t.notOk('wantedHash' in (report.pods[2] ?? {}), 'an invalid file has no wanted hash');
+  t.equal(rolloutReport([mirror('f', mark('Applying', 'Applying', 'x'))], 'n1', '1').settled, false, 'Applying: not settled');
+  const broken = { metadata: { name: 'g', annotations: { 'podvisor.io/rollout': 'Held', 'podvisor.io/rollout-detail': '{not json' } } };
+  t.match(outcomeOf(broken), { namespace: 'default', outcome: 'Held', reason: 'Held', message: '', source: '' }, 'a broken detail annotation: the word alone');
 });
