@@ -15,7 +15,7 @@ import { startSupervision } from './agent/supervision.js';
 /** The settings of the readers (the API, publishing): a reload that changes any restarts them. */
 const READER_SETTINGS: ReadonlySet<keyof AgentConfig> = new Set([
   'apiAddress', 'apiTokenFile', 'apiTlsCert', 'apiTlsKey',
-  'publishWebhook', 'publishTokenFile', 'publishCaFile', 'publishKubeconfig', 'publishIntervalSeconds', 'publishHeartbeat', 'serveEnvValues',
+  'publishWebhook', 'publishTokenFile', 'publishCaFile', 'publishKubeconfig', 'publishIntervalSeconds', 'publishHeartbeat', 'publishFullIntervalSeconds', 'serveEnvValues',
 ]);
 
 /**

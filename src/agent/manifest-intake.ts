@@ -14,9 +14,10 @@ import type { AgentMetrics } from '../metrics/metrics.js';
 import type { Reconciler } from '../pods/reconciler.js';
 import { RolloutGuard } from '../rollout/rollout-guard.js';
 import { holdingOf, ReplaceWindow, windowOpensAt } from '../rollout/replace-window.js';
+import { FirstSeen, rolloutOutcomes } from '../rollout/rollout-outcome.js';
 import { UpdateLocks } from '../rollout/update-locks.js';
 import { apiTime } from '../status/conditions.js';
-import type { ManifestProblem } from '../status/manifest-problem.js';
+import type { ManifestProblem, RolloutMark } from '../status/manifest-problem.js';
 import type { StatusManager } from '../status/status-manager.js';
 import type { Listeners } from './listeners.js';
 
@@ -76,7 +77,7 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
   };
 
   /** The pods that do not run their file's current content, and why, for their status. */
-  let desiredPods: Iterable<{ key: string; source: string }> = [];
+  let desiredPods: Iterable<{ key: string; source: string; hash: string }> = [];
   const publishProblems = () => {
     const problems = new Map<string, ManifestProblem>();
     for (const [key, rolledBack] of guard.rolledBack()) {
@@ -94,7 +95,26 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
       const problem = invalidFiles.get(pod.source);
       if (problem) problems.set(pod.key, problem);
     }
-    status.setManifestProblems(problems);
+    const marks = rolloutMarks();
+    lastMarks = JSON.stringify([...marks]);
+    status.setManifestProblems(problems, marks);
+  };
+
+  /** Each pod's rollout outcome, for its mirror pod (and so the webhook, `/pods` and `/rollout`). */
+  const firstSeen = new FirstSeen();
+  let lastMarks = '';
+  const rolloutMarks = (): Map<string, RolloutMark> => {
+    const wanted = [...desiredPods];
+    firstSeen.keep(new Set(wanted.map((pod) => pod.key)));
+    // What holds a replace, as the outcome says it.
+    const held = new Map([...guard.heldReplaces()].map(([key, one]) => [key, { by: one.by, wantedHash: one.wantedHash, since: heldSince(key, one.wantedHash) }]));
+    const outcomes = rolloutOutcomes({ wanted, running: guard.running(), records: guard.records(), held, invalidFiles, seenSince: (key, hash) => firstSeen.since(key, hash) });
+    return new Map(outcomes.map(({ namespace, name, runningHash: _running, ...mark }) => [`${namespace}/${name}`, mark]));
+  };
+  /** After the guard looked at the statuses: a proven trial turns Applying into Ready. */
+  const outcomesObserved = () => {
+    // Only on a change: setting the status is itself a status change the guard looks at.
+    if (JSON.stringify([...rolloutMarks()]) !== lastMarks) publishProblems();
   };
 
   /** When each held replace was first held (for its condition's transition time). */
@@ -115,6 +135,7 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
     logger,
     defaultSeconds: config.rollbackAfterSeconds,
     statuses: () => status.pods(),
+    onObserved: () => outcomesObserved(),
     onRollback: (pod, failed, to) => status.event(pod, 'Warning', 'RolledBack', `Spec ${failed.hash} ${failed.message}; rolled back to ${to}, the last spec that was Ready`),
     onChange: (state) => {
       reconciler.setDesired(state);

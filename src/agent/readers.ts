@@ -136,6 +136,7 @@ export async function startReaders(input: { config: AgentConfig; store: MirrorSt
           kubeconfig: config.publishKubeconfig,
           intervalSeconds: config.publishIntervalSeconds,
           heartbeat: config.publishHeartbeat,
+          fullIntervalSeconds: config.publishFullIntervalSeconds,
         },
         { input: publishInputFrom(store, config.nodeName), logger, metrics },
       );

@@ -17,6 +17,7 @@ import { KIND_OF, type MirrorStore, type ResourceName, type StoredObject } from 
 import type { V1Node } from '../mirror/node-object.js';
 import { badRequest, failure, notAcceptable, notFound, readOnly, unauthorized, unknownPath, type V1Status } from './api-status.js';
 import { API_GROUPS, API_RESOURCES, apiVersions, versionInfo } from './discovery.js';
+import { rolloutReport } from './rollout-report.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError, type Matcher } from './selectors.js';
 import { LoopBudget, type LoopBudgetOptions } from './loop-budget.js';
 import { toTable, type IncludeObject } from './tables.js';
@@ -330,6 +331,10 @@ export class ApiServer {
         return;
       case '/pods':
         this.#sendBody(response, 200, this.#answer('/pods', false, () => ({ kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(store.version) }, items: store.list('pods') })));
+        return;
+      case '/rollout':
+        // The outcome of each pod's last change, and whether the node has settled (a fleet tool's gate).
+        this.#sendBody(response, 200, this.#answer('/rollout', false, () => rolloutReport(store.list('pods') as Parameters<typeof rolloutReport>[0], this.#options.nodeName, String(store.version))));
         return;
       case '/version':
         // no-store: kubectl's dispatcher (gcloud's) would otherwise keep it for two hours.

@@ -45,6 +45,9 @@ Publishing mirror pods (nothing is sent unless one of these is set):
   --publish-ca-file FILE      CA certificates (PEM) to verify the webhook's server with
   --publish-interval SECONDS  at most one webhook POST per interval for changes (default 10)
   --publish-heartbeat CRON    when to POST even without a change (default "* * * * *": each minute)
+  --publish-full-interval SECONDS
+                              a full PodList at least this often when the receiver takes deltas,
+                              else only changes (default 3600; 0: always the full PodList)
   --publish-kubeconfig FILE   create and update mirror pods in the API server this kubeconfig names
 
   --serve-env-values true|false

@@ -40,7 +40,7 @@ export async function statusCommand(options: { stateDir: string; output?: string
   for (const row of rows) process.stdout.write(`${row.map((cell, column) => cell.padEnd((widths[column] ?? 0) + 3)).join('').trimEnd()}\n`);
   // What the table cannot say: a pod that does not run its file's current content, and why.
   const notes = file.items.flatMap((pod) =>
-    pod.status.conditions.filter((condition) => PROBLEM_CONDITIONS.has(condition.type) && condition.status === 'False').map((condition) => `pod/${pod.metadata.name}: ${'reason' in condition ? condition.reason : ''}: ${'message' in condition ? condition.message : ''}`));
+    pod.status.conditions.filter((condition) => PROBLEM_CONDITIONS.has(condition.type) && condition.status === 'False' && !('reason' in condition && condition.reason === 'Applying')).map((condition) => `pod/${pod.metadata.name}: ${'reason' in condition ? condition.reason : ''}: ${'message' in condition ? condition.message : ''}`));
   if (notes.length > 0) process.stdout.write(`\n${notes.join('\n')}\n`);
   return 0;
 }

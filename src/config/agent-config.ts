@@ -161,6 +161,8 @@ export const agentConfigSchema = z
     publishCaFile: path('--publish-ca-file').optional(),
     publishKubeconfig: path('--publish-kubeconfig').optional(),
     publishIntervalSeconds: seconds('--publish-interval', 1),
+    /** A full PodList at least this often when the receiver takes deltas; 0: never deltas (src/publish/webhook.ts). */
+    publishFullIntervalSeconds: seconds('--publish-full-interval', 0),
     serveEnvValues: yesNo('--serve-env-values'),
     publishHeartbeat: z.string({ message: '--publish-heartbeat must be a cron expression in quotes' }).refine(validCron, '--publish-heartbeat must be a cron expression (for example "* * * * *", every minute)'),
     // The manifest policy (src/manifest/file-ownership.ts, device-policy.ts): who may write
@@ -226,6 +228,7 @@ export const SETTINGS = [
   { field: 'publishKubeconfig', flag: 'publish-kubeconfig', key: ['publish', 'kubeconfig'] },
   { field: 'publishIntervalSeconds', flag: 'publish-interval', key: ['publish', 'interval'], fallback: 10 },
   { field: 'publishHeartbeat', flag: 'publish-heartbeat', key: ['publish', 'heartbeat'], fallback: DEFAULT_HEARTBEAT },
+  { field: 'publishFullIntervalSeconds', flag: 'publish-full-interval', key: ['publish', 'full-interval'], fallback: 3600 },
   { field: 'serveEnvValues', flag: 'serve-env-values', key: ['serve-env-values'], fallback: false },
   { field: 'policyCheckOwnership', flag: 'policy-check-ownership', key: ['policy', 'check-ownership'], fallback: true },
   { field: 'policySymlinkRoots', flag: 'policy-symlink-roots', key: ['policy', 'symlink-roots'], list: true },

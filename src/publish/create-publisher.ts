@@ -23,6 +23,8 @@ export interface PublishSettings {
   intervalSeconds?: number;
   /** Webhook: the heartbeat's node-cron expression (default every minute); null: none. */
   heartbeat?: string | null;
+  /** Webhook: a full PodList at least this often when the receiver takes deltas (default 3600); 0: never deltas. */
+  fullIntervalSeconds?: number;
   /** Kubernetes: how often the node's pods are listed again (default 60 s). */
   resyncSeconds?: number;
 }
@@ -45,6 +47,7 @@ export function createPublisher(settings: PublishSettings, options: PublisherOpt
       ...(settings.tokenFile !== undefined ? { tokenFile: settings.tokenFile } : {}),
       ...(settings.intervalSeconds !== undefined ? { intervalSeconds: settings.intervalSeconds } : {}),
       ...(settings.heartbeat !== undefined ? { heartbeat: settings.heartbeat } : {}),
+      ...(settings.fullIntervalSeconds !== undefined ? { fullIntervalSeconds: settings.fullIntervalSeconds } : {}),
     });
   }
   if (kubeconfig !== undefined) {

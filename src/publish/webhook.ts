@@ -20,12 +20,33 @@
 //   X-Podvisor-Content-Hash: sha256=<hex>, over the canonical JSON (keys sorted at every level)
 //     of the items with metadata.resourceVersion removed: the versions count changes in the
 //     store and restart from the clock, while the content is what a receiver wants to compare.
+//   X-Podvisor-Deltas: offered (on a full PodList: this agent can send deltas, see below)
+//
+// Deltas (issue 12): between full states, only what changed since the last acknowledged (2xx)
+// POST, so that a steady node's heartbeat costs a few hundred bytes instead of the whole list.
+// - Opt-in by the receiver: it answers a full PodList with `X-Podvisor-Deltas: accept`. A
+//   receiver that does not (every receiver written before deltas) keeps getting full PodLists
+//   and nothing else, so none has to change; the answer to each full POST decides again, so a
+//   receiver replaced by an older one falls back by itself. `--publish-full-interval 0` never
+//   sends deltas at all. Opt-in by answer rather than by a setting alone: only the receiver
+//   knows whether it keeps the base a delta is applied to.
+// - A delta's body: {"apiVersion":"podvisor.io/v1","kind":"PodListDelta","metadata":
+//   {"resourceVersion":<store version>,"baseResourceVersion":<the acknowledged POST's>},
+//   "items":[mirror pods added or changed],"removed":["<namespace>/<name>",...]}, with the
+//   header X-Podvisor-Base-Version: <base> and X-Podvisor-Content-Hash of the whole state after
+//   it (the same rule as above), so the receiver can check what it applied it to.
+// - A heartbeat with nothing changed is an empty delta: the content hash says "still this".
+// - A full PodList goes instead: at start, every `--publish-full-interval` seconds (3600), after
+//   any failed POST (on any doubt the base may be gone), and when the receiver asks: a 409 answer
+//   to a delta (it lacks the base, or the hash does not match what it computed) is not a failure,
+//   the full state goes at once; a 2xx answer with `X-Podvisor-Deltas: full` has the next POST,
+//   at once, be full.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createTask, validate, validateDetailed, type ScheduledTask } from 'node-cron';
 import { PodvisorError } from '../errors.js';
 import type { MirrorPod } from '../mirror/mirror-pod.js';
-import { HttpClient, PublishError, resultLabel } from './http-client.js';
+import { HttpClient, PublishError, resultLabel, type HttpResponse } from './http-client.js';
 import { canonicalJson } from '../canonical-json.js';
 import { DEFAULT_TIMEOUT_SECONDS, DeliveryHealth, podKey, Wakeup, type Publisher, type PublisherOptions, type PublishInput } from './publisher.js';
 import { RetryBackoff } from './retry.js';
@@ -34,6 +55,11 @@ import { compareText } from '../order.js';
 export const CONTENT_HASH_HEADER = 'X-Podvisor-Content-Hash';
 export const NODE_HEADER = 'X-Podvisor-Node';
 export const DEFAULT_HEARTBEAT = '* * * * *';
+/** On a full PodList: the agent offers deltas. In an answer: `accept` (send deltas) or `full` (send the full state next). */
+export const DELTAS_HEADER = 'X-Podvisor-Deltas';
+export const BASE_VERSION_HEADER = 'X-Podvisor-Base-Version';
+/** Deltas between full states at most this long (seconds): a receiver that lost count recovers by then at worst. */
+export const DEFAULT_FULL_INTERVAL_SECONDS = 3600;
 
 export interface WebhookPublisherOptions extends PublisherOptions {
   /** Where to POST: an http:// or https:// URL. */
@@ -46,6 +72,41 @@ export interface WebhookPublisherOptions extends PublisherOptions {
   heartbeat?: string | null;
   /** PEM certificates to verify an https receiver with, instead of the system's roots. */
   ca?: string | Buffer;
+  /** A full PodList at least this often (seconds) when the receiver takes deltas (default 3600); 0: never deltas. */
+  fullIntervalSeconds?: number;
+}
+
+/** The state a POST is made from: the sorted items, their version and content hash. */
+export interface WebhookState {
+  items: MirrorPod[];
+  version: string;
+  hash: string;
+}
+
+/** What the receiver acknowledged last: the base of the next delta (each pod's content without its version). */
+interface Acknowledged {
+  version: string;
+  pods: Map<string, string>;
+}
+
+/** The input's state now. */
+export function webhookState(input: Pick<PublishInput, 'pods' | 'resourceVersion'>): WebhookState {
+  const items = [...input.pods()].sort((a, b) => compareText(podKey(a), podKey(b)));
+  return { items, version: input.resourceVersion(), hash: contentHash(items) };
+}
+
+/** A pod's content without its resourceVersion: what decides whether a delta carries it. */
+function bareJson(pod: MirrorPod): string {
+  const { resourceVersion: _version, ...metadata } = pod.metadata;
+  return canonicalJson({ ...pod, metadata });
+}
+
+/** The delta body from `base` to `state`. */
+export function deltaBody(state: WebhookState, base: { version: string; pods: ReadonlyMap<string, string> }): string {
+  const items = state.items.filter((pod) => base.pods.get(podKey(pod)) !== bareJson(pod));
+  const present = new Set(state.items.map(podKey));
+  const removed = [...base.pods.keys()].filter((key) => !present.has(key));
+  return JSON.stringify({ apiVersion: 'podvisor.io/v1', kind: 'PodListDelta', metadata: { resourceVersion: state.version, baseResourceVersion: base.version }, items, removed });
 }
 
 /** The PodList a POST carries and the hash of its content. */
@@ -56,9 +117,12 @@ export interface WebhookSnapshot {
 
 /** The body and content hash for the input's state now. */
 export function webhookSnapshot(input: Pick<PublishInput, 'pods' | 'resourceVersion'>): WebhookSnapshot {
-  const items = [...input.pods()].sort((a, b) => compareText(podKey(a), podKey(b)));
-  const body = JSON.stringify({ apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: input.resourceVersion() }, items });
-  return { body, hash: contentHash(items) };
+  const state = webhookState(input);
+  return { body: fullBody(state), hash: state.hash };
+}
+
+function fullBody(state: WebhookState): string {
+  return JSON.stringify({ apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: state.version }, items: state.items });
 }
 
 /** `sha256=<hex>` of the items' canonical JSON without their resourceVersions. */
@@ -106,6 +170,13 @@ export class WebhookPublisher implements Publisher {
   #lastAttemptAt = Number.NEGATIVE_INFINITY;
   #retryAt: number | undefined;
   #deliveredHash: string | undefined;
+  readonly #fullIntervalMs: number;
+  /** The receiver answered the last full PodList with `accept`. */
+  #deltasAccepted = false;
+  #acknowledged: Acknowledged | undefined;
+  #lastFullAt = Number.NEGATIVE_INFINITY;
+  /** The receiver asked for the full state (a 409 to a delta, or `X-Podvisor-Deltas: full`). */
+  #fullAsked = false;
 
   /** Throws PodvisorError('E_CONFIG') for a bad URL, interval or heartbeat; never after. */
   constructor(options: WebhookPublisherOptions) {
@@ -119,6 +190,9 @@ export class WebhookPublisher implements Publisher {
       const why = validateDetailed(heartbeat).errors.map((error) => error.message).join('; ');
       throw new PodvisorError('E_CONFIG', `--publish-heartbeat: not a cron expression: ${JSON.stringify(heartbeat)}${why ? ` (${why})` : ''}`);
     }
+    const full = options.fullIntervalSeconds ?? DEFAULT_FULL_INTERVAL_SECONDS;
+    if (!Number.isFinite(full) || full < 0) throw new PodvisorError('E_CONFIG', `--publish-full-interval must be a number of seconds of at least 0 (0: never deltas), got ${full}`);
+    this.#fullIntervalMs = full * 1000;
     this.#stopTimeoutMs = (options.stopTimeoutSeconds ?? 2) * 1000;
     this.#now = options.now ?? Date.now;
     const tokenFile = options.tokenFile;
@@ -197,7 +271,7 @@ export class WebhookPublisher implements Publisher {
   #delay(): number {
     const now = this.#now();
     if (this.#retryAt !== undefined) return this.#retryAt - now;
-    if (this.#heartbeatDue) return 0;
+    if (this.#heartbeatDue || this.#fullAsked) return 0;
     if (this.#changes !== this.#covered) return this.#lastAttemptAt + this.#intervalMs - now;
     return Number.POSITIVE_INFINITY;
   }
@@ -221,29 +295,49 @@ export class WebhookPublisher implements Publisher {
 
   async #attempt(): Promise<void> {
     const retrying = this.#retryAt !== undefined;
-    const heartbeat = this.#heartbeatDue;
+    const heartbeat = this.#heartbeatDue || this.#fullAsked;
     const changes = this.#changes;
     this.#heartbeatDue = false;
     this.#lastAttemptAt = this.#now();
-    const snapshot = webhookSnapshot(this.#options.input);
-    if (!retrying && !heartbeat && snapshot.hash === this.#deliveredHash) {
+    const state = webhookState(this.#options.input);
+    if (!retrying && !heartbeat && state.hash === this.#deliveredHash) {
       this.#covered = changes;
       this.#setPendingMetric();
       return;
     }
+    const base = this.#deltaBase();
+    const post: OutgoingPost = base ? { kind: 'delta', body: deltaBody(state, base), hash: state.hash, base: base.version } : { kind: 'full', body: fullBody(state), hash: state.hash };
     const controller = new AbortController();
     this.#inFlight = controller;
     try {
-      await this.#post(snapshot, controller.signal);
+      const answer = await this.#post(post, controller.signal);
       this.#options.metrics?.publishAttempts.inc({ mode: 'webhook', result: 'success' });
-      this.#deliveredHash = snapshot.hash;
+      this.#deliveredHash = state.hash;
       this.#covered = changes;
       this.#retryAt = undefined;
       this.#backoff.reset();
       this.#health.succeeded();
+      this.#acknowledged = { version: state.version, pods: new Map(state.items.map((pod) => [podKey(pod), bareJson(pod)])) };
+      this.#fullAsked = false;
+      const asked = headerValue(answer.headers[DELTAS_HEADER.toLowerCase()]);
+      if (post.kind === 'full') {
+        this.#lastFullAt = this.#now();
+        // Each full answer decides again: a receiver replaced by one that knows no deltas falls back.
+        this.#deltasAccepted = asked === 'accept';
+      } else if (asked === 'full') {
+        this.#fullAsked = true;
+      }
     } catch (error) {
       if (this.#stopping && error instanceof PublishError && error.kind === 'aborted') return;
+      // On any doubt the receiver's base may be gone: the next POST is full.
+      this.#acknowledged = undefined;
       this.#options.metrics?.publishAttempts.inc({ mode: 'webhook', result: resultLabel(error) });
+      if (post.kind === 'delta' && error instanceof PublishError && error.status === 409) {
+        // The receiver lacks the base or computed another hash: it asks for the full state, now.
+        this.#options.logger.debug(`publish (webhook): the receiver refused a delta from version ${post.base} (409): sending the full state`);
+        this.#fullAsked = true;
+        return;
+      }
       this.#retryAt = this.#now() + this.#backoff.next();
       this.#health.failed(error);
     } finally {
@@ -252,27 +346,45 @@ export class WebhookPublisher implements Publisher {
     }
   }
 
-  async #post(snapshot: WebhookSnapshot, signal: AbortSignal): Promise<void> {
+  /** The base of a delta, or undefined when this POST must be a full PodList. */
+  #deltaBase(): Acknowledged | undefined {
+    if (this.#fullIntervalMs === 0 || !this.#deltasAccepted || this.#fullAsked) return undefined;
+    if (this.#now() - this.#lastFullAt >= this.#fullIntervalMs) return undefined;
+    return this.#acknowledged;
+  }
+
+  async #post(post: OutgoingPost, signal: AbortSignal): Promise<HttpResponse> {
     const response = await this.#client.request({
       method: 'POST',
       url: this.#url,
       headers: {
         'Content-Type': 'application/json',
         [NODE_HEADER]: this.#options.input.nodeName,
-        [CONTENT_HASH_HEADER]: snapshot.hash,
+        [CONTENT_HASH_HEADER]: post.hash,
+        ...(post.kind === 'delta' ? { [BASE_VERSION_HEADER]: post.base } : this.#fullIntervalMs > 0 ? { [DELTAS_HEADER]: 'offered' } : {}),
       },
-      body: snapshot.body,
+      body: post.body,
       signal,
     });
     if (response.status < 200 || response.status > 299) {
       const detail = response.body.trim().slice(0, 200);
       throw new PublishError('http', `POST ${this.#url.origin}${this.#url.pathname}: HTTP ${response.status}${detail ? `: ${detail}` : ''}`, { status: response.status });
     }
+    return response;
   }
 
   #setPendingMetric(): void {
     this.#options.metrics?.publishPending.set({ mode: 'webhook' }, this.pending);
   }
+}
+
+/** One POST: a full PodList, or a delta from the acknowledged `base` version. */
+type OutgoingPost = { kind: 'full'; body: string; hash: string } | { kind: 'delta'; body: string; hash: string; base: string };
+
+/** A header's value, lower-cased and trimmed (the first, when repeated). */
+function headerValue(value: string | string[] | undefined): string | undefined {
+  const one = Array.isArray(value) ? value[0] : value;
+  return one?.trim().toLowerCase();
 }
 
 async function readToken(path: string): Promise<string> {

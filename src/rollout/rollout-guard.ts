@@ -167,6 +167,8 @@ export interface RolloutGuardOptions {
   holding?: (pod: DesiredPod) => string | undefined;
   /** When the replaces held now should be judged again without any other change (a window opening), ms since the epoch. */
   holdEnds?: () => number | undefined;
+  /** After each look at the statuses (a trial proven, say): the rollout outcomes may have changed. */
+  onObserved?: () => void;
   now?: () => Date;
 }
 
@@ -255,6 +257,7 @@ export class RolloutGuard {
     this.#save();
     this.#schedule();
     if (rolledBack && this.#desired) this.#options.onChange(this.apply(this.#desired));
+    this.#options.onObserved?.();
   }
 
   /** The pods running a spec other than their file's because it failed: for the status. */
@@ -264,6 +267,16 @@ export class RolloutGuard {
       if (record.failed && record.ready) out.set(key, { failed: record.failed, runningHash: record.ready.hash });
     }
     return out;
+  }
+
+  /** What is remembered of each pod, read-only: for the rollout outcomes. */
+  records(): ReadonlyMap<string, Readonly<RolloutRecord>> {
+    return this.#records;
+  }
+
+  /** The specs last handed to the reconciler, by pod key. */
+  running(): ReadonlyMap<string, DesiredPod> {
+    return this.#effective;
   }
 
   /** The replaces update locks hold now, by pod key. */

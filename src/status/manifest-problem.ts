@@ -28,8 +28,9 @@ export interface ManifestProblem {
 
 export interface ManifestCondition {
   type: typeof MANIFEST_VALID_CONDITION | typeof MANIFEST_APPLIED_CONDITION;
-  status: 'False';
-  reason: 'ManifestInvalid' | 'RolledBack' | 'ReplaceHeld';
+  /** True only with reason Ready: the file's spec runs and was proven Ready. */
+  status: 'False' | 'True';
+  reason: 'ManifestInvalid' | 'RolledBack' | 'ReplaceHeld' | 'Ready' | 'Applying';
   message: string;
   lastTransitionTime: string;
   lastProbeTime: null;
@@ -56,4 +57,40 @@ export function manifestCondition(problem: ManifestProblem): ManifestCondition {
     lastTransitionTime: problem.since,
     lastProbeTime: null,
   };
+}
+
+/** The outcome of the last change of the pod's file (issue 12): Applying, Ready, RolledBack, Held or Invalid. */
+export const ROLLOUT_ANNOTATION = 'podvisor.io/rollout';
+/**
+ * The outcome's details as JSON (source, wantedHash, reason, message, since): the outcome's own
+ * reason (CrashLoopBackOff, NotReady...) where the condition says RolledBack, and the file's hash,
+ * which differs from the running one while Held or RolledBack. What `GET /rollout` reads back.
+ */
+export const ROLLOUT_DETAIL_ANNOTATION = 'podvisor.io/rollout-detail';
+
+/** What the status owner puts on a pod of a rollout outcome (src/rollout/rollout-outcome.ts). */
+export interface RolloutMark {
+  outcome: string;
+  source: string;
+  wantedHash?: string;
+  reason: string;
+  message: string;
+  since: string;
+}
+
+/** The annotations of a rollout outcome. */
+export function rolloutAnnotations(mark: RolloutMark): Record<string, string> {
+  const { outcome, ...detail } = mark;
+  return { [ROLLOUT_ANNOTATION]: outcome, [ROLLOUT_DETAIL_ANNOTATION]: JSON.stringify(detail) };
+}
+
+/**
+ * The ManifestApplied condition of a pod with no manifest problem: True (Ready) once the file's
+ * spec was proven Ready, False (Applying) until then; as Kubernetes conditions go, True is the
+ * settled state a reader waits for.
+ */
+export function rolloutCondition(mark: RolloutMark): ManifestCondition | undefined {
+  if (mark.outcome !== 'Ready' && mark.outcome !== 'Applying') return undefined;
+  const ready = mark.outcome === 'Ready';
+  return { type: MANIFEST_APPLIED_CONDITION, status: ready ? 'True' : 'False', reason: ready ? 'Ready' : 'Applying', message: mark.message, lastTransitionTime: mark.since, lastProbeTime: null };
 }

@@ -19,7 +19,7 @@ import { EventRecorder, type PodEvent } from './event-recorder.js';
 import { podPhase } from './pod-phase.js';
 import { qosClass } from './qos.js';
 import type { ContainerStatus, PodCondition, PodStatus } from './types.js';
-import { manifestCondition, PROBLEM_CONDITIONS, problemAnnotation, type ManifestCondition, type ManifestProblem } from './manifest-problem.js';
+import { manifestCondition, PROBLEM_CONDITIONS, problemAnnotation, rolloutAnnotations, rolloutCondition, type ManifestCondition, type ManifestProblem, type RolloutMark } from './manifest-problem.js';
 import { compareText } from '../order.js';
 
 /** A pod as podvisor serves it: the defaulted manifest with its status. */
@@ -81,6 +81,7 @@ export class StatusManager implements StatusSink {
   /** The last exit of each container, from conmon's exit file: a run may end and restart between two listings. */
   readonly #exits = new Map<string, { exitCode: number | undefined; at: Date }>();
   #problems: ReadonlyMap<string, ManifestProblem> = new Map();
+  #rollout: ReadonlyMap<string, RolloutMark> = new Map();
   #desired: DesiredState | undefined;
   #observed = new Map<string, ObservedPod>();
   #writeTimer: NodeJS.Timeout | undefined;
@@ -148,8 +149,9 @@ export class StatusManager implements StatusSink {
   }
 
   /** The manifest errors of pods running their last good spec, by pod key. */
-  setManifestProblems(problems: ReadonlyMap<string, ManifestProblem>): void {
+  setManifestProblems(problems: ReadonlyMap<string, ManifestProblem>, rollout?: ReadonlyMap<string, RolloutMark>): void {
     this.#problems = problems;
+    if (rollout) this.#rollout = rollout;
     this.#recompute();
   }
 
@@ -296,7 +298,11 @@ export class StatusManager implements StatusSink {
     const hostIP = this.#options.hostIP;
     const podIP = spec.hostNetwork ? hostIP : current?.podIP;
     const problem = this.#problems.get(desired.key);
-    const metadata = problem ? { ...desired.pod.metadata, annotations: { ...desired.pod.metadata.annotations, [problemAnnotation(problem)]: problem.message } } : desired.pod.metadata;
+    const mark = this.#rollout.get(desired.key);
+    const marks = mark ? rolloutAnnotations(mark) : {};
+    const metadata = problem || mark ? { ...desired.pod.metadata, annotations: { ...desired.pod.metadata.annotations, ...marks, ...(problem ? { [problemAnnotation(problem)]: problem.message } : {}) } } : desired.pod.metadata;
+    // A problem's condition says why the file's spec does not run; without one, the outcome's says whether it is proven.
+    const applied = problem ? manifestCondition(problem) : mark ? rolloutCondition(mark) : undefined;
     const pod: StatusPod = {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -304,7 +310,7 @@ export class StatusManager implements StatusSink {
       spec,
       status: {
         phase,
-        conditions: problem ? [...conditions, manifestCondition(problem)] : conditions,
+        conditions: applied ? [...conditions, applied] : conditions,
         ...(overDeadline ? { reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' } : {}),
         hostIP,
         hostIPs: [{ ip: hostIP }],

@@ -54,7 +54,7 @@ t.test('bash: commands, flags, flag values and files', { skip: (await have('bash
   t.same(await bashComplete(script, ['podvisor', 'status', '-o', '']), ['wide', 'json', 'yaml', 'name'], '-o takes the formats');
   t.same(await bashComplete(script, ['podvisor', 'status', '--output', 'y']), ['yaml']);
   t.same(await bashComplete(script, ['podvisor', 'run', '--log-level', '']), ['error', 'warn', 'info', 'debug']);
-  t.same(await bashComplete(script, ['podvisor', 'run', '--publish-']), ['--publish-webhook', '--publish-token-file', '--publish-ca-file', '--publish-kubeconfig', '--publish-interval', '--publish-heartbeat']);
+  t.same(await bashComplete(script, ['podvisor', 'run', '--publish-']), ['--publish-webhook', '--publish-token-file', '--publish-ca-file', '--publish-kubeconfig', '--publish-interval', '--publish-heartbeat', '--publish-full-interval']);
   t.same(await bashComplete(script, ['podvisor', 'doctor', '-']), ['--config', '--help', '-h']);
   t.same(await bashComplete(script, ['podvisor', 'completion', '']), ['bash', 'zsh']);
   t.same(await bashComplete(script, ['podvisor', 'run', '--node-name', '']), [], 'a value of the user\'s own: nothing offered');

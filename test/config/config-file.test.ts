@@ -87,7 +87,7 @@ t.test('an unknown key inside a section names the section too', async (t) => {
   const elsewhere = await errorFor(t, 'api:\n  webhook: https://fleet.example/pods\n');
   t.match(elsewhere.message, new RegExp(`^${elsewhere.file}:2:3: api\\.webhook: unknown setting; known here: address, token-file, tls-cert, tls-key$`), 'a key of the other section is not offered here');
   const far = await errorFor(t, 'publish:\n  url: https://x\n');
-  t.equal(far.message, `${far.file}:2:3: publish.url: unknown setting; known here: webhook, token-file, ca-file, kubeconfig, interval, heartbeat`);
+  t.equal(far.message, `${far.file}:2:3: publish.url: unknown setting; known here: webhook, token-file, ca-file, kubeconfig, interval, heartbeat, full-interval`);
 });
 
 t.test('a section that is not a mapping, a setting that is not a single value', async (t) => {

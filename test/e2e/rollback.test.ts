@@ -56,7 +56,7 @@ t.test('an edit that crash-loops goes back to the last Ready spec, and is not tr
   await waitFor('the last Ready spec running again', async () => (await runningHash(node)) === good, { timeoutMs: 60_000 });
   t.pass('the pod runs its last Ready spec again');
 
-  const pod = await waitForStatus(stateDir, podName, 'the RolledBack condition', (one) => one.status.conditions.find((condition) => condition.type === 'podvisor.io/ManifestApplied'), { timeoutMs: 20_000 });
+  const pod = await waitForStatus(stateDir, podName, 'the RolledBack condition', (one) => one.status.conditions.find((condition) => condition.type === 'podvisor.io/ManifestApplied' && condition.reason === 'RolledBack'), { timeoutMs: 20_000 });
   t.match(pod, { status: 'False', reason: 'RolledBack' }, 'the status carries a condition');
   const table = await podvisorCli('status', '--state-dir', stateDir);
   t.match(table.stdout, new RegExp(`pod/${podName}: RolledBack: spec ${failedHash} container app is in CrashLoopBackOff`), '`podvisor status` says so under its table');
@@ -84,7 +84,7 @@ t.test('an edit that crash-loops goes back to the last Ready spec, and is not tr
     const hash = await runningHash(node);
     return hash !== good && hash !== failedHash ? hash : undefined;
   }, { timeoutMs: 60_000 });
-  await waitForStatus(stateDir, podName, 'no rollback condition any more', (one) => !one.status.conditions.some((condition) => condition.type === 'podvisor.io/ManifestApplied'), { timeoutMs: 20_000 });
+  await waitForStatus(stateDir, podName, 'no rollback condition any more', (one) => !one.status.conditions.some((condition) => condition.type === 'podvisor.io/ManifestApplied' && condition.reason === 'RolledBack'), { timeoutMs: 20_000 });
   await waitFor('the third spec proven', async () => (await readFile(`${stateDir}/rollout.json`, 'utf8').catch(() => '')).includes(`"ready":{"hash":"${third}"`), { timeoutMs: 30_000 });
   t.pass('a new edit is tried and proven');
 

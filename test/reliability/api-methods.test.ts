@@ -33,6 +33,7 @@ const ROUTES: Route[] = [
   { path: '/readyz?verbose', read: 200, open: true },
   { path: '/metrics', read: 200 },
   { path: '/pods', read: 200 },
+  { path: '/rollout', read: 200 },
   { path: '/version', read: 200 },
   { path: '/api', read: 200 },
   { path: '/api/v1', read: 200 },
