@@ -5,6 +5,7 @@
 // with a deadline; nothing rests on a fixed sleep.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
@@ -23,6 +24,16 @@ export const CLI = join(REPO, 'dist', 'podvisor.mjs');
  */
 const AGENT_NODE_ARGS = (process.env.PODVISOR_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
 export const IMAGE = process.env.PODVISOR_TEST_IMAGE ?? 'localhost/busybox:podvisor';
+
+/** The environment and Node flags of the bundle's `#!/usr/bin/env -S VAR=value ... node --flag ...` line. */
+function shebangLaunch(): { env: Record<string, string>; flags: string[] } {
+  const first = readFileSync(CLI, 'utf8').slice(0, 1000).split('\n')[0] ?? '';
+  const words = first.replace(/^#!\/usr\/bin\/env -S /, '').split(/\s+/).filter(Boolean);
+  const node = words.indexOf('node');
+  if (!first.startsWith('#!/usr/bin/env -S ') || node < 0) throw new Error(`${CLI}: its first line is not the launch line the harness reads: ${first}`);
+  const env = Object.fromEntries(words.slice(0, node).map((word) => [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)]));
+  return { env, flags: words.slice(node + 1) };
+}
 
 /** One JSON log line of the agent (winston's json format). */
 export interface LogLine {
@@ -196,9 +207,14 @@ export class AgentProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exitCode: number | null | undefined;
 
-  /** `cwd`: where the agent runs; conmon drops an `oom` file in its cwd when it sees an OOM kill. */
-  constructor(args: string[], cwd?: string) {
-    this.child = spawn(process.execPath, [...AGENT_NODE_ARGS, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(cwd ? { cwd } : {}) });
+  /**
+   * `cwd`: where the agent runs; conmon drops an `oom` file in its cwd when it sees an OOM kill.
+   * `shipped`: with the Node flags and environment of the bundle's shebang, as `podvisor` runs on
+   * a device (a test of memory measures that, not Node's defaults).
+   */
+  constructor(args: string[], cwd?: string, shipped = false) {
+    const launch = shipped ? shebangLaunch() : { env: {}, flags: [] };
+    this.child = spawn(process.execPath, [...launch.flags, ...AGENT_NODE_ARGS, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...launch.env }, ...(cwd ? { cwd } : {}) });
     let buffered = '';
     const onData = (chunk: Buffer) => {
       buffered += chunk.toString('utf8');
@@ -293,7 +309,7 @@ export interface E2E {
   manifestDir: string;
   stateDir: string;
   /** Starts an agent on this world's directories (extra flags are appended); waits 30 s for it unless told. */
-  startAgent(extraArgs?: string[], options?: WaitOptions): Promise<AgentProcess>;
+  startAgent(extraArgs?: string[], options?: WaitOptions & { shipped?: boolean }): Promise<AgentProcess>;
   /** Pods and containers made outside podvisor, removed at teardown. */
   ownPodmanObjects: string[];
 }
@@ -327,7 +343,7 @@ export async function setup(t: Test, file: string): Promise<E2E> {
         // Update locks of its own: /run/podvisor/locks is one for every agent on the machine.
         '--locks-dir', join(root, 'locks'),
         ...extraArgs,
-      ], root);
+      ], root, options.shipped ?? false);
       agents.push(agent);
       await agent.waitForLog({ event: 'AgentRunning' }, { timeoutMs: 30_000, ...options });
       return agent;

@@ -46,8 +46,12 @@ async function heapMB(url: string): Promise<number> {
 }
 
 /** The pods counts of the agent's desired-state lines after `from` (a log index). */
-function desiredCounts(agent: AgentProcess, from: number): number[] {
-  return agent.lines.slice(from).filter((line) => line.event === 'DesiredState').map((line) => Number(line.pods));
+/**
+ * The desired states the agent made from the burst: those logged by `until` (ms since the epoch).
+ * Later ones are the periodic rescan's (every 20 s), which a phase of a minute sees several of.
+ */
+function desiredCounts(agent: AgentProcess, from: number, until: number): number[] {
+  return agent.lines.slice(from).filter((line) => line.event === 'DesiredState' && Date.parse(line.timestamp) <= until).map((line) => Number(line.pods));
 }
 
 t.test(`${COUNT} manifests created, edited and removed in bursts`, async (t) => {
@@ -62,8 +66,9 @@ t.test(`${COUNT} manifests created, edited and removed in bursts`, async (t) => 
     for (const name of names) await writeFile(join(stage, `${name}.yaml`), manifest(name, generation));
     for (const name of names) await rename(join(stage, `${name}.yaml`), join(world.manifestDir, `${name}.yaml`));
   };
-  // The default intervals, as a device runs: a pass every 10 s, a rescan every 20 s.
-  const agent = await world.startAgent(['--relist-interval', '10', '--resync-interval', '20', '--api-address', `127.0.0.1:${port}`]);
+  // The default intervals, as a device runs: a pass every 10 s, a rescan every 20 s; and the bundle's
+  // Node flags, as it ships, so the memory bound is the device's and not Node's defaults'.
+  const agent = await world.startAgent(['--relist-interval', '10', '--resync-interval', '20', '--api-address', `127.0.0.1:${port}`], { shipped: true });
   const pid = agent.child.pid!;
   const base = `http://127.0.0.1:${port}`;
   const rssBefore = await rssMB(pid);
@@ -93,13 +98,18 @@ t.test(`${COUNT} manifests created, edited and removed in bursts`, async (t) => 
     const started = Date.now();
     if (generation === undefined) for (const name of names) await rm(join(world.manifestDir, `${name}.yaml`));
     else await burst(generation);
+    // The burst's last file is in: what the agent takes in within a second of it is the burst's.
+    const burstEnded = Date.now();
     await waitFor(what, async () => done(await podsOf(world.node)), { timeoutMs: 120_000 + COUNT * 5000, intervalMs: 2000 });
     // The agent's own account: wait until it has logged every action (podman may be ahead of the log by a moment).
     await waitFor(`${expected} ${events} events`, () => agent.find({ event: events }).length - agent.lines.slice(0, from).filter((line) => line.event === events).length >= expected, { timeoutMs: 60_000 });
     const seconds = (Date.now() - started) / 1000;
-    const counts = desiredCounts(agent, from);
+    const counts = desiredCounts(agent, from, burstEnded + 1000);
+    t.comment(`${what}: the burst's files went in over ${burstEnded - started} ms`);
     const target = generation === undefined ? 0 : COUNT;
-    t.ok(counts.length >= 1 && counts.length <= MAX_SNAPSHOTS, `${what}: ${COUNT} files taken in as ${counts.length} snapshot(s) of the directory (desired pods: ${counts.join(', ')})`);
+    // A burst whose renames a loaded machine spreads over seconds may be seen as a few: one more a second of it is allowed, never one a file.
+    const allowed = MAX_SNAPSHOTS + Math.floor((burstEnded - started) / 1000);
+    t.ok(counts.length >= 1 && counts.length <= allowed, `${what}: ${COUNT} files taken in as ${counts.length} snapshot(s) of the directory (at most ${allowed}; desired pods: ${counts.join(', ')})`);
     t.equal(counts.at(-1), target, `${what}: the last desired state holds ${target} pods`);
     const actions = agent.lines.slice(from).filter((line) => line.event === events).length;
     t.equal(actions, expected, `${what}: ${events} ${actions} times for ${expected} pods`);
