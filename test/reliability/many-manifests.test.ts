@@ -47,11 +47,14 @@ async function heapMB(url: string): Promise<number> {
 
 /** The pods counts of the agent's desired-state lines after `from` (a log index). */
 /**
- * The desired states the agent made from the burst: those logged by `until` (ms since the epoch).
- * Later ones are the periodic rescan's (every 20 s), which a phase of a minute sees several of.
+ * The desired states the agent made from the burst: those logged from `from` up to its last
+ * action of the phase (`event`), since every pod's action follows the desired state that holds
+ * its file. A desired state after it changed nothing of the burst's.
  */
-function desiredCounts(agent: AgentProcess, from: number, until: number): number[] {
-  return agent.lines.slice(from).filter((line) => line.event === 'DesiredState' && Date.parse(line.timestamp) <= until).map((line) => Number(line.pods));
+function desiredCounts(agent: AgentProcess, from: number, event: string): number[] {
+  const lines = agent.lines.slice(from);
+  const last = lines.findLastIndex((line) => line.event === event);
+  return lines.slice(0, last + 1).filter((line) => line.event === 'DesiredState').map((line) => Number(line.pods));
 }
 
 t.test(`${COUNT} manifests created, edited and removed in bursts`, async (t) => {
@@ -98,13 +101,12 @@ t.test(`${COUNT} manifests created, edited and removed in bursts`, async (t) => 
     const started = Date.now();
     if (generation === undefined) for (const name of names) await rm(join(world.manifestDir, `${name}.yaml`));
     else await burst(generation);
-    // The burst's last file is in: what the agent takes in within a second of it is the burst's.
     const burstEnded = Date.now();
     await waitFor(what, async () => done(await podsOf(world.node)), { timeoutMs: 120_000 + COUNT * 5000, intervalMs: 2000 });
     // The agent's own account: wait until it has logged every action (podman may be ahead of the log by a moment).
     await waitFor(`${expected} ${events} events`, () => agent.find({ event: events }).length - agent.lines.slice(0, from).filter((line) => line.event === events).length >= expected, { timeoutMs: 60_000 });
     const seconds = (Date.now() - started) / 1000;
-    const counts = desiredCounts(agent, from, burstEnded + 1000);
+    const counts = desiredCounts(agent, from, events);
     t.comment(`${what}: the burst's files went in over ${burstEnded - started} ms`);
     const target = generation === undefined ? 0 : COUNT;
     // A burst whose renames a loaded machine spreads over seconds may be seen as a few: one more a second of it is allowed, never one a file.
