@@ -525,3 +525,44 @@ t.test('formatFinding: `file:line:col: field: message`, warnings tagged', async 
   t.equal(formatFinding({ file: 'web.yaml', line: 1, column: 1, field: '', severity: 'error', message: 'bad' }), 'web.yaml:1:1: bad');
   t.equal(formatFinding({ file: 'web.yaml', line: 6, column: 3, field: 'spec.affinity', severity: 'warning', message: 'ignored: no scheduler on a static pod' }), 'web.yaml:6:3: warning: spec.affinity: ignored: no scheduler on a static pod');
 });
+
+t.test("kubeadm's control-plane fields: priorityClassName and seccompProfile", async (t) => {
+  // What kubeadm writes into every control-plane manifest is carried out, so nothing is warned.
+  const kubeadm = check(yaml(
+    'apiVersion: v1', //                        1
+    'kind: Pod', //                             2
+    'metadata:', //                             3
+    '  name: etcd', //                          4
+    'spec:', //                                 5
+    '  priorityClassName: system-node-critical',
+    '  securityContext:', //                    7
+    '    seccompProfile:', //                   8
+    '      type: RuntimeDefault', //            9
+    '  containers:', //                         10
+    '    - name: etcd', //                      11
+    '      image: localhost/etcd:3.4-podvisor',
+    '      securityContext:', //                13
+    '        seccompProfile: { type: Unconfined }',
+  ));
+  t.same(kubeadm.lines, []);
+  const other = check(yaml(
+    'apiVersion: v1',
+    'kind: Pod',
+    'metadata:',
+    '  name: web',
+    'spec:',
+    '  priorityClassName: high-priority', //   6
+    '  securityContext:',
+    '    seccompProfile: { type: Localhost, localhostProfile: profiles/audit.json }',
+    '  containers:',
+    '    - name: app',
+    '      image: nginx:1.25',
+  ));
+  t.same(other.warnings, [
+    'web.yaml:6:3: warning: spec.priorityClassName: ignored: no scheduler or eviction on a static pod, and no PriorityClass to read (only system-node-critical acts: the OOM killer takes its containers last)',
+    "web.yaml:8:5: warning: spec.securityContext.seccompProfile: ignored: Localhost seccomp profiles are not loaded by podvisor yet; podman's default profile applies",
+  ]);
+  const wrong = check(GOOD.replace('spec:\n', 'spec:\n  securityContext: { seccompProfile: { type: Default } }\n'));
+  t.equal(wrong.hasErrors, true, 'a seccompProfile type the API does not know is an error');
+  t.match(wrong.errors[0], /^web\.yaml:6:\d+: spec\.securityContext\.seccompProfile\.type: /);
+});
