@@ -31,7 +31,7 @@ const IGNORED_SPEC: Record<string, string> = {
   topologySpreadConstraints: NO_SCHEDULER,
   schedulingGates: NO_SCHEDULER,
   schedulerName: NO_SCHEDULER,
-  priorityClassName: 'ignored: no scheduler or eviction on a static pod, and no PriorityClass to read (only system-node-critical acts: the OOM killer takes its containers last)',
+  priorityClassName: 'ignored: no scheduler or eviction on a static pod',
   priority: 'ignored: no scheduler or eviction on a static pod',
   preemptionPolicy: NO_SCHEDULER,
   runtimeClassName: 'ignored: podman runs every container with its configured OCI runtime',
@@ -101,9 +101,6 @@ const HARMLESS: Record<string, readonly unknown[]> = {
   stdinOnce: [false],
   terminationMessagePath: ['/dev/termination-log'],
   terminationMessagePolicy: ['File'],
-  // system-node-critical is carried out (podman-args.ts); the kubelet never evicts a static pod,
-  // and podvisor evicts nothing, so system-cluster-critical asks for nothing more.
-  priorityClassName: ['system-node-critical', 'system-cluster-critical'],
 };
 
 type Json = Record<string, unknown>;

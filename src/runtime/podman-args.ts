@@ -72,9 +72,6 @@ export interface ContainerRunInput {
   logMaxBytes?: number | undefined;
 }
 
-/** The kubelet's oom_score_adj for node-critical pods (its guaranteedOOMScoreAdj). */
-export const NODE_CRITICAL_OOM_SCORE_ADJ = -997;
-
 /** `podman run --detach` arguments for one container. */
 export function containerRunArgs(input: ContainerRunInput): string[] {
   const { pod, container, kind } = input;
@@ -110,9 +107,6 @@ export function containerRunArgs(input: ContainerRunInput): string[] {
     args.push('--cpu-shares', String(Math.max(2, Math.floor(((milliCpu(requests.cpu) ?? 0) * 1024) / 1000))));
   }
   if (limits.memory !== undefined) args.push('--memory', String(Math.floor(parseQuantity(limits.memory) ?? 0)));
-  // The kubelet makes a node-critical static pod (etcd, the API server) the OOM killer's last
-  // choice, as a Guaranteed pod; '=' keeps the negative value from reading as a flag.
-  if (spec.priorityClassName === 'system-node-critical') args.push(`--oom-score-adj=${NODE_CRITICAL_OOM_SCORE_ADJ}`);
 
   args.push(...securityArgs(pod, container));
 

@@ -368,13 +368,6 @@ t.test('run: seccompProfile: Unconfined turns podman\'s profile off, container o
   t.strictSame(seccomp({ securityContext: { seccompProfile: { type: 'Localhost', localhostProfile: 'audit.json' } } }), [], 'Localhost: not loaded (a warning), podman\'s default');
 });
 
-t.test('run: a system-node-critical pod is the OOM killer\'s last choice, as under the kubelet', async (t) => {
-  const oom = (spec: Partial<PodSpec>) => runArgs(desiredPod(spec)).filter((arg) => arg.startsWith('--oom-score-adj'));
-  t.strictSame(oom({ priorityClassName: 'system-node-critical' }), ['--oom-score-adj=-997']);
-  t.strictSame(oom({ priorityClassName: 'system-cluster-critical' }), [], 'only node-critical pods, as the kubelet\'s IsNodeCriticalPod');
-  t.strictSame(oom({}), []);
-});
-
 t.test('run: workingDir', async (t) => {
   t.strictSame(valuesOf(runArgs(desiredPod({ containers: [{ name: 'app', image: IMAGE, workingDir: '/srv' }] })), '--workdir'), ['/srv']);
 });
