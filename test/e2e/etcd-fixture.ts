@@ -4,7 +4,7 @@
 // make under /etc/kubernetes/pki/etcd made with openssl, and the local etcd image that Debian's
 // packages give (scripts/build-etcd-image.sh). Everything else in the manifest is kubeadm's own,
 // which is the point: podvisor must run what kubeadm writes.
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { parseDocument } from 'yaml';
@@ -103,46 +103,22 @@ export function runnableEtcdManifest(kubeadmText: string, place: EtcdPlace, imag
   return doc.toString({ indentSeq: false });
 }
 
+/** kubeadm's own ports and paths: examples/control-plane/etcd.yaml, for a device, is derived with these. */
+export const DEVICE_PLACE: EtcdPlace = { clientPort: KUBEADM_PORTS.client, peerPort: KUBEADM_PORTS.peer, metricsPort: KUBEADM_PORTS.metrics, pkiDir: KUBEADM_PKI, dataDir: KUBEADM_DATA };
+
 /** Reads kubeadm's manifest and derives the runnable one (see runnableEtcdManifest). */
 export async function kubeadmEtcdManifest(place: EtcdPlace, image = ETCD_IMAGE, extraFlags: readonly string[] = []): Promise<string> {
   return runnableEtcdManifest(await readFile(KUBEADM_ETCD, 'utf8'), place, image, extraFlags);
 }
 
-/** Runs openssl; rejects with its stderr. */
-async function openssl(cwd: string, ...args: string[]): Promise<void> {
-  const result = await execa('openssl', args, { cwd, reject: false, stdin: 'ignore', timeout: 60_000 });
-  if (result.exitCode !== 0) throw new Error(`openssl ${args.join(' ')}: exit ${String(result.exitCode)}: ${result.stderr}`);
-}
-
-/** One certificate signed by the etcd CA, with kubeadm's subject, names and key usages. */
-async function signedCert(dir: string, name: string, subject: string, extensions: string): Promise<void> {
-  await writeFile(join(dir, `${name}.ext`), extensions);
-  await openssl(dir, 'req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-subj', subject, '-out', `${name}.csr`);
-  await openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '365', '-sha256', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
-}
-
 /**
- * The files kubeadm's certs phase makes under /etc/kubernetes/pki/etcd, made under `pkiDir`:
- * ca.crt/ca.key (CN etcd-ca), server and peer (CN the member's name; both server and client
- * auth; SANs localhost, the name, 127.0.0.1 and ::1, kubeadm adds the advertise address, which
- * is 127.0.0.1 here) and healthcheck-client (client auth only). RSA 2048, kubeadm's default.
+ * The files kubeadm's certs phase makes under /etc/kubernetes/pki/etcd, made under `pkiDir` by
+ * the control-plane example's own script (examples/control-plane/make-etcd-pki.sh), so the test
+ * proves what a user runs: the etcd CA, server and peer (CN the member's name), healthcheck-client.
  */
 export async function makeEtcdPki(pkiDir: string, memberName = 'fedora'): Promise<void> {
-  await mkdir(pkiDir, { recursive: true });
-  await openssl(pkiDir, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-sha256', '-subj', '/CN=etcd-ca',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign');
-  const sans = `subjectAltName=DNS:${memberName},DNS:localhost,IP:127.0.0.1,IP:0:0:0:0:0:0:0:1`;
-  const serving = `keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n${sans}\n`;
-  await signedCert(pkiDir, 'server', `/CN=${memberName}`, serving);
-  await signedCert(pkiDir, 'peer', `/CN=${memberName}`, serving);
-  await signedCert(pkiDir, 'healthcheck-client', '/CN=kube-etcd-healthcheck-client', 'keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n');
-  // kubeadm writes keys 0600 and leaves only .crt and .key files.
-  for (const name of ['ca', 'server', 'peer', 'healthcheck-client']) await chmod(join(pkiDir, `${name}.key`), 0o600);
-  for (const name of ['server', 'peer', 'healthcheck-client']) {
-    await rm(join(pkiDir, `${name}.csr`), { force: true });
-    await rm(join(pkiDir, `${name}.ext`), { force: true });
-  }
-  await rm(join(pkiDir, 'ca.srl'), { force: true });
+  const result = await execa('bash', [join(REPO, 'examples', 'control-plane', 'make-etcd-pki.sh'), pkiDir, memberName], { reject: false, stdin: 'ignore', timeout: 60_000 });
+  if (result.exitCode !== 0) throw new Error(`make-etcd-pki.sh: exit ${String(result.exitCode)}: ${result.stderr}`);
 }
 
 /** Makes a member's data directory as kubeadm does: etcd wants it 0700. */

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
-import { ETCD_35_ONLY_FLAGS, ETCD_IMAGE, KUBEADM_ETCD, ensureEtcdImage, etcdctlArgs, kubeadmEtcdManifest, makeEtcdDataDir, makeEtcdPki, runnableEtcdManifest, type EtcdPlace } from './etcd-fixture.js';
+import { DEVICE_PLACE, ETCD_35_ONLY_FLAGS, KUBEADM_ETCD, ensureEtcdImage, etcdctlArgs, kubeadmEtcdManifest, makeEtcdDataDir, makeEtcdPki, runnableEtcdManifest, type EtcdPlace } from './etcd-fixture.js';
 import {
   ACTION_EVENTS,
   containerOf,
@@ -20,6 +20,7 @@ import {
   podsOf,
   podvisorCli,
   putManifest,
+  REPO,
   setup,
   statusTable,
   waitFor,
@@ -60,6 +61,9 @@ t.test('the runnable manifest is kubeadm\'s with only the image, addresses, 3.5-
   t.ok(command.includes('--listen-client-urls=https://127.0.0.1:40001'), 'the two client addresses are one here');
   t.ok(command.includes('--initial-cluster=fedora=https://127.0.0.1:40002'));
   t.ok(command.includes('--listen-metrics-urls=http://127.0.0.1:40003'), 'the probes\' port is the metrics port');
+  // The example a user copies is the same derivation, on kubeadm's own ports and paths.
+  const example = await readFile(join(REPO, 'examples', 'control-plane', 'etcd.yaml'), 'utf8');
+  t.equal(example.replace(/^(#.*\n)+/, ''), runnableEtcdManifest(kubeadm, DEVICE_PLACE, 'localhost/etcd:3.4-podvisor'), 'examples/control-plane/etcd.yaml is kubeadm\'s, derived the same way');
 });
 
 t.test('kubeadm\'s etcd static pod on podvisor', async (t) => {
