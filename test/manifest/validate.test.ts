@@ -530,41 +530,18 @@ t.test("kubeadm's seccompProfile is carried out; priorityClassName is not (yet)"
   // seccompProfile RuntimeDefault is podman's own profile. A node-critical pod would get
   // oom_score_adj -997 from the kubelet, but crun 1.8 (Debian 12) writes it inside the container
   // without CAP_SYS_RESOURCE and the start fails: the priority class stays a warning.
-  const kubeadm = check(yaml(
-    'apiVersion: v1', //                        1
-    'kind: Pod', //                             2
-    'metadata:', //                             3
-    '  name: etcd', //                          4
-    'spec:', //                                 5
-    '  priorityClassName: system-node-critical',
-    '  securityContext:', //                    7
-    '    seccompProfile:', //                   8
-    '      type: RuntimeDefault', //            9
-    '  containers:', //                         10
-    '    - name: etcd', //                      11
-    '      image: localhost/etcd:3.4-podvisor',
-    '      securityContext:', //                13
-    '        seccompProfile: { type: Unconfined }',
-  ));
-  t.same(kubeadm.lines, ['web.yaml:6:3: warning: spec.priorityClassName: ignored: no scheduler or eviction on a static pod']);
-  const other = check(yaml(
-    'apiVersion: v1',
-    'kind: Pod',
-    'metadata:',
-    '  name: web',
-    'spec:',
-    '  priorityClassName: high-priority', //   6
+  const pod = (...specLines: string[]) => check(yaml('apiVersion: v1', 'kind: Pod', 'metadata:', '  name: web', 'spec:', ...specLines, '  containers:', '    - name: app', '      image: nginx:1.25'));
+  const kubeadm = pod(
+    '  priorityClassName: system-node-critical', // 6
     '  securityContext:',
-    '    seccompProfile: { type: Localhost, localhostProfile: profiles/audit.json }',
-    '  containers:',
-    '    - name: app',
-    '      image: nginx:1.25',
-  ));
-  t.same(other.warnings, [
-    'web.yaml:6:3: warning: spec.priorityClassName: ignored: no scheduler or eviction on a static pod',
-    "web.yaml:8:5: warning: spec.securityContext.seccompProfile: ignored: Localhost seccomp profiles are not loaded by podvisor yet; podman's default profile applies",
-  ]);
-  const wrong = check(GOOD.replace('spec:\n', 'spec:\n  securityContext: { seccompProfile: { type: Default } }\n'));
+    '    seccompProfile:',
+    '      type: RuntimeDefault',
+  );
+  t.same(kubeadm.lines, ['web.yaml:6:3: warning: spec.priorityClassName: ignored: no scheduler or eviction on a static pod']);
+  t.same(pod('  securityContext: { seccompProfile: { type: Unconfined } }').lines, [], 'Unconfined is carried out');
+  const localhost = pod('  securityContext:', '    seccompProfile: { type: Localhost, localhostProfile: profiles/audit.json }');
+  t.same(localhost.warnings, ["web.yaml:7:5: warning: spec.securityContext.seccompProfile: ignored: Localhost seccomp profiles are not loaded by podvisor yet; podman's default profile applies"]);
+  const wrong = pod('  securityContext: { seccompProfile: { type: Default } }');
   t.equal(wrong.hasErrors, true, 'a seccompProfile type the API does not know is an error');
   t.match(wrong.errors[0], /^web\.yaml:6:\d+: spec\.securityContext\.seccompProfile\.type: /);
 });
