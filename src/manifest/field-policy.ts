@@ -101,6 +101,9 @@ const HARMLESS: Record<string, readonly unknown[]> = {
   stdinOnce: [false],
   terminationMessagePath: ['/dev/termination-log'],
   terminationMessagePolicy: ['File'],
+  // system-node-critical is carried out (the OOM score, podman-runtime.ts); podvisor evicts
+  // nothing, so system-cluster-critical asks for nothing more of a static pod.
+  priorityClassName: ['system-node-critical', 'system-cluster-critical'],
 };
 
 type Json = Record<string, unknown>;
