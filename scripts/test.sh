@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 # pod would be refused. Root's usual umask, whatever the caller's.
 umask 022
 bash scripts/prepare.sh
+# The etcd image of test/e2e/etcd.test.ts (kubeadm's etcd static pod), from Debian's packages;
+# cached. A failure here is not the end of the run: that test fails with the reason, the others run.
+bash scripts/build-etcd-image.sh >/dev/null || echo "test: the etcd image could not be built; test/e2e/etcd.test.ts will fail" >&2
 # Real clients to check against: kubectl and promtool (unpacked into .cache/tools when missing).
 PATH="$(bash scripts/test-tools.sh):$PATH"
 export PATH

@@ -35,9 +35,13 @@ function containerBlock(pod: StatusPod, status: ContainerStatus, kind: 'init' | 
   lines.push(`    Ready:\t${status.ready ? 'True' : 'False'}`, `    Restart Count:\t${status.restartCount}`);
   const limits = spec?.resources?.limits;
   if (limits && Object.keys(limits).length > 0) lines.push('    Limits:', ...Object.entries(limits).map(([key, value]) => `      ${key}:\t${value}`));
+  const requests = spec?.resources?.requests;
+  if (requests && Object.keys(requests).length > 0) lines.push('    Requests:', ...Object.entries(requests).map(([key, value]) => `      ${key}:\t${value}`));
   for (const [label, probe] of [['Liveness', spec?.livenessProbe], ['Readiness', spec?.readinessProbe], ['Startup', spec?.startupProbe]] as const) {
     if (!probe) continue;
-    const how = probe.exec ? `exec [${probe.exec.command.join(' ')}]` : probe.httpGet ? `http-get ${(probe.httpGet.scheme ?? 'HTTP').toLowerCase()}://:${probe.httpGet.port}${probe.httpGet.path ?? '/'}` : probe.tcpSocket ? `tcp-socket :${probe.tcpSocket.port}` : `grpc <pod>:${probe.grpc?.port ?? ''}`;
+    // The probe's host when it names one (kubeadm's 127.0.0.1), else the pod's address, left blank as kubectl does.
+    const host = (address: string | undefined) => (address?.includes(':') ? `[${address}]` : address ?? '');
+    const how = probe.exec ? `exec [${probe.exec.command.join(' ')}]` : probe.httpGet ? `http-get ${(probe.httpGet.scheme ?? 'HTTP').toLowerCase()}://${host(probe.httpGet.host)}:${probe.httpGet.port}${probe.httpGet.path ?? '/'}` : probe.tcpSocket ? `tcp-socket ${host(probe.tcpSocket.host)}:${probe.tcpSocket.port}` : `grpc <pod>:${probe.grpc?.port ?? ''}`;
     lines.push(`    ${label}:\t${how} delay=${probe.initialDelaySeconds ?? 0}s timeout=${probe.timeoutSeconds ?? 1}s period=${probe.periodSeconds ?? 10}s #success=${probe.successThreshold ?? 1} #failure=${probe.failureThreshold ?? 3}`);
   }
   const env = spec?.env ?? [];
@@ -69,6 +73,7 @@ export function describePod(pod: StatusPod, events: PodEvent[]): string {
   const lines = [
     `Name:\t${meta.name}`,
     `Namespace:\t${meta.namespace ?? 'default'}`,
+    ...(pod.spec.priorityClassName ? [`Priority Class Name:\t${pod.spec.priorityClassName}`] : []),
     `Node:\t${String(pod.spec.nodeName ?? '')}/${status.hostIP ?? ''}`,
     `Start Time:\t${status.startTime ?? '<unknown>'}`,
     `Labels:\t${labels.length ? labels.join('\n\t') : '<none>'}`,

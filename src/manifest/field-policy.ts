@@ -56,7 +56,6 @@ const IGNORED_POD_SECURITY: Record<string, string> = {
   fsGroupChangePolicy: 'ignored: volume ownership is not changed by podvisor',
   supplementalGroupsPolicy: 'ignored: podman merges supplemental groups with the image\'s',
   sysctls: 'ignored: sysctls are not set by podvisor yet',
-  seccompProfile: 'ignored: podman\'s default seccomp profile applies',
   appArmorProfile: 'ignored: podman\'s default AppArmor profile applies',
   seLinuxOptions: 'ignored: podman\'s default SELinux labels apply',
   seLinuxChangePolicy: 'ignored: podman\'s default SELinux labels apply',
@@ -73,7 +72,6 @@ const IGNORED_CONTAINER: Record<string, string> = {
 };
 
 const IGNORED_CONTAINER_SECURITY: Record<string, string> = {
-  seccompProfile: 'ignored: podman\'s default seccomp profile applies',
   appArmorProfile: 'ignored: podman\'s default AppArmor profile applies',
   seLinuxOptions: 'ignored: podman\'s default SELinux labels apply',
   procMount: 'ignored: podman\'s default /proc masking applies',
@@ -103,6 +101,9 @@ const HARMLESS: Record<string, readonly unknown[]> = {
   stdinOnce: [false],
   terminationMessagePath: ['/dev/termination-log'],
   terminationMessagePolicy: ['File'],
+  // system-node-critical is carried out (the OOM score, podman-runtime.ts); podvisor evicts
+  // nothing, so system-cluster-critical asks for nothing more of a static pod.
+  priorityClassName: ['system-node-critical', 'system-cluster-critical'],
 };
 
 type Json = Record<string, unknown>;
@@ -117,12 +118,20 @@ function applyTable(object: unknown, at: Path, table: Record<string, string>, se
     .map(([key, message]) => ({ path: [...at, key], severity, message }));
 }
 
+/** A Localhost seccomp profile is not loaded: podman's default applies (RuntimeDefault and Unconfined are carried out). */
+function seccompFindings(context: unknown, at: Path): PolicyFinding[] {
+  const profile = isObject(context) && isObject(context.seccompProfile) ? context.seccompProfile : undefined;
+  if (profile?.type !== 'Localhost') return [];
+  return [{ path: [...at, 'seccompProfile'], severity: 'warning', message: 'ignored: Localhost seccomp profiles are not loaded by podvisor yet; podman\'s default profile applies' }];
+}
+
 /** The policy findings of one container (app or init). */
 function containerFindings(container: unknown, at: Path): PolicyFinding[] {
   if (!isObject(container)) return [];
   const findings = [
     ...applyTable(container, at, IGNORED_CONTAINER, 'warning'),
     ...applyTable(container.securityContext, [...at, 'securityContext'], IGNORED_CONTAINER_SECURITY, 'warning'),
+    ...seccompFindings(container.securityContext, [...at, 'securityContext']),
   ];
   if (present(container, 'envFrom')) {
     findings.push({ path: [...at, 'envFrom'], severity: 'error', message: `refused: ${NO_API} (ConfigMap or Secret); list env values instead` });
@@ -173,6 +182,7 @@ export function policyFindings(document: unknown): PolicyFinding[] {
     ...applyTable(spec, ['spec'], REFUSED_SPEC, 'error'),
     ...applyTable(spec, ['spec'], IGNORED_SPEC, 'warning'),
     ...applyTable(spec.securityContext, ['spec', 'securityContext'], IGNORED_POD_SECURITY, 'warning'),
+    ...seccompFindings(spec.securityContext, ['spec', 'securityContext']),
   ];
   for (const list of ['initContainers', 'containers'] as const) {
     const containers = Array.isArray(spec[list]) ? spec[list] : [];

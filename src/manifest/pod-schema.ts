@@ -109,6 +109,9 @@ const resources = z.object({
 
 const capabilities = z.object({ add: z.array(z.string()).optional(), drop: z.array(z.string()).optional() });
 
+// Typed because podvisor carries it out (RuntimeDefault, Unconfined); the API requires `type`.
+const seccompProfile = z.object({ type: z.enum(['RuntimeDefault', 'Unconfined', 'Localhost']), localhostProfile: z.string().optional() });
+
 const containerSecurityContext = z.object({
   privileged: z.boolean().optional(),
   runAsUser: nonNegativeInt.optional(),
@@ -117,7 +120,7 @@ const containerSecurityContext = z.object({
   capabilities: capabilities.optional(),
   readOnlyRootFilesystem: z.boolean().optional(),
   allowPrivilegeEscalation: z.boolean().optional(),
-  seccompProfile: anyObject.optional(),
+  seccompProfile: seccompProfile.optional(),
   appArmorProfile: anyObject.optional(),
   seLinuxOptions: anyObject.optional(),
   procMount: anyString.optional(),
@@ -133,7 +136,7 @@ const podSecurityContext = z.object({
   fsGroupChangePolicy: anyString.optional(),
   supplementalGroupsPolicy: anyString.optional(),
   sysctls: anyList.optional(),
-  seccompProfile: anyObject.optional(),
+  seccompProfile: seccompProfile.optional(),
   appArmorProfile: anyObject.optional(),
   seLinuxOptions: anyObject.optional(),
   seLinuxChangePolicy: anyString.optional(),

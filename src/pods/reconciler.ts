@@ -357,8 +357,10 @@ export class Reconciler {
       logger.warn('keeping pod: its manifest has errors', { event: 'PodKept', pod: pod.key, source: pod.source });
       this.#keptReported.add(pod.key);
     }
-    this.#options.status?.observe(latest, observation);
+    // The prober first: a container restarted in place keeps its id, and a status computed before
+    // the prober drops the previous run's results shows the new run started and Ready at once.
     this.#options.onObservation?.(latest, observation);
+    this.#options.status?.observe(latest, observation);
     // Pods skipped here are planned again by the pass their worker triggers when it finishes.
     for (const action of plan.actions) this.#dispatch(action);
     this.lastPassAt = this.#now();

@@ -130,6 +130,9 @@ function securityArgs(pod: DesiredPod, container: Container): string[] {
   for (const capability of context.capabilities?.drop ?? []) args.push('--cap-drop', capability);
   if (context.readOnlyRootFilesystem) args.push('--read-only', '--read-only-tmpfs=false');
   if (context.allowPrivilegeEscalation === false) args.push('--security-opt', 'no-new-privileges');
+  // RuntimeDefault is podman's own profile, which applies anyway; a privileged container has none.
+  const seccomp = context.seccompProfile ?? podContext.seccompProfile;
+  if (seccomp?.type === 'Unconfined' && !context.privileged) args.push('--security-opt', 'seccomp=unconfined');
   return args;
 }
 

@@ -1,6 +1,6 @@
 // PodRuntime on podman: one listing (two podman calls, whatever the number of pods), and the
 // few podman processes a pod needs to start: `pod create`, then one `run` per container.
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -176,6 +176,9 @@ export interface PodmanRuntimeOptions {
    */
   imagesReady?: (pod: PodIdentity, signal?: AbortSignal) => Promise<void>;
 }
+
+/** The kubelet's oom_score_adj for node-critical pods (its guaranteedOOMScoreAdj). */
+export const NODE_CRITICAL_OOM_SCORE_ADJ = -997;
 
 export class PodmanRuntime implements PodRuntime {
   readonly #cli: PodmanCli;
@@ -440,7 +443,25 @@ export class PodmanRuntime implements PodRuntime {
       }
     }
     const container = spec && name !== undefined ? containerNamed(spec.pod.spec, name) : undefined;
+    await this.#protectFromOom(spec, containerId, name, signal);
     if (spec && container) await this.postStart(spec, container, containerId, signal);
+  }
+
+  /**
+   * The kubelet makes the containers of a system-node-critical pod (etcd, the API server) the OOM
+   * killer's last choice. podvisor writes the score from the host once the container runs:
+   * crun 1.8 (Debian 12) applies `--oom-score-adj` from inside the container, where lowering it
+   * is not allowed, and the container does not start. A failure here is logged, never fatal.
+   */
+  async #protectFromOom(pod: DesiredPod | undefined, containerId: string, name: string | undefined, signal?: AbortSignal): Promise<void> {
+    if (pod?.pod.spec.priorityClassName !== 'system-node-critical') return;
+    try {
+      const { stdout } = await this.#cli.run(['inspect', '--type', 'container', '--format', '{{.State.Pid}}', containerId], { signal });
+      const pid = Number(stdout.trim());
+      if (pid > 0) await writeFile(`/proc/${pid}/oom_score_adj`, String(NODE_CRITICAL_OOM_SCORE_ADJ));
+    } catch (error) {
+      this.#onCallFailure?.('set the OOM score of a system-node-critical container', error, pod, name);
+    }
   }
 
   /** Runs a container's postStart hook; on failure the container is killed (PostStartHookError). */
@@ -497,6 +518,7 @@ export class PodmanRuntime implements PodRuntime {
         throw classifyStartFailure(error, container, id !== undefined);
       }
       started.push(container.name);
+      await this.#protectFromOom(pod, id, container.name, signal);
       // A sidecar (restartPolicy: Always) keeps running beside the app containers: the next one starts now.
       if (!isSidecar(container)) return started;
       await this.postStart(pod, container, id, signal);
@@ -510,6 +532,7 @@ export class PodmanRuntime implements PodRuntime {
         throw classifyStartFailure(error, container, false);
       }
       started.push(container.name);
+      await this.#protectFromOom(pod, id, container.name, signal);
       await this.postStart(pod, container, id, signal);
     }
     return started;

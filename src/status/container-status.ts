@@ -68,7 +68,10 @@ function unseenRun(input: ContainerStatusInput): ContainerStateTerminated | unde
   const servedStart = previous?.state.running?.startedAt;
   if (observed?.state !== 'running' || !lastExit || !observed.startedAt || !servedStart) return undefined;
   const ended = lastExit.at.getTime();
-  if (ended > observed.startedAt.getTime() || ended < Date.parse(servedStart) || iso(observed.startedAt) === servedStart) return undefined;
+  // podman lists a start in whole seconds while the exit file's time has ms: a restart within the
+  // second of the exit (the first restart is at once) lists a start before the exit it follows.
+  const endedSecond = Math.floor(ended / 1000) * 1000;
+  if (endedSecond > observed.startedAt.getTime() || ended < Date.parse(servedStart) || iso(observed.startedAt) === servedStart) return undefined;
   return {
     ...ending(lastExit.exitCode ?? 0),
     startedAt: servedStart,

@@ -212,3 +212,31 @@ t.test('describeCommand finds the pod by name, namespace/name or manifest name, 
   t.strictSame(missing, { code: 1, text: 'podvisor describe: pods "web" not found in namespace "default"\n' }, 'not found: exit 1, as kubectl');
   t.strictSame(await stderrOf(() => describeCommand('nothing', { stateDir })), { code: 1, text: 'podvisor describe: pods "nothing" not found\n' });
 });
+
+t.test("a kubeadm-style pod: its priority class, requests and the probes' own host", async (t) => {
+  fakeNow(t);
+  const [app, worker] = POD.spec.containers;
+  const etcdLike: StatusPod = {
+    ...POD,
+    spec: {
+      ...POD.spec,
+      priorityClassName: 'system-node-critical',
+      containers: [
+        {
+          ...(app ?? { name: 'app', image: IMAGE }),
+          resources: { requests: { cpu: '100m', memory: '100Mi' } },
+          livenessProbe: { httpGet: { host: '127.0.0.1', path: '/health?serializable=true', port: 2381, scheme: 'HTTP' } },
+          startupProbe: { tcpSocket: { host: '::1', port: 2379 } },
+        },
+        ...(worker ? [worker] : []),
+      ],
+    },
+  };
+  const text = describePod(etcdLike, []);
+  t.match(text, /^Namespace:\s+shop\nPriority Class Name:\s+system-node-critical$/m);
+  const block1 = block(text, /^ {2}app:$/);
+  t.match(block1, /^\s+Requests:\n\s+cpu:\s+100m\n\s+memory:\s+100Mi$/m);
+  t.match(block1, /^\s+Liveness:\s+http-get http:\/\/127\.0\.0\.1:2381\/health\?serializable=true delay=0s/m);
+  t.match(block1, /^\s+Startup:\s+tcp-socket \[::1\]:2379 delay=0s/m);
+  t.notMatch(describePod(POD, []), /Priority Class Name/, 'no line for a pod without one');
+});

@@ -525,3 +525,23 @@ t.test('formatFinding: `file:line:col: field: message`, warnings tagged', async 
   t.equal(formatFinding({ file: 'web.yaml', line: 1, column: 1, field: '', severity: 'error', message: 'bad' }), 'web.yaml:1:1: bad');
   t.equal(formatFinding({ file: 'web.yaml', line: 6, column: 3, field: 'spec.affinity', severity: 'warning', message: 'ignored: no scheduler on a static pod' }), 'web.yaml:6:3: warning: spec.affinity: ignored: no scheduler on a static pod');
 });
+
+t.test("kubeadm's priorityClassName and seccompProfile are carried out, so not warned about", async (t) => {
+  // system-node-critical: the OOM score the kubelet gives (podman-runtime.ts); RuntimeDefault:
+  // podman's own profile. Other priority classes would need the API's PriorityClass objects.
+  const pod = (...specLines: string[]) => check(yaml('apiVersion: v1', 'kind: Pod', 'metadata:', '  name: web', 'spec:', ...specLines, '  containers:', '    - name: app', '      image: nginx:1.25'));
+  const kubeadm = pod(
+    '  priorityClassName: system-node-critical', // 6
+    '  securityContext:',
+    '    seccompProfile:',
+    '      type: RuntimeDefault',
+  );
+  t.same(kubeadm.lines, []);
+  t.same(pod('  priorityClassName: high-priority').warnings, ['web.yaml:6:3: warning: spec.priorityClassName: ignored: no scheduler or eviction on a static pod']);
+  t.same(pod('  securityContext: { seccompProfile: { type: Unconfined } }').lines, [], 'Unconfined is carried out');
+  const localhost = pod('  securityContext:', '    seccompProfile: { type: Localhost, localhostProfile: profiles/audit.json }');
+  t.same(localhost.warnings, ["web.yaml:7:5: warning: spec.securityContext.seccompProfile: ignored: Localhost seccomp profiles are not loaded by podvisor yet; podman's default profile applies"]);
+  const wrong = pod('  securityContext: { seccompProfile: { type: Default } }');
+  t.equal(wrong.hasErrors, true, 'a seccompProfile type the API does not know is an error');
+  t.match(wrong.errors[0], /^web\.yaml:6:\d+: spec\.securityContext\.seccompProfile\.type: /);
+});

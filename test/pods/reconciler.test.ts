@@ -10,6 +10,7 @@ import type { PodSpec } from '../../src/manifest/pod-schema.js';
 import { Reconciler, type ReconcilerOptions } from '../../src/pods/reconciler.js';
 import { inMemorySupervision } from '../../src/pods/supervision.js';
 import type { Observation, ObservedPod, PodRuntime } from '../../src/runtime/types.js';
+import type { StatusManager } from '../../src/status/status-manager.js';
 import { recordingLogger, untilWithin } from '../support/recording.js';
 
 /** A promise with its resolve at hand, to hold a fake call until the test lets it go. */
@@ -522,4 +523,17 @@ t.test('interleaving: a probe kill on an idle pod is carried out by its worker',
   t.ok(lines.some((line) => line.includes('killing container: Container app failed liveness probe')), 'logged by the worker');
   await sleep(100);
   t.equal(runtime.stops.length, 1, 'once');
+});
+
+t.test('the prober learns of each listing before the status is computed from it', async (t) => {
+  // A container restarted in place keeps its id: a status computed first would read the previous
+  // run's probe results and show the new run Ready before its startup probe passed (etcd did).
+  const runtime = new FakeRuntime();
+  const order: string[] = [];
+  const status = { observe: () => order.push('status') } as unknown as StatusManager;
+  const { reconciler: rec } = reconciler(t, runtime, { status, onObservation: () => order.push('probes') });
+  rec.start();
+  rec.setDesired(state([]));
+  await until(() => order.length >= 2, 'one pass');
+  t.strictSame(order.slice(0, 2), ['probes', 'status']);
 });

@@ -357,6 +357,17 @@ t.test('run: security context', async (t) => {
   t.strictSame(security({ containers: [{ name: 'app', image: IMAGE, securityContext: { allowPrivilegeEscalation: true, readOnlyRootFilesystem: false } }] }), []);
 });
 
+t.test('run: seccompProfile: Unconfined turns podman\'s profile off, container over pod; RuntimeDefault is podman\'s own', async (t) => {
+  const seccomp = (spec: Partial<PodSpec>) => valuesOf(runArgs(desiredPod(spec)), '--security-opt');
+  const app = (securityContext: Container['securityContext']): Container[] => [{ name: 'app', image: IMAGE, securityContext }];
+  t.strictSame(seccomp({ securityContext: { seccompProfile: { type: 'RuntimeDefault' } } }), []);
+  t.strictSame(seccomp({ securityContext: { seccompProfile: { type: 'Unconfined' } } }), ['seccomp=unconfined']);
+  t.strictSame(seccomp({ securityContext: { seccompProfile: { type: 'Unconfined' } }, containers: app({ seccompProfile: { type: 'RuntimeDefault' } }) }), [], 'the container\'s own profile wins');
+  t.strictSame(seccomp({ containers: app({ seccompProfile: { type: 'Unconfined' } }) }), ['seccomp=unconfined']);
+  t.strictSame(seccomp({ containers: app({ privileged: true, seccompProfile: { type: 'Unconfined' } }) }), [], '--privileged has no profile already');
+  t.strictSame(seccomp({ securityContext: { seccompProfile: { type: 'Localhost', localhostProfile: 'audit.json' } } }), [], 'Localhost: not loaded (a warning), podman\'s default');
+});
+
 t.test('run: workingDir', async (t) => {
   t.strictSame(valuesOf(runArgs(desiredPod({ containers: [{ name: 'app', image: IMAGE, workingDir: '/srv' }] })), '--workdir'), ['/srv']);
 });

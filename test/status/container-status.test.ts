@@ -196,3 +196,11 @@ t.test('a run that ended and restarted between two listings still becomes lastSt
   const unrelated = containerStatus(inputFor({ observed: run2, restartCount: 1, previous: served, lastExit: { exitCode: 3, at: new Date('2025-01-01T00:00:40Z') } }));
   t.strictSame(unrelated.lastState, {}, 'an exit after this run started is not the run before it');
 });
+
+t.test('a run restarted within the second it ended: podman lists the new start in whole seconds', async (t) => {
+  // Run 1 served running; kill -9 at 47.2 s, restarted at once at 47.6 s: `podman ps` says 47 s.
+  const served = created({ state: { running: { startedAt: '2025-01-01T00:00:00Z' } }, restartCount: 0, ready: true, started: true });
+  const lastStateFor = (exitAt: string) => containerStatus(inputFor({ observed: { ...observed('running'), startedAt: new Date('2025-01-01T00:00:47Z') }, restartCount: 1, previous: served, lastExit: { exitCode: 137, at: new Date(exitAt) } })).lastState;
+  t.match(lastStateFor('2025-01-01T00:00:47.200Z'), { terminated: { exitCode: 137, signal: 9, startedAt: '2025-01-01T00:00:00Z', finishedAt: '2025-01-01T00:00:47Z' } });
+  t.strictSame(lastStateFor('2025-01-01T00:00:48.100Z'), {}, 'an exit in a later second than the listed start is still not the run before it');
+});

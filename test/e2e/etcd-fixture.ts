@@ -1,0 +1,139 @@
+// kubeadm's etcd static pod, made runnable on this machine for test/e2e/etcd.test.ts and the
+// control-plane example: the manifest kubeadm wrote (test/fixtures/corpus/real-pods, byte for
+// byte from its source) with only what cannot hold here changed, the certificates kubeadm would
+// make under /etc/kubernetes/pki/etcd made with openssl, and the local etcd image that Debian's
+// packages give (scripts/build-etcd-image.sh). Everything else in the manifest is kubeadm's own,
+// which is the point: podvisor must run what kubeadm writes.
+import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { parseDocument } from 'yaml';
+import { REPO } from './harness.js';
+
+/** kubeadm's etcd manifest as the corpus holds it. */
+export const KUBEADM_ETCD = join(REPO, 'test', 'fixtures', 'corpus', 'real-pods', 'kubeadm__etcd.yaml');
+
+/** The etcd image scripts/build-etcd-image.sh makes (PODVISOR_ETCD_IMAGE names another). */
+export const ETCD_IMAGE = process.env.PODVISOR_ETCD_IMAGE ?? 'localhost/etcd:3.4-podvisor';
+
+/**
+ * Flags of kubeadm's etcd 3.5 that etcd 3.4 (Debian 12's) does not know and refuses to start
+ * with: the distributed-tracing flags the manifest's author added.
+ */
+export const ETCD_35_ONLY_FLAGS: readonly string[] = [
+  '--experimental-enable-distributed-tracing',
+  '--experimental-distributed-tracing-address',
+  '--experimental-distributed-tracing-service-name',
+  '--experimental-distributed-tracing-instance-id',
+];
+
+/** The host address kubeadm's manifest advertises and listens on (the author's machine). */
+const KUBEADM_ADDRESS = '192.168.1.106';
+const KUBEADM_PORTS = { client: 2379, peer: 2380, metrics: 2381 } as const;
+const KUBEADM_PKI = '/etc/kubernetes/pki/etcd';
+const KUBEADM_DATA = '/var/lib/etcd';
+
+/** Where one etcd member listens (127.0.0.1 only) and keeps its files on the host. */
+export interface EtcdPlace {
+  clientPort: number;
+  peerPort: number;
+  metricsPort: number;
+  /** Host directory for the manifest's /etc/kubernetes/pki/etcd hostPath. */
+  pkiDir: string;
+  /** Host directory for the manifest's /var/lib/etcd hostPath. */
+  dataDir: string;
+}
+
+/** Builds the image when it is missing (cached); throws with the script's own words when it cannot. */
+export async function ensureEtcdImage(): Promise<string> {
+  const result = await execa('bash', [join(REPO, 'scripts', 'build-etcd-image.sh')], { reject: false, stdin: 'ignore', timeout: 300_000 });
+  if (result.exitCode !== 0) {
+    throw new Error(`the etcd image ${ETCD_IMAGE} could not be built (scripts/build-etcd-image.sh, exit ${String(result.exitCode)}): ${result.stderr.trim() || result.stdout.trim()}`);
+  }
+  return ETCD_IMAGE;
+}
+
+/** Rewrites one address of kubeadm's (host:port in a URL or a flag value) to 127.0.0.1 and this member's port. */
+function moveAddress(value: string, place: EtcdPlace): string {
+  const ports: Record<number, number> = { [KUBEADM_PORTS.client]: place.clientPort, [KUBEADM_PORTS.peer]: place.peerPort, [KUBEADM_PORTS.metrics]: place.metricsPort };
+  return value.replace(/(192\.168\.1\.106|127\.0\.0\.1):(\d+)/g, (whole, _host: string, port: string) => {
+    const moved = ports[Number(port)];
+    return moved === undefined ? whole : `127.0.0.1:${moved}`;
+  });
+}
+
+/** One etcd flag moved here: addresses to 127.0.0.1 and this member's ports, a URL listed twice once. */
+function moveFlag(flag: string, place: EtcdPlace): string {
+  const eq = flag.indexOf('=');
+  if (eq === -1) return flag;
+  const moved = moveAddress(flag.slice(eq + 1), place);
+  // --listen-client-urls listens on 127.0.0.1 and the host's address: both are 127.0.0.1 here,
+  // and etcd cannot listen twice on one address.
+  const unique = [...new Set(moved.split(','))].join(',');
+  return `${flag.slice(0, eq + 1)}${unique}`;
+}
+
+/**
+ * kubeadm's manifest with only these changed: the image (the local one), the addresses and ports
+ * (127.0.0.1, this member's ports, in the flags, the probes and kubeadm's annotation), the flags
+ * etcd 3.4 lacks (left out) and the two hostPaths (this member's directories). `extraFlags` are
+ * appended (an edit of the manifest, in a test).
+ */
+export function runnableEtcdManifest(kubeadmText: string, place: EtcdPlace, image = ETCD_IMAGE, extraFlags: readonly string[] = []): string {
+  const doc = parseDocument(kubeadmText);
+  const container = ['spec', 'containers', 0];
+  doc.setIn([...container, 'image'], image);
+  const command = (doc.getIn([...container, 'command']) as { toJSON(): unknown }).toJSON() as string[];
+  const runnable = command
+    .filter((flag) => !ETCD_35_ONLY_FLAGS.includes(flag.split('=')[0] ?? ''))
+    .map((flag) => moveFlag(flag, place));
+  doc.setIn([...container, 'command'], doc.createNode([...runnable, ...extraFlags]));
+  for (const probe of ['livenessProbe', 'startupProbe']) {
+    doc.setIn([...container, probe, 'httpGet', 'port'], place.metricsPort);
+  }
+  const annotation = ['metadata', 'annotations', 'kubeadm.kubernetes.io/etcd.advertise-client-urls'];
+  doc.setIn(annotation, moveAddress(String(doc.getIn(annotation)), place));
+  const volumes = (doc.getIn(['spec', 'volumes']) as { toJSON(): unknown }).toJSON() as { hostPath?: { path?: string } }[];
+  volumes.forEach((volume, index) => {
+    const path = volume.hostPath?.path;
+    if (path === KUBEADM_PKI) doc.setIn(['spec', 'volumes', index, 'hostPath', 'path'], place.pkiDir);
+    else if (path === KUBEADM_DATA) doc.setIn(['spec', 'volumes', index, 'hostPath', 'path'], place.dataDir);
+  });
+  // kubeadm writes sequences unindented: keep its layout, so a diff shows only what changed.
+  return doc.toString({ indentSeq: false });
+}
+
+/** kubeadm's own ports and paths: examples/control-plane/etcd.yaml, for a device, is derived with these. */
+export const DEVICE_PLACE: EtcdPlace = { clientPort: KUBEADM_PORTS.client, peerPort: KUBEADM_PORTS.peer, metricsPort: KUBEADM_PORTS.metrics, pkiDir: KUBEADM_PKI, dataDir: KUBEADM_DATA };
+
+/** Reads kubeadm's manifest and derives the runnable one (see runnableEtcdManifest). */
+export async function kubeadmEtcdManifest(place: EtcdPlace, image = ETCD_IMAGE, extraFlags: readonly string[] = []): Promise<string> {
+  return runnableEtcdManifest(await readFile(KUBEADM_ETCD, 'utf8'), place, image, extraFlags);
+}
+
+/**
+ * The files kubeadm's certs phase makes under /etc/kubernetes/pki/etcd, made under `pkiDir` by
+ * the control-plane example's own script (examples/control-plane/make-etcd-pki.sh), so the test
+ * proves what a user runs: the etcd CA, server and peer (CN the member's name), healthcheck-client.
+ */
+export async function makeEtcdPki(pkiDir: string, memberName = 'fedora'): Promise<void> {
+  const result = await execa('bash', [join(REPO, 'examples', 'control-plane', 'make-etcd-pki.sh'), pkiDir, memberName], { reject: false, stdin: 'ignore', timeout: 60_000 });
+  if (result.exitCode !== 0) throw new Error(`make-etcd-pki.sh: exit ${String(result.exitCode)}: ${result.stderr}`);
+}
+
+/** Makes a member's data directory as kubeadm does: etcd wants it 0700. */
+export async function makeEtcdDataDir(dataDir: string): Promise<void> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await chmod(dataDir, 0o700);
+}
+
+/** etcdctl's TLS flags with the healthcheck client's certificate, as paths inside the container. */
+export function etcdctlArgs(clientPort: number): string[] {
+  return [
+    `--endpoints=https://127.0.0.1:${clientPort}`,
+    `--cacert=${KUBEADM_PKI}/ca.crt`,
+    `--cert=${KUBEADM_PKI}/healthcheck-client.crt`,
+    `--key=${KUBEADM_PKI}/healthcheck-client.key`,
+    '--command-timeout=10s',
+  ];
+}
