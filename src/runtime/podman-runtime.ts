@@ -449,9 +449,10 @@ export class PodmanRuntime implements PodRuntime {
 
   /**
    * The kubelet makes the containers of a system-node-critical pod (etcd, the API server) the OOM
-   * killer's last choice. podvisor writes the score from the host once the container runs:
-   * crun 1.8 (Debian 12) applies `--oom-score-adj` from inside the container, where lowering it
-   * is not allowed, and the container does not start. A failure here is logged, never fatal.
+   * killer's last choice. podvisor writes the score from the host once the container runs rather
+   * than passing podman's `--oom-score-adj`: where root lacks CAP_SYS_RESOURCE (a container host,
+   * a restricted service) that flag keeps the container from starting at all, while a failed
+   * write here is only logged and the pod runs.
    */
   async #protectFromOom(pod: DesiredPod | undefined, containerId: string, name: string | undefined, signal?: AbortSignal): Promise<void> {
     if (pod?.pod.spec.priorityClassName !== 'system-node-critical') return;
