@@ -33,14 +33,17 @@ export interface FailedSpec {
 export interface RolloutRecord {
   /** The last spec the pod was proven Ready on. */
   ready?: { hash: string; pod: DesiredPod; at: string };
-  /** A replace of a Ready pod being tried: its hash, since when, and since when it has been Ready. */
-  trial?: { hash: string; since: string; readySince?: string };
+  /**
+   * A replace of a Ready pod being tried: its hash, since when it was asked for, since when podman
+   * has been at it (the window counts from then), and since when it has been Ready.
+   */
+  trial?: { hash: string; since: string; startedAt?: string; readySince?: string };
   /** A spec that did not come up: not tried again until the file asks for another. */
   failed?: FailedSpec;
 }
 
 /** What a status reader needs of a pod: its hash, phase, Ready and its containers' waiting reasons. */
-export type ObservedStatus = { metadata: { name: string; namespace?: string | undefined; annotations?: Record<string, string> | undefined }; status: Pick<PodStatus, 'phase' | 'initContainerStatuses' | 'containerStatuses'> & { conditions: readonly { type: string; status: string }[] } };
+export type ObservedStatus = { metadata: { name: string; namespace?: string | undefined; annotations?: Record<string, string> | undefined }; status: Pick<PodStatus, 'phase' | 'initContainerStatuses' | 'containerStatuses' | 'startTime'> & { conditions: readonly { type: string; status: string }[] } };
 
 /** What holds replaces: the specs running now, and what holds a pod's replace (in words: an update lock's path, a replace window). */
 export interface Hold {
@@ -68,6 +71,20 @@ function failure(status: ObservedStatus['status']): { reason: FailedSpec['reason
   if (status.phase === 'Failed') return { reason: 'Failed', detail: 'the pod failed' };
   const looping = [...status.initContainerStatuses, ...status.containerStatuses].find((container) => container.state.waiting?.reason === 'CrashLoopBackOff');
   return looping ? { reason: 'CrashLoopBackOff', detail: `container ${looping.name} is in CrashLoopBackOff` } : undefined;
+}
+
+/**
+ * Whether podman has been at the new spec: its sandbox was seen (a start time), or a container
+ * says why it could not be made. A replace still queued for a start slot (200 pods edited at once
+ * wait minutes for 3 slots) has not begun, and its window must not run out before it does.
+ */
+function begun(status: ObservedStatus['status']): boolean {
+  if (status.startTime !== undefined) return true;
+  return [...status.initContainerStatuses, ...status.containerStatuses].some((container) => {
+    const waiting = container.state.waiting;
+    if (waiting === undefined) return true; // running or terminated
+    return (waiting.reason !== 'ContainerCreating' && waiting.reason !== 'PodInitializing') || waiting.message !== undefined;
+  });
 }
 
 const isReady = (status: ObservedStatus['status']) => status.conditions.some((condition) => condition.type === 'Ready' && condition.status === 'True');
@@ -114,15 +131,19 @@ export function decide(record: RolloutRecord, spec: DesiredPod | undefined, obse
   const hash = observed.metadata.annotations?.[CONFIG_HASH_ANNOTATION];
   if (!spec || hash === undefined || spec.hash !== hash) return { record };
   const ready = isReady(observed.status);
-  const trial = record.trial?.hash === hash ? record.trial : undefined;
-  if (!trial) {
+  const asked = record.trial?.hash === hash ? record.trial : undefined;
+  if (!asked) {
     // Not on trial (a new pod, or its proven spec): Ready makes this spec the one to go back to.
     return ready && record.ready?.hash !== hash ? { record: { ...record, ready: { hash, pod: spec, at: now.toISOString() } } } : { record };
   }
   const failed = failure(observed.status);
+  // The window counts from when podman began on the new spec, not from the edit: a queued replace has not begun.
+  const startedAt = asked.startedAt ?? (failed || ready || begun(observed.status) ? now.toISOString() : undefined);
+  if (startedAt === undefined) return { record };
+  const trial = { ...asked, startedAt };
   const window = windowMs(spec, defaultSeconds);
-  const elapsed = now.getTime() - Date.parse(trial.since);
-  if (failed) return rollback(record, hash, failed.reason, `${failed.detail} ${Math.round(elapsed / 1000)} s after the replace`, now);
+  const elapsed = now.getTime() - Date.parse(startedAt);
+  if (failed) return rollback(record, hash, failed.reason, `${failed.detail} ${Math.round(elapsed / 1000)} s after the replace began`, now);
   if (ready) {
     const readySince = trial.readySince ?? now.toISOString();
     if (now.getTime() - Date.parse(readySince) >= Math.min(PROVEN_AFTER_MS, window)) {
@@ -131,7 +152,8 @@ export function decide(record: RolloutRecord, spec: DesiredPod | undefined, obse
     return { record: { ...record, trial: { ...trial, readySince } } };
   }
   if (elapsed >= window) return rollback(record, hash, 'NotReady', `not Ready within ${window / 1000} s of the replace`, now);
-  return { record: trial.readySince ? { ...record, trial: { hash: trial.hash, since: trial.since } } : record };
+  const { readySince: _lost, ...notReady } = trial;
+  return { record: { ...record, trial: notReady } };
 }
 
 function rollback(record: RolloutRecord, hash: string, reason: FailedSpec['reason'], message: string, now: Date): { record: RolloutRecord; rollback: FailedSpec } {
@@ -146,7 +168,9 @@ export function nextDeadline(records: ReadonlyMap<string, RolloutRecord>, specs:
     const spec = specs.get(key);
     if (!record.trial || !spec || spec.hash !== record.trial.hash) continue;
     const window = windowMs(spec, defaultSeconds);
-    const due = record.trial.readySince ? Date.parse(record.trial.readySince) + Math.min(PROVEN_AFTER_MS, window) : Date.parse(record.trial.since) + window;
+    // A trial not begun has no deadline: the status change that begins it is what decides next.
+    if (!record.trial.readySince && !record.trial.startedAt) continue;
+    const due = record.trial.readySince ? Date.parse(record.trial.readySince) + Math.min(PROVEN_AFTER_MS, window) : Date.parse(record.trial.startedAt ?? record.trial.since) + window;
     next = next === undefined ? due : Math.min(next, due);
   }
   return next;

@@ -81,7 +81,8 @@ t.test('effectivePods: which spec runs, and when a trial starts', async (t) => {
 });
 
 t.test('decide: proven, rolled back, or still on trial', async (t) => {
-  const onTrial: RolloutRecord = { ...proven, trial: { hash: v2.hash, since: T0.toISOString() } };
+  // Begun at once: podman went to work on the new spec when it was asked for.
+  const onTrial: RolloutRecord = { ...proven, trial: { hash: v2.hash, since: T0.toISOString(), startedAt: T0.toISOString() } };
 
   let result = decide({}, v1, status(v1, { ready: true }), 120, T0);
   t.equal(result.record.ready?.hash, v1.hash, 'a pod on no trial that is Ready: its spec is the one to go back to');
@@ -89,7 +90,7 @@ t.test('decide: proven, rolled back, or still on trial', async (t) => {
 
   result = decide(onTrial, v2, status(v2, { waiting: 'CrashLoopBackOff' }), 120, at(15));
   t.equal(result.rollback?.reason, 'CrashLoopBackOff', 'a crash loop during the trial: rollback');
-  t.match(result.rollback?.message, /container app is in CrashLoopBackOff 15 s after the replace/);
+  t.match(result.rollback?.message, /container app is in CrashLoopBackOff 15 s after the replace began/);
   t.equal(result.record.failed?.hash, v2.hash, 'the failed spec remembered');
   t.equal(result.record.ready?.hash, v1.hash, 'the spec to go back to kept');
 
@@ -99,7 +100,7 @@ t.test('decide: proven, rolled back, or still on trial', async (t) => {
   t.equal(result.rollback?.reason, 'NotReady', 'not Ready when the window ends: rollback');
   t.match(result.rollback?.message, /not Ready within 120 s/);
   const v2in30 = spec('2', '30');
-  const onTrial30: RolloutRecord = { ...proven, trial: { hash: v2in30.hash, since: T0.toISOString() } };
+  const onTrial30: RolloutRecord = { ...proven, trial: { hash: v2in30.hash, since: T0.toISOString(), startedAt: T0.toISOString() } };
   t.equal(decide(onTrial30, v2in30, status(v2in30), 120, at(29)).rollback, undefined);
   t.equal(decide(onTrial30, v2in30, status(v2in30), 120, at(30)).rollback?.reason, 'NotReady', 'the annotation sets the window');
 
@@ -119,9 +120,26 @@ t.test('decide: proven, rolled back, or still on trial', async (t) => {
   t.same(decide(onTrial, v2, status(v1, { waiting: 'CrashLoopBackOff' }), 120, at(15)), { record: onTrial }, 'a status of another spec (the old pod, still being replaced) decides nothing');
 });
 
+t.test('the window counts from when podman began the new spec, not from the edit', async (t) => {
+  // 200 pods edited at once wait minutes for 3 start slots: a queued replace must not run out its window.
+  const asked: RolloutRecord = { ...proven, trial: { hash: v2.hash, since: T0.toISOString() } };
+  const queued: ObservedStatus = { ...status(v2, { waiting: 'ContainerCreating' }) };
+  let result = decide(asked, v2, queued, 120, at(300));
+  t.equal(result.rollback, undefined, 'queued for 300 s, no sandbox: no rollback');
+  t.equal(result.record.trial?.startedAt, undefined, 'and the window has not begun');
+  const sandbox: ObservedStatus = { ...queued, status: { ...queued.status, startTime: at(300).toISOString() } };
+  result = decide(asked, v2, sandbox, 120, at(300));
+  t.equal(result.record.trial?.startedAt, at(300).toISOString(), 'its sandbox seen: the window begins');
+  t.equal(decide(result.record, v2, sandbox, 120, at(419)).rollback, undefined, '119 s later: still within it');
+  t.equal(decide(result.record, v2, sandbox, 120, at(420)).rollback?.reason, 'NotReady', '120 s after it began: rollback');
+  const cannot: ObservedStatus = { ...queued, status: { ...queued.status, containerStatuses: queued.status.containerStatuses.map((one) => ({ ...one, state: { waiting: { reason: 'ErrImageNeverPull', message: 'no image' } } })) } };
+  t.equal(decide(asked, v2, cannot, 120, at(300)).record.trial?.startedAt, at(300).toISOString(), 'a container that cannot be made begins it too');
+});
+
 t.test('nextDeadline: the end of a window, or of a proving', async (t) => {
   const specs = new Map([[v2.key, v2]]);
-  t.equal(nextDeadline(new Map([[v2.key, { ...proven, trial: { hash: v2.hash, since: T0.toISOString() } }]]), specs, 120), at(120).getTime());
+  t.equal(nextDeadline(new Map([[v2.key, { ...proven, trial: { hash: v2.hash, since: T0.toISOString(), startedAt: at(30).toISOString() } }]]), specs, 120), at(150).getTime(), 'the window counts from the start');
+  t.equal(nextDeadline(new Map([[v2.key, { ...proven, trial: { hash: v2.hash, since: T0.toISOString() } }]]), specs, 120), undefined, 'a replace not begun has no deadline');
   t.equal(nextDeadline(new Map([[v2.key, { ...proven, trial: { hash: v2.hash, since: T0.toISOString(), readySince: at(3).toISOString() } }]]), specs, 120), at(3).getTime() + PROVEN_AFTER_MS);
   t.equal(nextDeadline(new Map([[v2.key, proven]]), specs, 120), undefined, 'no trial: no timer');
 });
