@@ -24,6 +24,8 @@ export interface ReceivedPost {
   bytes: number;
   /** For a delta: 204 (applied) or 409 (refused). */
   answer: number;
+  /** For a delta: the keys of items it carried that were the same as the state already held. */
+  unchanged: string[];
   body: {
     apiVersion: string;
     kind: string;
@@ -105,7 +107,7 @@ export class WebhookTestReceiver {
         const raw = Buffer.concat(chunks);
         const body = JSON.parse(raw.toString('utf8')) as ReceivedPost['body'];
         const hashHeader = req.headers['x-podvisor-content-hash'] as string | undefined;
-        const { answer, hash } = this.#take(body, hashHeader);
+        const { answer, hash, unchanged } = this.#take(body, hashHeader);
         this.posts.push({
           authorization: req.headers['authorization'],
           contentType: req.headers['content-type'],
@@ -116,6 +118,7 @@ export class WebhookTestReceiver {
           baseHeader: req.headers['x-podvisor-base-version'] as string | undefined,
           bytes: raw.length,
           answer,
+          unchanged,
           body,
         });
         const headers: Record<string, string> = {};
@@ -133,25 +136,29 @@ export class WebhookTestReceiver {
   }
 
   /** Applies a full PodList or a delta to the state; a delta on another base, or whose hash differs, is refused. */
-  #take(body: ReceivedPost['body'], hashHeader: string | undefined): { answer: number; hash: string } {
+  #take(body: ReceivedPost['body'], hashHeader: string | undefined): { answer: number; hash: string; unchanged: string[] } {
     const key = (item: ReceivedItem) => `${item.metadata.namespace ?? 'default'}/${item.metadata.name}`;
     if (body.kind === 'PodList') {
       this.state.clear();
       for (const item of body.items) this.state.set(key(item), item);
       this.version = body.metadata.resourceVersion;
-      return { answer: 204, hash: receiverHash(body.items) };
+      return { answer: 204, hash: receiverHash(body.items), unchanged: [] };
     }
-    if (body.metadata.baseResourceVersion !== this.version) return { answer: 409, hash: '' };
+    if (body.metadata.baseResourceVersion !== this.version) return { answer: 409, hash: '', unchanged: [] };
+    const unchanged = body.items.filter((item) => {
+      const held = this.state.get(key(item));
+      return held !== undefined && receiverHash([held]) === receiverHash([item]);
+    }).map(key);
     const next = new Map(this.state);
     for (const removed of body.removed ?? []) next.delete(removed);
     for (const item of body.items) next.set(key(item), item);
     const items = [...next.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, item]) => item);
     const hash = receiverHash(items);
-    if (hash !== hashHeader) return { answer: 409, hash };
+    if (hash !== hashHeader) return { answer: 409, hash, unchanged };
     this.state.clear();
     for (const [name, item] of next) this.state.set(name, item);
     this.version = body.metadata.resourceVersion;
-    return { answer: 204, hash };
+    return { answer: 204, hash, unchanged };
   }
 
   /** Stops listening and drops every connection, as a receiver that went away. */
