@@ -78,7 +78,7 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
 
   /** The pods that do not run their file's current content, and why, for their status. */
   let desiredPods: Iterable<{ key: string; source: string; hash: string }> = [];
-  const publishProblems = () => {
+  const publishProblems = (marks = rolloutMarks(), marksText = JSON.stringify([...marks])) => {
     const problems = new Map<string, ManifestProblem>();
     for (const [key, rolledBack] of guard.rolledBack()) {
       problems.set(key, {
@@ -95,8 +95,7 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
       const problem = invalidFiles.get(pod.source);
       if (problem) problems.set(pod.key, problem);
     }
-    const marks = rolloutMarks();
-    lastMarks = JSON.stringify([...marks]);
+    lastMarks = marksText;
     status.setManifestProblems(problems, marks);
   };
 
@@ -114,7 +113,9 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
   /** After the guard looked at the statuses: a proven trial turns Applying into Ready. */
   const outcomesObserved = () => {
     // Only on a change: setting the status is itself a status change the guard looks at.
-    if (JSON.stringify([...rolloutMarks()]) !== lastMarks) publishProblems();
+    const marks = rolloutMarks();
+    const marksText = JSON.stringify([...marks]);
+    if (marksText !== lastMarks) publishProblems(marks, marksText);
   };
 
   /** When each held replace was first held (for its condition's transition time). */
