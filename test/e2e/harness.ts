@@ -122,6 +122,11 @@ export async function podsOf(node: string): Promise<PodEntry[]> {
   return (JSON.parse(out || '[]') as PodEntry[] | null) ?? [];
 }
 
+/** The config hash of the Running pod podvisor made from the manifest pod `name` on `node`, if any. */
+export async function runningHash(node: string, name: string): Promise<string | undefined> {
+  return (await podsOf(node)).find((pod) => pod.Labels?.['io.podvisor.name'] === `${name}-${node}` && pod.Status === 'Running')?.Labels?.['io.podvisor.hash'];
+}
+
 /** The manifest containers (not infra) of the pods labelled with `node`, sorted by name. */
 export async function containersOf(node: string): Promise<ContainerEntry[]> {
   const out = await podman('ps', '--all', '--filter', `label=io.podvisor.node=${node}`, '--format', 'json');
@@ -416,6 +421,22 @@ export interface CliResult {
 export async function podvisorCli(...args: string[]): Promise<CliResult> {
   const result = await execa(process.execPath, [CLI, ...args], { reject: false, stdin: 'ignore', timeout: 30_000 });
   return { code: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/**
+ * Checks what an operator reads of a held replace: `podvisor status` shows the pod's pending
+ * replace held by `heldBy` (a pattern's source), and `podvisor plan PLAN_ARGS` has nothing to do
+ * (exit 0) and says why.
+ */
+export async function checkPendingReplace(t: Test, options: { stateDir: string; podName: string; heldBy: string; planArgs: string[] }): Promise<void> {
+  const table = await waitFor('the status to say so', async () => {
+    const result = await podvisorCli('status', '--state-dir', options.stateDir);
+    return /Pending replace/.test(result.stdout) ? result.stdout : undefined;
+  }, { timeoutMs: 20_000 });
+  t.match(table, new RegExp(`pod/${options.podName}: ReplaceHeld: Pending replace: spec \\w+ held by ${options.heldBy}`), '`podvisor status` shows the pending replace');
+  const plan = await podvisorCli('plan', '--state-dir', options.stateDir, ...options.planArgs);
+  t.equal(plan.code, 0, `podvisor plan: nothing to do while the replace is held (exit ${plan.code}; ${plan.stderr.trim()})`);
+  t.match(plan.stdout, new RegExp(`default/${options.podName}: Pending replace: spec \\w+ held by ${options.heldBy}`), 'and it says Pending replace, and why');
 }
 
 /** A container's status as `podvisor status -o json` serves it (the fields the tests read). */

@@ -6,7 +6,7 @@ process.env.TZ = 'UTC'; // the agent inherits it: the windows below are written 
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { podsOf, podvisorCli, podYaml, putManifest, setup, sleeper, waitFor } from './harness.js';
+import { checkPendingReplace, podYaml, putManifest, runningHash, setup, sleeper, waitFor } from './harness.js';
 
 t.setTimeout(300_000);
 
@@ -22,27 +22,19 @@ t.test('a closed window holds a replace; the window opening lets it go', async (
   const agent = await world.startAgent(['--config', config]);
   const window = await agent.waitForLog({ event: 'ReplaceWindow' }, { timeoutMs: 10_000 });
   t.match(window.message, /replaces of running pods wait for the replace window "0 \d+ \* \* \*" for 1h \(local time\)$/, 'the window is said at start');
-  const runningHash = async (name: string) => (await podsOf(node)).find((pod) => pod.Labels?.['io.podvisor.name'] === `${name}-${node}` && pod.Status === 'Running')?.Labels?.['io.podvisor.hash'];
-  const first = await waitFor('web running', () => runningHash('web'), { timeoutMs: 60_000 });
+  const first = await waitFor('web running', () => runningHash(node, 'web'), { timeoutMs: 60_000 });
 
   await putManifest(world.manifestDir, 'web.yaml', podYaml({ name: 'web', containers: sleeper('app', { GEN: '2' }) }));
   const held = await agent.waitForLog({ event: 'ReplaceHeld' }, { timeoutMs: 20_000 });
   t.match(held.heldBy, /^the replace window "0 \d+ \* \* \*" for 1h, closed until \d{4}-\d\d-\d\dT\d\d:00:00Z$/, 'the edit is held by the window, named in the log');
   await putManifest(world.manifestDir, 'new.yaml', podYaml({ name: 'new', containers: sleeper('app') }));
-  await waitFor('new running', () => runningHash('new'), { timeoutMs: 60_000 });
+  await waitFor('new running', () => runningHash(node, 'new'), { timeoutMs: 60_000 });
   t.pass('a new pod is created with the window closed');
   await agent.waitForRelists(2);
-  t.equal(await runningHash('web'), first, 'the held pod still runs its spec');
+  t.equal(await runningHash(node, 'web'), first, 'the held pod still runs its spec');
   t.equal(agent.find({ event: 'PodReplacing' }).length, 0, 'and was not replaced');
 
-  const table = await waitFor('the status to say so', async () => {
-    const result = await podvisorCli('status', '--state-dir', stateDir);
-    return /Pending replace/.test(result.stdout) ? result.stdout : undefined;
-  }, { timeoutMs: 20_000 });
-  t.match(table, new RegExp(`pod/web-${node}: ReplaceHeld: Pending replace: spec \\w+ held by the replace window`), '`podvisor status` shows the pending replace');
-  const plan = await podvisorCli('plan', '--config', config, '--manifest-dir', world.manifestDir, '--state-dir', stateDir, '--node-name', node, '--locks-dir', join(world.root, 'locks'));
-  t.equal(plan.code, 0, `podvisor plan: nothing to do while the window is closed (exit ${plan.code}; ${plan.stderr.trim()})`);
-  t.match(plan.stdout, new RegExp(`default/web-${node}: Pending replace: spec \\w+ held by the replace window`), 'and it says why');
+  await checkPendingReplace(t, { stateDir, podName: `web-${node}`, heldBy: 'the replace window', planArgs: ['--config', config, '--manifest-dir', world.manifestDir, '--node-name', node, '--locks-dir', join(world.root, 'locks')] });
 
   // The window moved to open at the next whole minute at least 5 s away: held until then, released then.
   const opens = new Date(Math.ceil((Date.now() + 5000) / 60_000) * 60_000);
@@ -53,7 +45,7 @@ t.test('a closed window holds a replace; the window opening lets it go', async (
   const released = await agent.waitForLog({ event: 'ReplaceReleased' }, { timeoutMs: 90_000 });
   t.ok(Date.parse(released.timestamp) >= opens.getTime(), `released when the window opened (${released.timestamp}, window at ${opens.toISOString()}), not before`);
   const second = await waitFor('web replaced', async () => {
-    const hash = await runningHash('web');
+    const hash = await runningHash(node, 'web');
     return hash && hash !== first ? hash : undefined;
   }, { timeoutMs: 90_000 });
   t.not(second, first, 'the window open: the replace went ahead');

@@ -4,7 +4,7 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { podsOf, podvisorCli, podYaml, putManifest, setup, sleeper, waitFor } from './harness.js';
+import { checkPendingReplace, podsOf, podYaml, putManifest, runningHash, setup, sleeper, waitFor } from './harness.js';
 
 t.setTimeout(240_000);
 
@@ -15,9 +15,8 @@ t.test('a lock holds a replace, never a creation or a removal', async (t) => {
   await putManifest(world.manifestDir, 'web.yaml', podYaml({ name: 'web', containers: sleeper('app', { GEN: '1' }) }));
   await putManifest(world.manifestDir, 'gone.yaml', podYaml({ name: 'gone', containers: sleeper('app') }));
   const agent = await world.startAgent();
-  const runningHash = async (name: string) => (await podsOf(node)).find((pod) => pod.Labels?.['io.podvisor.name'] === `${name}-${node}` && pod.Status === 'Running')?.Labels?.['io.podvisor.hash'];
-  const first = await waitFor('web running', () => runningHash('web'), { timeoutMs: 60_000 });
-  await waitFor('gone running', () => runningHash('gone'), { timeoutMs: 60_000 });
+  const first = await waitFor('web running', () => runningHash(node, 'web'), { timeoutMs: 60_000 });
+  await waitFor('gone running', () => runningHash(node, 'gone'), { timeoutMs: 60_000 });
 
   await writeFile(join(locksDir, 'default_web'), 'printing until 14:00\n');
   await agent.waitForLog({ event: 'UpdateLocks' }, { timeoutMs: 10_000 });
@@ -28,28 +27,20 @@ t.test('a lock holds a replace, never a creation or a removal', async (t) => {
   // Meanwhile a new pod comes and a pod goes: neither is held.
   await putManifest(world.manifestDir, 'new.yaml', podYaml({ name: 'new', containers: sleeper('app') }));
   await rm(join(world.manifestDir, 'gone.yaml'));
-  await waitFor('new running', () => runningHash('new'), { timeoutMs: 60_000 });
+  await waitFor('new running', () => runningHash(node, 'new'), { timeoutMs: 60_000 });
   await waitFor('gone removed', async () => !(await podsOf(node)).some((pod) => pod.Labels?.['io.podvisor.name'] === `gone-${node}`), { timeoutMs: 60_000 });
   t.pass('a new pod is created and a removed one stopped while the lock is there');
 
   await agent.waitForRelists(3);
-  t.equal(await runningHash('web'), first, 'the locked pod still runs its spec');
+  t.equal(await runningHash(node, 'web'), first, 'the locked pod still runs its spec');
   t.equal(agent.find({ event: 'PodReplacing' }).length, 0, 'and was never replaced');
-  const table = await waitFor('the status to say so', async () => {
-    const result = await podvisorCli('status', '--state-dir', stateDir);
-    return /Pending replace/.test(result.stdout) ? result.stdout : undefined;
-  }, { timeoutMs: 20_000 });
-  t.match(table, new RegExp(`pod/web-${node}: ReplaceHeld: Pending replace: spec \\w+ held by the update lock ${join(locksDir, 'default_web')}`), '`podvisor status` shows the pending replace');
-
-  const plan = await podvisorCli('plan', '--manifest-dir', world.manifestDir, '--state-dir', stateDir, '--node-name', node, '--locks-dir', locksDir);
-  t.equal(plan.code, 0, `podvisor plan: nothing to do while the lock holds the replace (exit ${plan.code}; ${plan.stderr.trim()})`);
-  t.match(plan.stdout, new RegExp(`default/web-${node}: Pending replace: spec \\w+ held by the update lock`), 'and it says Pending replace');
+  await checkPendingReplace(t, { stateDir, podName: `web-${node}`, heldBy: `the update lock ${join(locksDir, 'default_web')}`, planArgs: ['--manifest-dir', world.manifestDir, '--node-name', node, '--locks-dir', locksDir] });
 
   await rm(join(locksDir, 'default_web'));
   await agent.waitForLog({ event: 'ReplaceReleased' }, { timeoutMs: 20_000 });
   await agent.waitForLog({ event: 'PodReplacing' }, { timeoutMs: 30_000 });
   const second = await waitFor('web replaced', async () => {
-    const hash = await runningHash('web');
+    const hash = await runningHash(node, 'web');
     return hash && hash !== first ? hash : undefined;
   }, { timeoutMs: 60_000 });
   t.not(second, first, 'the lock gone: the replace goes ahead');
