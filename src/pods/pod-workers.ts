@@ -20,6 +20,16 @@ export interface PodWorkersOptions {
    * the time 2 took, in one run of bench/bring-up.mjs (2026-12-03); podman gains little beyond.
    */
   maxConcurrentStarts?: number;
+  /**
+   * How many pod stops (podman pod stop and rm) may begin at once. Unbounded, 200 edited pods
+   * started 200 podman processes together: on 2 cores each took over a minute, the agent's loop
+   * was held 58 s starting them, and most stops timed out and were done again (the 200-manifest
+   * run, 2026-12-04). A stop waiting out a long grace period lets the next one begin after
+   * STOP_SLOT_HOLD_MS, so a pod that ignores SIGTERM does not hold up the others' removal.
+   */
+  maxConcurrentStops?: number;
+  /** How long one stop holds its slot at the most (STOP_SLOT_HOLD_MS unless told; tests shorten it). */
+  stopSlotHoldMs?: number;
   /** Where restarts and failed starts are recorded (restart counts, back-off). */
   supervision: Supervision;
   now: () => number;
@@ -29,19 +39,46 @@ export interface PodWorkersOptions {
   onIdle(key: string, error?: unknown): void;
 }
 
-/** A counting semaphore for the expensive start path. */
+/** How long one pod stop holds its slot at the most: podman's work is done by then, what is left is the grace period. */
+const STOP_SLOT_HOLD_MS = 10_000;
+
+/** A counting semaphore for the expensive start and stop paths. */
 class Semaphore {
   #available: number;
   readonly #waiting: (() => void)[] = [];
   constructor(count: number) { this.#available = count; }
-  async acquire(): Promise<() => void> {
+  /**
+   * Waits for a slot (a signal's abort ends the wait with its reason); the slot is given back by
+   * the returned function, or after `holdLimitMs` if that comes first.
+   */
+  async acquire(holdLimitMs?: number, signal?: AbortSignal): Promise<() => void> {
+    signal?.throwIfAborted();
     if (this.#available > 0) this.#available--;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    return () => {
+    else {
+      await new Promise<void>((resolve, reject) => {
+        const granted = () => {
+          signal?.removeEventListener('abort', aborted);
+          resolve();
+        };
+        const aborted = () => {
+          this.#waiting.splice(this.#waiting.indexOf(granted), 1);
+          reject(signal?.reason);
+        };
+        this.#waiting.push(granted);
+        signal?.addEventListener('abort', aborted, { once: true });
+      });
+    }
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      clearTimeout(timer);
       const next = this.#waiting.shift();
       if (next) next();
       else this.#available++;
     };
+    const timer = holdLimitMs === undefined ? undefined : setTimeout(release, holdLimitMs);
+    return release;
   }
 }
 
@@ -49,10 +86,12 @@ export class PodWorkers {
   readonly #options: PodWorkersOptions;
   readonly #inFlight = new Map<string, { promise: Promise<void>; controller: AbortController; action: PodAction }>();
   readonly #starts: Semaphore;
+  readonly #stops: Semaphore;
 
   constructor(options: PodWorkersOptions) {
     this.#options = options;
     this.#starts = new Semaphore(options.maxConcurrentStarts ?? 3);
+    this.#stops = new Semaphore(options.maxConcurrentStops ?? 4);
   }
 
   /** Keys whose worker is busy. */
@@ -111,21 +150,27 @@ export class PodWorkers {
           return;
         case 'replacePod':
           log('PodReplacing', 'replacing pod');
-          this.#killing(action.observed);
-          await runtime.killPod(action.observed, action.observed.gracePeriodSeconds, signal, action.running);
+          await this.#withStopSlot(signal, () => {
+            this.#killing(action.observed);
+            return runtime.killPod(action.observed, action.observed.gracePeriodSeconds, signal, action.running);
+          });
           this.#started(action.desired, await this.#withStartSlot(() => runtime.createPod(action.desired, signal)));
           return;
         case 'removePod':
           log('PodStopping', `stopping pod (grace period ${action.observed.gracePeriodSeconds}s)`);
-          this.#killing(action.observed);
-          await runtime.killPod(action.observed, action.observed.gracePeriodSeconds, signal, action.running);
+          await this.#withStopSlot(signal, () => {
+            this.#killing(action.observed);
+            return runtime.killPod(action.observed, action.observed.gracePeriodSeconds, signal, action.running);
+          });
           logger.info('pod removed', { event: 'PodRemoved', pod: action.key });
           return;
         case 'stopPod':
           log('DeadlineExceeded', 'stopping pod: DeadlineExceeded');
           this.#options.status?.event(action.desired, 'Normal', 'DeadlineExceeded', 'Pod was active on the node longer than the specified deadline');
-          this.#killing(action.observed);
-          await runtime.stopPod(action.observed, action.observed.gracePeriodSeconds, signal, action.desired);
+          await this.#withStopSlot(signal, () => {
+            this.#killing(action.observed);
+            return runtime.stopPod(action.observed, action.observed.gracePeriodSeconds, signal, action.desired);
+          });
           return;
         case 'createContainers': {
           log('ContainersCreating', `creating containers ${action.names.join(', ')}`);
@@ -205,6 +250,16 @@ export class PodWorkers {
       return;
     }
     this.#options.status?.event(pod, 'Warning', 'FailedSync', errorMessage(error));
+  }
+
+  /** Runs a pod stop in a stop slot; a cancel while it waits for one ends the wait. */
+  async #withStopSlot<T>(signal: AbortSignal, work: () => Promise<T>): Promise<T> {
+    const release = await this.#stops.acquire(this.#options.stopSlotHoldMs ?? STOP_SLOT_HOLD_MS, signal);
+    try {
+      return await work();
+    } finally {
+      release();
+    }
   }
 
   async #withStartSlot<T>(work: () => Promise<T>): Promise<T> {

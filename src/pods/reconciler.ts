@@ -32,6 +32,9 @@ export interface ReconcilerOptions {
   /** Told of every listing with the desired state it was planned against (the prober syncs here). */
   onObservation?: (desired: DesiredState, observation: Observation) => void;
   maxConcurrentStarts?: number;
+  /** Pod stops at once, and how long one holds its slot at the most (PodWorkers' defaults unless told). */
+  maxConcurrentStops?: number;
+  stopSlotHoldMs?: number;
   /** Told when a pass has handed out its actions, with how long it took (metrics). */
   onPass?: (durationMs: number) => void;
   now?: () => number;
@@ -96,6 +99,8 @@ export class Reconciler {
       now: this.#now,
       ...(options.status ? { status: options.status } : {}),
       ...(options.maxConcurrentStarts === undefined ? {} : { maxConcurrentStarts: options.maxConcurrentStarts }),
+      ...(options.maxConcurrentStops === undefined ? {} : { maxConcurrentStops: options.maxConcurrentStops }),
+      ...(options.stopSlotHoldMs === undefined ? {} : { stopSlotHoldMs: options.stopSlotHoldMs }),
       onIdle: (key, error) => {
         this.#touchedAt.set(key, ++this.#sequence);
         // Work cancelled because its spec was superseded is no failure: plan the new spec at once.

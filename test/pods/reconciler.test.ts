@@ -110,10 +110,19 @@ class FakeRuntime implements PodRuntime {
     return names;
   }
 
+  concurrentKills = 0;
+  maxConcurrentKills = 0;
+
   async killPod(observed: ObservedPod, _grace: number, signal?: AbortSignal): Promise<void> {
     this.calls.push({ op: 'killPod', key: observed.key, at: Date.now() });
-    if (this.killGate) await this.killGate.promise;
-    if (this.killDelayMs > 0) await sleep(this.killDelayMs, undefined, { signal });
+    this.concurrentKills++;
+    this.maxConcurrentKills = Math.max(this.maxConcurrentKills, this.concurrentKills);
+    try {
+      if (this.killGate) await this.killGate.promise;
+      if (this.killDelayMs > 0) await sleep(this.killDelayMs, undefined, { signal });
+    } finally {
+      this.concurrentKills--;
+    }
     this.pods = this.pods.filter((pod) => pod.id !== observed.id);
     this.finished.push(`killPod ${observed.key}`);
   }
@@ -242,7 +251,8 @@ t.test('a changed manifest is acted on at once, against the last listing', async
   const v2 = desiredPod('web', { terminationGracePeriodSeconds: 5 });
   t.not(v2.hash, v1.hash);
   rec.setDesired(state([v2]));
-  t.strictSame(runtime.calls.slice(before).map((call) => call.op), ['killPod'], 'the replace starts at once, with no listing in front of it');
+  await until(() => runtime.count('killPod') === 1, 'the kill');
+  t.equal(runtime.calls.slice(before)[0]?.op, 'killPod', 'the replace starts at once, with no listing in front of it');
   await until(() => runtime.finished.includes('createPod default/web-node1'), 'the new pod');
   await sleep(50);
   t.equal(runtime.count('killPod'), 1, 'replaced once, not again by the pass that followed');
@@ -325,6 +335,46 @@ t.test('at most maxConcurrentStarts pods start at once', async (t) => {
   await until(() => runtime.finished.length === 5, 'all five creates');
   t.equal(runtime.maxConcurrentCreates, 2);
   t.equal(runtime.count('createPod'), 5);
+});
+
+t.test('at most maxConcurrentStops pods stop at once, replaces and removals alike', async (t) => {
+  const runtime = new FakeRuntime();
+  const old = ['a', 'b', 'c', 'd', 'e', 'f'].map((name) => desiredPod(name));
+  runtime.pods = old.map(observedOf);
+  runtime.killDelayMs = 60;
+  const { reconciler: rec } = reconciler(t, runtime, { maxConcurrentStops: 2 });
+  // Three edited (replaced), three gone (removed).
+  rec.setDesired(state(['a', 'b', 'c'].map((name) => desiredPod(name, { hostname: 'edited' }))));
+  await until(() => runtime.finished.filter((one) => one.startsWith('killPod')).length === 6 && runtime.count('createPod') === 3, 'six stops and three creates');
+  t.equal(runtime.maxConcurrentKills, 2, 'two stops at a time');
+  t.equal(runtime.count('killPod'), 6, 'each pod stopped once');
+});
+
+t.test('a stop that outlasts its slot\'s hold limit (a long grace period) lets the next one begin', async (t) => {
+  const runtime = new FakeRuntime();
+  runtime.pods = ['slow', 'next'].map((name) => observedOf(desiredPod(name)));
+  const gate = new Gate();
+  runtime.killGate = gate;
+  const { reconciler: rec } = reconciler(t, runtime, { maxConcurrentStops: 1, stopSlotHoldMs: 50 });
+  rec.setDesired(state([]));
+  await until(() => runtime.count('killPod') === 2, 'the second stop to begin while the first still runs');
+  t.equal(runtime.maxConcurrentKills, 2, 'both in flight: the first gave its slot back at the hold limit');
+  gate.open();
+  await until(() => runtime.pods.length === 0, 'both gone');
+});
+
+t.test('a stop waiting for a slot is cancelled by the agent stopping, without waiting its turn', async (t) => {
+  const runtime = new FakeRuntime();
+  runtime.pods = ['first', 'queued'].map((name) => observedOf(desiredPod(name)));
+  runtime.killDelayMs = 10_000;
+  const { reconciler: rec, lines } = reconciler(t, runtime, { maxConcurrentStops: 1, stopSlotHoldMs: 60_000 });
+  rec.setDesired(state([]));
+  await until(() => runtime.count('killPod') === 1 && rec.passes >= 1, 'the first stop');
+  const started = Date.now();
+  await rec.stop(100);
+  t.ok(Date.now() - started < 1000, `stop took ${Date.now() - started} ms`);
+  t.equal(runtime.count('killPod'), 1, 'the queued stop never began');
+  t.equal(lines.filter((line) => line.startsWith('info: removePod cancelled:')).length, 2, 'both removals are logged as cancelled');
 });
 
 t.test('stop(deadline) waits for work in flight', async (t) => {
