@@ -82,6 +82,8 @@ export class DirectorySource {
   /** Dirty files known to be complete (renamed in), with their stats: read on the next turn rather than after settling. */
   readonly #ready = new Map<string, Stats>();
   #readyTimer: NodeJS.Immediate | undefined;
+  /** A read of the ready files waits behind the one in flight; files ready meanwhile join it. */
+  #readyQueued = false;
   #resyncTimer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
   #scanning: Promise<void> = Promise.resolve();
@@ -259,12 +261,19 @@ export class DirectorySource {
     if (complete) {
       // Files renamed in together arrive together: this turn of the event loop's events are read
       // at its end, without waiting for files still being written.
+      // While a read is in flight, what arrives meanwhile waits for one read after it, not one
+      // read per turn: 200 files renamed in over 0.4 s made six snapshots of a loaded agent.
       this.#ready.set(path, complete);
       this.#readyTimer ??= setImmediate(() => {
         this.#readyTimer = undefined;
-        const ready = new Map(this.#ready);
-        this.#ready.clear();
-        void this.#flush(false, ready);
+        if (this.#readyQueued) return;
+        this.#readyQueued = true;
+        this.#flushing = this.#flushing.then(() => {
+          this.#readyQueued = false;
+          const ready = new Map(this.#ready);
+          this.#ready.clear();
+          return this.#readDirty(false, ready);
+        });
       });
       return;
     }

@@ -160,6 +160,27 @@ t.test('an atomic rename is emitted once, complete', async (t) => {
   t.notOk(snapshots.some((s) => s.files.some((file) => file.path.endsWith('.tmp'))), 'the temporary file never shows');
 });
 
+t.test('files renamed in while a read is in flight are read together after it, not one read per turn', async (t) => {
+  const dir = t.testdir({ stage: {} });
+  const watched = join(dir, 'watched');
+  await mkdir(watched);
+  const { snapshots, next, has, startWatching } = makeSource(t, watched);
+  await startWatching();
+  const count = 60;
+  const names = Array.from({ length: count }, (_, index) => `pod-${String(index).padStart(2, '0')}.yaml`);
+  for (const [index, name] of names.entries()) {
+    await writeFile(join(dir, 'stage', name), manifest(`pod-${index}`));
+    await age(join(dir, 'stage', name));
+  }
+  // One rename at a time, each its own turn of the loop or more, as `mv` of a directory's files would.
+  for (const name of names) await rename(join(dir, 'stage', name), join(watched, name));
+  await next('every file', (snapshot) => snapshot.files.length === count, 0, 20_000);
+  const taken = snapshots.filter((snapshot) => snapshot.changed.length > 0);
+  t.ok(taken.length <= 10, `${count} files renamed in one by one make ${taken.length} snapshots (at most 10): ${taken.map((snapshot) => snapshot.changed.length).join(', ')}`);
+  t.equal(taken.flatMap((snapshot) => snapshot.changed).length, count, 'each file read once');
+  t.ok(has(names.at(-1)!)(snapshots.at(-1)!), 'the last snapshot holds the last file');
+});
+
 t.test('leftovers, dotfiles and subdirectories are ignored', async (t) => {
   const dir = t.testdir({});
   const { source, snapshots, errors, names, next, has, startWatching } = makeSource(t, dir);
