@@ -116,7 +116,8 @@ t.test('three etcd static pods on one host form a cluster; removing one manifest
     paths[name] = await putManifest(world.manifestDir, `etcd-${name}.yaml`, await kubeadmEtcdManifest(place));
   }
   const startedAt = Date.now();
-  const agent = await world.startAgent();
+  // podman info, its first call, took over 30 s with another suite's 200 pods on this podman.
+  const agent = await world.startAgent([], { timeoutMs: 120_000 });
 
   await t.test('all three Running and Ready', async (t) => {
     // Each startup probe asks for a health that needs a leader, so none is Ready before two have
@@ -163,8 +164,6 @@ t.test('three etcd static pods on one host form a cluster; removing one manifest
     t.ok(cPod, 'c\'s pod is there before');
     const others = Object.fromEntries(Object.entries(await containerIds(node)).filter(([name]) => name !== container(c)));
     t.equal(Object.keys(others).length, 2, 'a\'s and b\'s containers');
-    const actionsOnOthers = () => agent.find({ event: ACTION_EVENTS }).filter((line) => line.pod === podKey(a) || line.pod === podKey(b)).length;
-    const actionsBefore = actionsOnOthers();
 
     // podman's own record of how c's etcd ended: started before the removal, to see it.
     const died = new DiedEvents(node);
@@ -205,8 +204,8 @@ t.test('three etcd static pods on one host form a cluster; removing one manifest
     const members = memberRows(await etcdctl(b, 'member', 'list'));
     t.same(members.map((row) => row.name).sort(), ['a', 'b', 'c'], 'c is still a member: a removed manifest stops a process, it does not change the cluster');
 
-    t.same(Object.fromEntries(Object.entries(await containerIds(node))), others, 'a\'s and b\'s containers are the same ones');
-    t.equal(actionsOnOthers(), actionsBefore, 'no action on a or b');
+    t.same(await containerIds(node), others, 'a\'s and b\'s containers are the same ones');
+    t.same(agent.find({ event: ACTION_EVENTS }).filter((line) => line.pod !== podKey(c)).map((line) => `${String(line.pod)} ${String(line.event)}`).sort(), [podKey(a), podKey(b)].map((key) => `${key} PodCreating`), 'a and b were created once and nothing else was done to them');
     t.ok((await stat(join(c.dataDir, 'member'))).isDirectory(), 'c\'s data directory is kept (a hostPath is the user\'s)');
   });
   t.comment(`the cluster steps took ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
