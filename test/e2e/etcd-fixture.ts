@@ -4,7 +4,7 @@
 // make under /etc/kubernetes/pki/etcd made with openssl, and the local etcd image that Debian's
 // packages give (scripts/build-etcd-image.sh). Everything else in the manifest is kubeadm's own,
 // which is the point: podvisor must run what kubeadm writes.
-import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { parseDocument } from 'yaml';
@@ -42,6 +42,28 @@ export interface EtcdPlace {
   pkiDir: string;
   /** Host directory for the manifest's /var/lib/etcd hostPath. */
   dataDir: string;
+  /** One member of a cluster on this host; without it, kubeadm's single member (`fedora`). */
+  member?: EtcdMembership;
+}
+
+/**
+ * A member of a cluster of etcds on one host, each its own static pod: the member's name (the pod
+ * is `etcd-<name>`) and the whole initial cluster, this member included, by name and peer port.
+ */
+export interface EtcdMembership {
+  name: string;
+  cluster: readonly { name: string; peerPort: number }[];
+}
+
+/**
+ * The places of an initial cluster of `names` on this host: each member its ports (from
+ * `port()`, e.g. the harness's freePort) and its own pki and data directories under `root`.
+ */
+export async function etcdClusterPlaces(names: readonly string[], root: string, port: () => Promise<number>): Promise<EtcdPlace[]> {
+  const ports = [];
+  for (const name of names) ports.push({ name, clientPort: await port(), peerPort: await port(), metricsPort: await port() });
+  const cluster = ports.map(({ name, peerPort }) => ({ name, peerPort }));
+  return ports.map(({ name, ...own }) => ({ ...own, pkiDir: join(root, name, 'pki', 'etcd'), dataDir: join(root, name, 'etcd-data'), member: { name, cluster } }));
 }
 
 /** Builds the image when it is missing (cached); throws with the script's own words when it cannot. */
@@ -74,19 +96,37 @@ function moveFlag(flag: string, place: EtcdPlace): string {
 }
 
 /**
+ * A cluster member's flags in place of kubeadm's single member's: its own name, the whole initial
+ * cluster, and `--initial-cluster-state=new` (kubeadm's own flag for the first members; a member
+ * joining a running cluster would say `existing`), kept in kubeadm's sorted order.
+ */
+function asMember(command: readonly string[], member: EtcdMembership): string[] {
+  const cluster = member.cluster.map(({ name, peerPort }) => `${name}=https://127.0.0.1:${peerPort}`).join(',');
+  return command.flatMap((flag) => {
+    if (flag.startsWith('--name=')) return [`--name=${member.name}`];
+    if (flag.startsWith('--initial-cluster=')) return [`--initial-cluster=${cluster}`, '--initial-cluster-state=new'];
+    return [flag];
+  });
+}
+
+/**
  * kubeadm's manifest with only these changed: the image (the local one), the addresses and ports
  * (127.0.0.1, this member's ports, in the flags, the probes and kubeadm's annotation), the flags
- * etcd 3.4 lacks (left out) and the two hostPaths (this member's directories). `extraFlags` are
- * appended (an edit of the manifest, in a test).
+ * etcd 3.4 lacks (left out) and the two hostPaths (this member's directories); for a member of a
+ * cluster, also the pod's name (`etcd-<member>`: three pods on one node need three names), the
+ * member's name and the initial cluster. `extraFlags` are appended (an edit of the manifest, in a
+ * test).
  */
 export function runnableEtcdManifest(kubeadmText: string, place: EtcdPlace, image = ETCD_IMAGE, extraFlags: readonly string[] = []): string {
   const doc = parseDocument(kubeadmText);
   const container = ['spec', 'containers', 0];
   doc.setIn([...container, 'image'], image);
   const command = (doc.getIn([...container, 'command']) as { toJSON(): unknown }).toJSON() as string[];
-  const runnable = command
+  const moved = command
     .filter((flag) => !ETCD_35_ONLY_FLAGS.includes(flag.split('=')[0] ?? ''))
     .map((flag) => moveFlag(flag, place));
+  const runnable = place.member ? asMember(moved, place.member) : moved;
+  if (place.member) doc.setIn(['metadata', 'name'], `etcd-${place.member.name}`);
   doc.setIn([...container, 'command'], doc.createNode([...runnable, ...extraFlags]));
   for (const probe of ['livenessProbe', 'startupProbe']) {
     doc.setIn([...container, probe, 'httpGet', 'port'], place.metricsPort);
@@ -115,8 +155,16 @@ export async function kubeadmEtcdManifest(place: EtcdPlace, image = ETCD_IMAGE, 
  * The files kubeadm's certs phase makes under /etc/kubernetes/pki/etcd, made under `pkiDir` by
  * the control-plane example's own script (examples/control-plane/make-etcd-pki.sh), so the test
  * proves what a user runs: the etcd CA, server and peer (CN the member's name), healthcheck-client.
+ * With `caFrom` (another member's pki directory) the CA is that one, copied in first, as kubeadm
+ * join copies it: the members of a cluster must trust one CA.
  */
-export async function makeEtcdPki(pkiDir: string, memberName = 'fedora'): Promise<void> {
+export async function makeEtcdPki(pkiDir: string, memberName = 'fedora', caFrom?: string): Promise<void> {
+  if (caFrom !== undefined) {
+    await mkdir(pkiDir, { recursive: true });
+    await copyFile(join(caFrom, 'ca.crt'), join(pkiDir, 'ca.crt'));
+    await copyFile(join(caFrom, 'ca.key'), join(pkiDir, 'ca.key'));
+    await chmod(join(pkiDir, 'ca.key'), 0o600);
+  }
   const result = await execa('bash', [join(REPO, 'examples', 'control-plane', 'make-etcd-pki.sh'), pkiDir, memberName], { reject: false, stdin: 'ignore', timeout: 60_000 });
   if (result.exitCode !== 0) throw new Error(`make-etcd-pki.sh: exit ${String(result.exitCode)}: ${result.stderr}`);
 }
@@ -127,10 +175,10 @@ export async function makeEtcdDataDir(dataDir: string): Promise<void> {
   await chmod(dataDir, 0o700);
 }
 
-/** etcdctl's TLS flags with the healthcheck client's certificate, as paths inside the container. */
-export function etcdctlArgs(clientPort: number): string[] {
+/** etcdctl's TLS flags with the healthcheck client's certificate, as paths inside the container, for one or more members. */
+export function etcdctlArgs(...clientPorts: [number, ...number[]]): string[] {
   return [
-    `--endpoints=https://127.0.0.1:${clientPort}`,
+    `--endpoints=${clientPorts.map((port) => `https://127.0.0.1:${port}`).join(',')}`,
     `--cacert=${KUBEADM_PKI}/ca.crt`,
     `--cert=${KUBEADM_PKI}/healthcheck-client.crt`,
     `--key=${KUBEADM_PKI}/healthcheck-client.key`,
