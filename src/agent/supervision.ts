@@ -200,12 +200,14 @@ export async function startSupervision(config: AgentConfig, logger: Logger, heal
   });
   exitWatcher.start();
 
-  // What /healthz and the node's Ready condition say: the loops that supervise are alive.
+  // What /healthz and the node's Ready condition say: the loops that supervise are alive. As the
+  // kubelet's PLEG (unhealthy after 3 minutes without a relist): a busy podman takes its time (a
+  // listing of 200 pods starting at once took 42 s here) and is slow, not dead; 60 s flapped.
   const relistMs = config.relistIntervalSeconds * 1000;
   health.add({
     name: 'reconciler',
     required: true,
-    check: freshness({ what: 'successful listing of podman', last: () => reconciler.lastPassAt, error: () => reconciler.lastListError, maxAgeMs: Math.max(3 * relistMs, 60_000), startedAt }),
+    check: freshness({ what: 'successful listing of podman', last: () => reconciler.lastPassAt, error: () => reconciler.lastListError, maxAgeMs: Math.max(3 * relistMs, 180_000), startedAt }),
   });
   // A held event loop delays every decision; it is logged, with its length, for the operator.
   const loopStalls = watchLoopStalls({
