@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import t from 'tap';
 import { parse } from 'yaml';
-import { etcdClusterPlaces, ensureEtcdImage, etcdctlArgs, KUBEADM_ETCD, kubeadmEtcdManifest, makeEtcdDataDir, makeEtcdPki, runnableEtcdManifest, type EtcdPlace } from './etcd-fixture.js';
+import { etcdClusterPlaces, etcdImageFor, etcdctlArgs, KUBEADM_ETCD, kubeadmEtcdManifest, makeEtcdDataDir, makeEtcdPki, runnableEtcdManifest, type EtcdPlace } from './etcd-fixture.js';
 import {
   ACTION_EVENTS,
   containerIds,
@@ -83,12 +83,7 @@ t.test('a member\'s manifest is the single member\'s with only its pod name, mem
 });
 
 t.test('three etcd static pods on one host form a cluster; removing one manifest leaves two serving', async (t) => {
-  try {
-    await ensureEtcdImage();
-  } catch (error) {
-    t.fail(`no etcd image, so nothing here can run: ${error instanceof Error ? error.message : String(error)}`);
-    return;
-  }
+  if (!(await etcdImageFor(t))) return;
   const world = await setup(t, 'etcd-cluster');
   const { node, stateDir } = world;
   const places = await etcdClusterPlaces(MEMBERS, world.root, freePort);

@@ -7,6 +7,7 @@
 import { chmod, copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import type { Test } from 'tap';
 import { parseDocument } from 'yaml';
 import { REPO } from './harness.js';
 
@@ -73,6 +74,17 @@ export async function ensureEtcdImage(): Promise<string> {
     throw new Error(`the etcd image ${ETCD_IMAGE} could not be built (scripts/build-etcd-image.sh, exit ${String(result.exitCode)}): ${result.stderr.trim() || result.stdout.trim()}`);
   }
   return ETCD_IMAGE;
+}
+
+/** ensureEtcdImage for a test: false (the test failed, saying why) when the image cannot be had. */
+export async function etcdImageFor(t: Test): Promise<boolean> {
+  try {
+    await ensureEtcdImage();
+    return true;
+  } catch (error) {
+    t.fail(`no etcd image, so nothing here can run: ${error instanceof Error ? error.message : String(error)}`);
+    return false;
+  }
 }
 
 /** Rewrites one address of kubeadm's (host:port in a URL or a flag value) to 127.0.0.1 and this member's port. */

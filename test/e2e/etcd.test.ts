@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
-import { DEVICE_PLACE, ETCD_35_ONLY_FLAGS, KUBEADM_ETCD, ensureEtcdImage, etcdctlArgs, kubeadmEtcdManifest, makeEtcdDataDir, makeEtcdPki, runnableEtcdManifest, type EtcdPlace } from './etcd-fixture.js';
+import { DEVICE_PLACE, ETCD_35_ONLY_FLAGS, KUBEADM_ETCD, etcdImageFor, etcdctlArgs, kubeadmEtcdManifest, makeEtcdDataDir, makeEtcdPki, runnableEtcdManifest, type EtcdPlace } from './etcd-fixture.js';
 import {
   ACTION_EVENTS,
   containerOf,
@@ -78,12 +78,7 @@ t.test('the runnable manifest is kubeadm\'s with only the image, addresses, 3.5-
 
 t.test('kubeadm\'s etcd static pod on podvisor', async (t) => {
   // Built by `npm test` (scripts/test.sh); built here (cached) when this file runs alone.
-  try {
-    await ensureEtcdImage();
-  } catch (error) {
-    t.fail(`no etcd image, so nothing here can run: ${error instanceof Error ? error.message : String(error)}`);
-    return;
-  }
+  if (!(await etcdImageFor(t))) return;
   const world = await setup(t, 'etcd');
   const { node, stateDir } = world;
   const podName = `etcd-${node}`;
