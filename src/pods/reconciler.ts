@@ -59,6 +59,16 @@ export class Reconciler {
   #observation: { pods: ObservedPod[]; startedAt: number } | undefined;
   /** When each pod was last acted on, as a sequence number: a listing started before is stale for it. */
   readonly #touchedAt = new Map<string, number>();
+  /**
+   * Per pod, the last time it was acted on other than by restarting the one container named in
+   * #restartedOnly: a listing older than a restart of that container alone still tells the rest
+   * of the pod, so that container's next exit needs no new listing (a crash loop under API load
+   * otherwise waited for two listings, up to a second).
+   */
+  readonly #otherTouchAt = new Map<string, number>();
+  readonly #restartedOnly = new Map<string, string>();
+  /** The action each busy worker carries out, for what its end means to #otherTouchAt. */
+  readonly #actions = new Map<string, PodAction>();
   /** Orders listings and actions; a clock could give both the same millisecond. */
   #sequence = 0;
   #running: Promise<void> | undefined;
@@ -102,7 +112,8 @@ export class Reconciler {
       ...(options.maxConcurrentStops === undefined ? {} : { maxConcurrentStops: options.maxConcurrentStops }),
       ...(options.stopSlotHoldMs === undefined ? {} : { stopSlotHoldMs: options.stopSlotHoldMs }),
       onIdle: (key, error) => {
-        this.#touchedAt.set(key, ++this.#sequence);
+        this.#touched(key, this.#actions.get(key));
+        this.#actions.delete(key);
         // Work cancelled because its spec was superseded is no failure: plan the new spec at once.
         if (this.#superseded.delete(key)) error = undefined;
         if (error !== undefined) this.#retryAt.set(key, this.#now() + options.restartDelayMs);
@@ -185,8 +196,30 @@ export class Reconciler {
     this.#keptReported.delete(action.key);
     if (!this.#workers.dispatch(action)) return false;
     if (action.kind === 'stopContainer') this.#forgetKill(action.key, action.kill.containerId);
-    this.#touchedAt.set(action.key, ++this.#sequence);
+    this.#actions.set(action.key, action);
+    this.#touched(action.key, action);
     return true;
+  }
+
+  /** Records that a pod was acted on (`action` begun or ended), and whether only by restarting one container. */
+  #touched(key: string, action: PodAction | undefined): void {
+    const sequence = ++this.#sequence;
+    this.#touchedAt.set(key, sequence);
+    const one = action?.kind === 'restartContainers' && action.containers.length === 1 ? action.containers[0]?.id : undefined;
+    const before = this.#restartedOnly.get(key);
+    if (one !== undefined && (before === undefined || before === one)) {
+      this.#restartedOnly.set(key, one);
+      return;
+    }
+    this.#otherTouchAt.set(key, sequence);
+    if (one === undefined) this.#restartedOnly.delete(key);
+    else this.#restartedOnly.set(key, one);
+  }
+
+  /** True when `pod` was acted on since `observation` began, other than by restarts of `containerId` alone. */
+  #changedSince(key: string, startedAt: number, containerId: string): boolean {
+    if ((this.#touchedAt.get(key) ?? -Infinity) < startedAt) return false;
+    return (this.#otherTouchAt.get(key) ?? -Infinity) >= startedAt || this.#restartedOnly.get(key) !== containerId;
   }
 
   /**
@@ -220,7 +253,9 @@ export class Reconciler {
     // exit code decides.
     const app = pod?.containers.find((container) => container.id === containerId)?.kind === 'app';
     const always = app && pod && desired?.pods.get(pod.key)?.pod.spec.restartPolicy === 'Always';
-    if (!observation || !desired || !pod || !always || this.#stopped || (this.#touchedAt.get(pod.key) ?? -Infinity) >= observation.startedAt) {
+    const stale = pod !== undefined && observation !== undefined && this.#changedSince(pod.key, observation.startedAt, containerId);
+    if (!observation || !desired || !pod || !always || this.#stopped || stale) {
+      this.#options.logger.debug('container exit: planned by a pass', { event: 'ExitPlannedByPass', container: containerId, why: !pod ? 'not in the last listing' : !always ? 'its exit code decides' : stale ? 'acted on since the last listing' : 'no listing or desired state yet' });
       this.trigger();
       return;
     }
@@ -233,7 +268,10 @@ export class Reconciler {
     let dispatched = false;
     for (const action of plan.actions) dispatched = this.#dispatch(action) || dispatched;
     // Nothing to do now (back-off, restartPolicy): the pass records the exit and sets the wake-up.
-    if (!dispatched) this.trigger();
+    if (!dispatched) {
+      this.#options.logger.debug('container exit: nothing to do at once', { event: 'ExitPlannedByPass', container: containerId, why: plan.actions.length === 0 ? 'no action planned' : 'its worker is busy', pod: pod.key });
+      this.trigger();
+    }
   }
 
   /**

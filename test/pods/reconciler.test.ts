@@ -129,6 +129,11 @@ class FakeRuntime implements PodRuntime {
 
   async startContainer(observed: ObservedPod, containerId: string): Promise<void> {
     this.calls.push({ op: 'startContainer', key: `${observed.key} ${containerId}`, at: Date.now() });
+    // Running again, as podman would list it.
+    this.pods = this.pods.map((pod) => (pod.id !== observed.id ? pod : {
+      ...pod,
+      containers: pod.containers.map((container) => (container.id === containerId ? { ...container, state: 'running' as const, exitCode: undefined, finishedAt: undefined } : container)),
+    }));
   }
 }
 
@@ -375,6 +380,34 @@ t.test('a stop waiting for a slot is cancelled by the agent stopping, without wa
   t.ok(Date.now() - started < 1000, `stop took ${Date.now() - started} ms`);
   t.equal(runtime.count('killPod'), 1, 'the queued stop never began');
   t.equal(lines.filter((line) => line.startsWith('info: removePod cancelled:')).length, 2, 'both removals are logged as cancelled');
+});
+
+t.test('a container restarted since the last listing is restarted again on its next exit without waiting for a listing', async (t) => {
+  const runtime = new FakeRuntime();
+  const pod = desiredPod('loop', { containers: [{ name: 'app', image: 'localhost/busybox:podvisor' }, { name: 'side', image: 'localhost/busybox:podvisor' }] });
+  runtime.pods = [observedOf(pod)];
+  const [app, side] = runtime.pods[0]!.containers.map((container) => container.id) as [string, string];
+  const { reconciler: rec, lines } = reconciler(t, runtime, { restartDelayMs: 0 });
+  rec.setDesired(state([pod]));
+  await until(() => rec.passes === 1 && runtime.count('list') === 1, 'the first pass');
+  // Every listing from here on hangs, as a busy podman's would.
+  const gate = new Gate();
+  runtime.listGate = gate;
+  rec.containerExited(app, 1, new Date());
+  await until(() => runtime.count('startContainer') === 1, 'the first restart, from the last listing');
+  await until(() => runtime.count('list') === 2, 'the pass the restart asked for, listing');
+  rec.containerExited(app, 1, new Date());
+  await until(() => runtime.count('startContainer') === 2, 'the second restart');
+  t.equal(runtime.count('list'), 2, 'the second restart did not wait for a listing: only app was acted on since');
+  // Another container of the pod: the last listing is older than app's restarts, and a listing
+  // older than what was done to the pod is trusted only for the container restarted alone.
+  rec.containerExited(side, 1, new Date());
+  await sleep(100);
+  t.equal(runtime.count('startContainer'), 2, 'side\'s exit waits for a listing');
+  t.ok(lines.some((line) => line.includes('container exit: planned by a pass')), 'and says so in the debug log');
+  runtime.pods = [{ ...runtime.pods[0]!, containers: runtime.pods[0]!.containers.map((container) => (container.id === side ? { ...container, state: 'exited' as const, exitCode: 1, finishedAt: new Date() } : container)) }];
+  gate.open();
+  await until(() => runtime.calls.some((call) => call.op === 'startContainer' && call.key?.endsWith(side)), 'side restarted once the listing came');
 });
 
 t.test('stop(deadline) waits for work in flight', async (t) => {
