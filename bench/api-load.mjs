@@ -115,7 +115,7 @@ async function main() {
   writeFileSync(join(watchDir, `${NAME}.yaml`), restarter);
   for (let i = 1; i <= 19; i++) writeFileSync(join(watchDir, `pvb-al-${String(i).padStart(2, '0')}.yaml`), manifestYaml(`pvb-al-${String(i).padStart(2, '0')}`));
   const agent = new Agent({
-    node: NODE, manifestDir: watchDir, stateDir: state, logFile: join(dir, 'agent.log'), logLevel: 'info',
+    node: NODE, manifestDir: watchDir, stateDir: state, logFile: join(dir, 'agent.log'), logLevel: process.env.PVB_LOG_LEVEL ?? 'info',
     env: { PODVISOR_PODMAN: wrapper }, extraArgs: ['--backoff-initial', '0', '--backoff-max', '0', '--api-address', `127.0.0.1:${PORT}`],
   });
   const base = `http://127.0.0.1:${PORT}`;
