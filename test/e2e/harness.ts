@@ -58,11 +58,13 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | fals
     try {
       const value = await probe();
       if (value !== undefined && value !== false) return value;
+      // An error of an earlier try is not why this one came up empty.
+      lastError = undefined;
     } catch (error) {
       lastError = error;
     }
     if (Date.now() > deadline) {
-      const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      const why = lastError instanceof Error ? ` (the last try threw: ${lastError.message})` : '';
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
     }
     await new Promise((resolveDelay) => setTimeout(resolveDelay, intervalMs));
