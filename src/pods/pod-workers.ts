@@ -35,8 +35,8 @@ export interface PodWorkersOptions {
   now: () => number;
   /** The status owner, told of starts, failures and events. */
   status?: StatusSink;
-  /** Called whenever a worker finishes, so the pod is planned again. */
-  onIdle(key: string, error?: unknown): void;
+  /** Called whenever a worker finishes (the action it carried out, and its error), so the pod is planned again. */
+  onIdle(action: PodAction, error?: unknown): void;
 }
 
 /** How long one pod stop holds its slot at the most: podman's work is done by then, what is left is the grace period. */
@@ -107,7 +107,7 @@ export class PodWorkers {
       .then(() => undefined, (error: unknown) => error)
       .then((error) => {
         this.#inFlight.delete(action.key);
-        this.#options.onIdle(action.key, error);
+        this.#options.onIdle(action, error);
       });
     this.#inFlight.set(action.key, { promise, controller, action });
     return true;

@@ -67,8 +67,6 @@ export class Reconciler {
    */
   readonly #otherTouchAt = new Map<string, number>();
   readonly #restartedOnly = new Map<string, string>();
-  /** The action each busy worker carries out, for what its end means to #otherTouchAt. */
-  readonly #actions = new Map<string, PodAction>();
   /** Orders listings and actions; a clock could give both the same millisecond. */
   #sequence = 0;
   #running: Promise<void> | undefined;
@@ -111,9 +109,9 @@ export class Reconciler {
       ...(options.maxConcurrentStarts === undefined ? {} : { maxConcurrentStarts: options.maxConcurrentStarts }),
       ...(options.maxConcurrentStops === undefined ? {} : { maxConcurrentStops: options.maxConcurrentStops }),
       ...(options.stopSlotHoldMs === undefined ? {} : { stopSlotHoldMs: options.stopSlotHoldMs }),
-      onIdle: (key, error) => {
-        this.#touched(key, this.#actions.get(key));
-        this.#actions.delete(key);
+      onIdle: (action, error) => {
+        const { key } = action;
+        this.#touched(action);
         // Work cancelled because its spec was superseded is no failure: plan the new spec at once.
         if (this.#superseded.delete(key)) error = undefined;
         if (error !== undefined) this.#retryAt.set(key, this.#now() + options.restartDelayMs);
@@ -196,22 +194,19 @@ export class Reconciler {
     this.#keptReported.delete(action.key);
     if (!this.#workers.dispatch(action)) return false;
     if (action.kind === 'stopContainer') this.#forgetKill(action.key, action.kill.containerId);
-    this.#actions.set(action.key, action);
-    this.#touched(action.key, action);
+    this.#touched(action);
     return true;
   }
 
   /** Records that a pod was acted on (`action` begun or ended), and whether only by restarting one container. */
-  #touched(key: string, action: PodAction | undefined): void {
+  #touched(action: PodAction): void {
+    const { key } = action;
     const sequence = ++this.#sequence;
     this.#touchedAt.set(key, sequence);
-    const one = action?.kind === 'restartContainers' && action.containers.length === 1 ? action.containers[0]?.id : undefined;
+    const one = action.kind === 'restartContainers' && action.containers.length === 1 ? action.containers[0]?.id : undefined;
     const before = this.#restartedOnly.get(key);
-    if (one !== undefined && (before === undefined || before === one)) {
-      this.#restartedOnly.set(key, one);
-      return;
-    }
-    this.#otherTouchAt.set(key, sequence);
+    // Anything but a restart of the container restarted alone so far starts the count again.
+    if (one === undefined || (before !== undefined && before !== one)) this.#otherTouchAt.set(key, sequence);
     if (one === undefined) this.#restartedOnly.delete(key);
     else this.#restartedOnly.set(key, one);
   }
