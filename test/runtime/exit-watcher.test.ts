@@ -102,6 +102,25 @@ t.test('reports an exit file of its own containers, once, with the code', async 
   t.equal(exits.length, 4, 'nothing after stop()');
 });
 
+t.test('a FIFO or a directory with a container\'s name neither holds the loop nor is reported', async (t) => {
+  const dir = t.testdir({});
+  const exits: ContainerExit[] = [];
+  const { logger } = recordingLogger();
+  const watcher = new ExitWatcher({ dir, logger, isOurs: () => true, onExit: (exit) => exits.push(exit) });
+  watcher.start();
+  t.teardown(() => watcher.stop());
+
+  // The exit file is read synchronously: a blocking open of a FIFO would hang the whole agent.
+  const fifo = containerId();
+  await execa('mkfifo', [join(dir, fifo)]);
+  mkdirSync(join(dir, containerId()));
+  const real = containerId();
+  await writeExitFile(dir, real, '2');
+  await until(() => exits.length === 1, 'the real exit after the FIFO');
+  await sleep(50);
+  t.strictSame(exits.map((exit) => [exit.containerId, exit.exitCode]), [[real, 2]], 'only the regular file is an exit');
+});
+
 t.test('a missing directory is reported once and watched when it appears; a replaced one is watched anew', async (t) => {
   const root = t.testdir({});
   const dir = join(root, 'libpod', 'exits');
