@@ -9,6 +9,8 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { configFileFor, type ParsedCommandArgs } from './args.js';
 import { agentAlive, readStatusFile, staleness } from './read-status.js';
+import type { AgentConfig } from '../config/agent-config.js';
+import { manifestPolicyOf } from '../config/manifest-policy.js';
 import { resolveAgentConfig } from '../config/resolve-config.js';
 import { errorMessage, PodvisorError } from '../errors.js';
 import { mergeFiles, type LastGood } from '../manifest/desired-state.js';
@@ -63,11 +65,16 @@ async function checkDirectory(what: string, flag: string, path: string): Promise
   }
 }
 
-/** The manifest files as the agent's directory source reads them: one full scan, no watching. */
-async function readManifests(dir: string, nodeName: string): Promise<{ snapshot: SourceSnapshot; unreadable: string[]; problems: string[] }> {
+/**
+ * The manifest files as the agent's directory source reads them: one full scan, no watching, with
+ * the policy the agent takes from the same config (who may own a file, where links may lead, what
+ * a pod may ask for), so a file the agent refuses is refused here, with the same findings.
+ */
+async function readManifests(dir: string, config: AgentConfig): Promise<{ snapshot: SourceSnapshot; unreadable: string[]; problems: string[] }> {
   const problems: string[] = [];
   let snapshot: SourceSnapshot | undefined;
-  const source = new DirectorySource({ dir, nodeName, resyncIntervalMs: 0, onSnapshot: (one) => (snapshot ??= one), onError: (message) => problems.push(message) });
+  const { ownership, devicePolicy } = manifestPolicyOf(config);
+  const source = new DirectorySource({ dir, nodeName: config.nodeName, ownership, devicePolicy, resyncIntervalMs: 0, onSnapshot: (one) => (snapshot ??= one), onError: (message) => problems.push(message) });
   try {
     await source.rescan();
     const unreadable = source.unreadableFiles();
@@ -128,7 +135,7 @@ export async function makePlan(values: ParsedCommandArgs['values'], deps: PlanDe
   await checkDirectory('manifest directory', '--manifest-dir', manifestDir);
   await checkDirectory('state directory', '--state-dir', stateDir);
 
-  const { snapshot, unreadable, problems } = await readManifests(manifestDir, config.nodeName);
+  const { snapshot, unreadable, problems } = await readManifests(manifestDir, config);
   const agent = await agentView(stateDir, config.nodeName, deps.alive ?? agentAlive, now.getTime());
   const runtime = (deps.runtime ?? ((nodeName, dir) => readOnlyRuntime({ nodeName, stateDir: dir })))(config.nodeName, stateDir);
   let observed: ObservedPod[];
