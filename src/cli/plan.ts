@@ -3,7 +3,8 @@
 // as the agent does (its runtime's listing, through a view that can only read), takes what the
 // agent keeps in its state directory (the spec each pod was made from, the back-off), and asks the
 // planner the agent acts on (planPods). Exit status as `terraform plan -detailed-exitcode`:
-// 0 nothing would change, 1 something would, 2 the plan could not be made.
+// 0 nothing would change, 1 something would (now, or once an update lock or the replace window
+// lets a held replace go), 2 the plan could not be made.
 import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -18,7 +19,7 @@ import { DirectorySource, type SourceSnapshot } from '../manifest/directory-sour
 import type { DesiredPod } from '../manifest/identity.js';
 import { Backoff } from '../pods/backoff.js';
 import { planPods } from '../pods/plan.js';
-import { buildPlanReport, formatPlanText, planExitCode, type AgentView, type PlanReport } from '../pods/plan-report.js';
+import { buildPlanReport, formatPlanText, planExitCode, type AgentView, type PlanReport, type RolledBackPod } from '../pods/plan-report.js';
 import { effectivePods, ROLLOUT_FILE, type Hold, type RolloutRecord } from '../rollout/rollout-guard.js';
 import { holdingOf, ReplaceWindow } from '../rollout/replace-window.js';
 import { lockNames } from '../rollout/update-locks.js';
@@ -166,15 +167,16 @@ export async function makePlan(values: ParsedCommandArgs['values'], deps: PlanDe
   for (const path of unreadable) state.erroredSources.add(path);
 
   // The rollout guard as the agent runs it: a rolled-back pod stays on its last Ready spec, and an
-  // update lock holds a replace; both are said in the findings.
+  // update lock or a closed replace window holds a replace; each is the pod's own verdict.
   const window = config.replaceWindow === undefined ? undefined : await ReplaceWindow.create(config.replaceWindow, config.replaceWindowSeconds);
   const rollout = await rolloutView(stateDir, config.locksDir, window, now, observed, saved);
-  const guarded = effectivePods(state.pods, rollout.records, config.rollbackAfterSeconds, now, rollout.hold);
+  const asked = state.pods;
+  const guarded = effectivePods(asked, rollout.records, config.rollbackAfterSeconds, now, rollout.hold);
   state.pods = guarded.pods;
+  const rolledBack = new Map<string, RolledBackPod>();
   for (const [key, record] of guarded.records) {
-    if (record.failed && record.ready) problems.push(`${key}: rolled back: spec ${record.failed.hash} ${record.failed.message}; runs ${record.ready.hash}, the last spec that was Ready, until the file changes`);
+    if (record.failed && record.ready) rolledBack.set(key, { failedHash: record.failed.hash, reason: record.failed.reason, message: record.failed.message, at: record.failed.at, readyHash: record.ready.hash });
   }
-  for (const [key, held] of guarded.held) problems.push(`${key}: Pending replace: spec ${held.wantedHash} held by ${held.by}`);
 
   const supervision = await readSupervisionFile(stateDir);
   const backoff = new Backoff({ initialMs: config.backoffInitialSeconds * 1000, maxMs: config.backoffMaxSeconds * 1000 }, supervision?.backoff ?? []);
@@ -199,6 +201,7 @@ export async function makePlan(values: ParsedCommandArgs['values'], deps: PlanDe
     files: snapshot.files,
     saved,
     problems: [...agent.problems, ...problems],
+    rollout: { asked, held: guarded.held, rolledBack },
     showEnvValues: config.serveEnvValues,
     agent: agent.view,
     nodeName: config.nodeName,

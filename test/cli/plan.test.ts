@@ -201,6 +201,40 @@ t.test('the manifest policy, as the agent applies it: a refused file is invalid,
   t.same((await makePlan(w.values, w.deps)).pods.map((pod) => [pod.verdict, pod.pod]), [['create', `default/net-${NODE}`], ['keep-invalid', `default/web-${NODE}`]]);
 });
 
+t.test('the rollout guard from the state directory: a replace held by an update lock, a rolled-back pod', async (t) => {
+  const w = world(t);
+  const locks = join(w.stateDir, '..', 'locks');
+  await mkdir(locks);
+  const heldBefore = await podOf(join(w.manifestDir, 'held.yaml'), podYaml('held', 'busybox:1'));
+  const heldAfter = await podOf(join(w.manifestDir, 'held.yaml'), podYaml('held', 'busybox:2'));
+  const good = await podOf(join(w.manifestDir, 'web.yaml'), podYaml('web', 'busybox:1'));
+  const bad = await podOf(join(w.manifestDir, 'web.yaml'), podYaml('web', 'busybox:2'));
+  for (const pod of [heldBefore, good]) {
+    await saveSpec(w.stateDir, pod);
+    w.listing.pods.push(observed(pod));
+  }
+  await writeFile(join(locks, 'default_held'), '');
+  const failed = { hash: bad.hash, reason: 'CrashLoopBackOff', message: 'container app is in CrashLoopBackOff 8 s after the replace', at: '2026-12-04T03:50:00Z' };
+  await writeFile(join(w.stateDir, 'rollout.json'), JSON.stringify({ version: 1, pods: { [good.key]: { ready: { hash: good.hash, pod: good, at: '2026-12-04T03:00:00Z' }, failed } } }));
+  const values = { ...w.values, 'locks-dir': locks };
+
+  const report = await makePlan(values, w.deps);
+  t.same(report.pods.map((pod) => [pod.verdict, pod.pod]), [['pending-replace', `default/held-${NODE}`], ['rolled-back', `default/web-${NODE}`]]);
+  t.same(report.pods[0]?.held, { by: `the update lock ${join(locks, 'default_held')}`, wantedHash: heldAfter.hash });
+  t.same(report.pods[0]?.changes?.map((one) => one.path), ['spec.containers[app].image']);
+  t.same(report.pods[1]?.rolledBack, { failedHash: bad.hash, reason: 'CrashLoopBackOff', message: failed.message, at: failed.at, readyHash: good.hash });
+  t.same(report.problems, [], 'said in the pods\' verdicts, not again as problems');
+  const result = await run(values, w.deps);
+  t.equal(result.code, 1, 'a held replace is a change to come');
+  t.match(result.stdout, new RegExp(`^~ pending +default/held-node1 +held\\.yaml: Pending replace: spec ${heldAfter.hash} held by the update lock .*default_held; runs ${heldBefore.hash} until then$`, 'm'));
+  t.match(result.stdout, new RegExp(`^< rolled-back default/web-node1 +web\\.yaml: rolled back: spec ${bad.hash} container app is in CrashLoopBackOff 8 s after the replace; runs ${good.hash}, the last spec that was Ready, until the file changes$`, 'm'));
+  // The lock gone: the replace goes ahead now; the rolled-back pod alone is no change.
+  await rm(join(locks, 'default_held'));
+  t.same((await makePlan(values, w.deps)).pods.map((pod) => pod.verdict), ['replace', 'rolled-back']);
+  await writeFile(join(w.manifestDir, 'held.yaml'), podYaml('held', 'busybox:1'));
+  t.equal((await run(values, w.deps)).code, 0, 'only a rolled-back pod: nothing the agent would do');
+});
+
 t.test('every bad input: one line naming it, exit 2', async (t) => {
   const w = world(t);
   const cases: [string, Record<string, string | undefined>, PlanDependencies, RegExp][] = [

@@ -116,7 +116,7 @@ t.test('plan tells what the agent would do, changes nothing, and the agent then 
     t.equal(report.kind, 'Plan');
     t.equal(report.apiVersion, 'podvisor.io/v1');
     t.equal(report.changes, true);
-    t.same(report.summary, { create: 1, replace: 1, remove: 1, keep: 0, keepInvalid: 0 });
+    t.same(report.summary, { create: 1, replace: 1, pendingReplace: 0, remove: 1, keep: 0, keepInvalid: 0, rolledBack: 0 });
     t.match(report.agent, { running: true, pid });
     t.same(report.pods.map((pod) => [pod.verdict, pod.pod]), [['replace', appKey], ['create', newKey], ['remove', oldKey]]);
     t.same(report.pods[0]?.changes, [
