@@ -48,15 +48,16 @@ ${STATE_DIR_HELP}
 const PLAN_HELP = `Usage: podvisor plan [--manifest-dir DIR] [--state-dir DIR] [--config FILE] [--node-name NAME] [--locks-dir DIR] [-o json]
 
 Shows what the agent would do now, and why, without changing anything: each pod to create,
-replace (with each changed field, old -> new), keep, remove, or keep on its last good spec
-because its file has errors, then every file's errors and warnings, a rolled-back pod and a
-replace held by an update lock ("Pending replace") among them. It reads the manifest
-directory as the agent does, lists podman's pods read-only, and takes the spec each pod was made
-from and the back-off from the agent's state directory; it works with no agent running too.
+replace (with each changed field, old -> new), keep, remove, keep on its last good spec because
+its file has errors or was refused by the policy, a replace held by an update lock or the replace
+window ("pending"), a rolled-back pod (on its last Ready spec), then every file's errors and
+warnings. It reads the manifest directory as the agent does (with the config's policy), lists
+podman's pods read-only, and takes the spec each pod was made from and the back-off from the
+agent's state directory; it works with no agent running too.
 
 Exit status (as terraform plan -detailed-exitcode): 0 nothing would change, 1 a pod would be
-created, replaced or removed, 2 the plan could not be made (one line on stderr). Restarts inside
-a kept pod are listed under it but do not count as a change.
+created, replaced or removed, now or once a held replace is released, 2 the plan could not be
+made (one line on stderr). Restarts inside a kept pod and a rolled-back pod do not count as a change.
 
   --manifest-dir DIR   the manifest directory (default: the config file's, else /etc/pods.d)
   --state-dir DIR      the agent's state directory (default: the config file's, else /var/lib/podvisor)

@@ -3,12 +3,15 @@
 // as the agent does (its runtime's listing, through a view that can only read), takes what the
 // agent keeps in its state directory (the spec each pod was made from, the back-off), and asks the
 // planner the agent acts on (planPods). Exit status as `terraform plan -detailed-exitcode`:
-// 0 nothing would change, 1 something would, 2 the plan could not be made.
+// 0 nothing would change, 1 something would (now, or once an update lock or the replace window
+// lets a held replace go), 2 the plan could not be made.
 import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { configFileFor, type ParsedCommandArgs } from './args.js';
 import { agentAlive, readStatusFile, staleness } from './read-status.js';
+import type { AgentConfig } from '../config/agent-config.js';
+import { manifestPolicyOf } from '../config/manifest-policy.js';
 import { resolveAgentConfig } from '../config/resolve-config.js';
 import { errorMessage, PodvisorError } from '../errors.js';
 import { mergeFiles, type LastGood } from '../manifest/desired-state.js';
@@ -16,7 +19,7 @@ import { DirectorySource, type SourceSnapshot } from '../manifest/directory-sour
 import type { DesiredPod } from '../manifest/identity.js';
 import { Backoff } from '../pods/backoff.js';
 import { planPods } from '../pods/plan.js';
-import { buildPlanReport, formatPlanText, planExitCode, type AgentView, type PlanReport } from '../pods/plan-report.js';
+import { buildPlanReport, formatPlanText, planExitCode, type AgentView, type PlanReport, type RolledBackPod } from '../pods/plan-report.js';
 import { effectivePods, ROLLOUT_FILE, type Hold, type RolloutRecord } from '../rollout/rollout-guard.js';
 import { holdingOf, ReplaceWindow } from '../rollout/replace-window.js';
 import { lockNames } from '../rollout/update-locks.js';
@@ -63,11 +66,16 @@ async function checkDirectory(what: string, flag: string, path: string): Promise
   }
 }
 
-/** The manifest files as the agent's directory source reads them: one full scan, no watching. */
-async function readManifests(dir: string, nodeName: string): Promise<{ snapshot: SourceSnapshot; unreadable: string[]; problems: string[] }> {
+/**
+ * The manifest files as the agent's directory source reads them: one full scan, no watching, with
+ * the policy the agent takes from the same config (who may own a file, where links may lead, what
+ * a pod may ask for), so a file the agent refuses is refused here, with the same findings.
+ */
+async function readManifests(dir: string, config: AgentConfig): Promise<{ snapshot: SourceSnapshot; unreadable: string[]; problems: string[] }> {
   const problems: string[] = [];
   let snapshot: SourceSnapshot | undefined;
-  const source = new DirectorySource({ dir, nodeName, resyncIntervalMs: 0, onSnapshot: (one) => (snapshot ??= one), onError: (message) => problems.push(message) });
+  const { ownership, devicePolicy } = manifestPolicyOf(config);
+  const source = new DirectorySource({ dir, nodeName: config.nodeName, ownership, devicePolicy, resyncIntervalMs: 0, onSnapshot: (one) => (snapshot ??= one), onError: (message) => problems.push(message) });
   try {
     await source.rescan();
     const unreadable = source.unreadableFiles();
@@ -128,7 +136,7 @@ export async function makePlan(values: ParsedCommandArgs['values'], deps: PlanDe
   await checkDirectory('manifest directory', '--manifest-dir', manifestDir);
   await checkDirectory('state directory', '--state-dir', stateDir);
 
-  const { snapshot, unreadable, problems } = await readManifests(manifestDir, config.nodeName);
+  const { snapshot, unreadable, problems } = await readManifests(manifestDir, config);
   const agent = await agentView(stateDir, config.nodeName, deps.alive ?? agentAlive, now.getTime());
   const runtime = (deps.runtime ?? ((nodeName, dir) => readOnlyRuntime({ nodeName, stateDir: dir })))(config.nodeName, stateDir);
   let observed: ObservedPod[];
@@ -159,15 +167,16 @@ export async function makePlan(values: ParsedCommandArgs['values'], deps: PlanDe
   for (const path of unreadable) state.erroredSources.add(path);
 
   // The rollout guard as the agent runs it: a rolled-back pod stays on its last Ready spec, and an
-  // update lock holds a replace; both are said in the findings.
+  // update lock or a closed replace window holds a replace; each is the pod's own verdict.
   const window = config.replaceWindow === undefined ? undefined : await ReplaceWindow.create(config.replaceWindow, config.replaceWindowSeconds);
   const rollout = await rolloutView(stateDir, config.locksDir, window, now, observed, saved);
-  const guarded = effectivePods(state.pods, rollout.records, config.rollbackAfterSeconds, now, rollout.hold);
+  const asked = state.pods;
+  const guarded = effectivePods(asked, rollout.records, config.rollbackAfterSeconds, now, rollout.hold);
   state.pods = guarded.pods;
+  const rolledBack = new Map<string, RolledBackPod>();
   for (const [key, record] of guarded.records) {
-    if (record.failed && record.ready) problems.push(`${key}: rolled back: spec ${record.failed.hash} ${record.failed.message}; runs ${record.ready.hash}, the last spec that was Ready, until the file changes`);
+    if (record.failed && record.ready) rolledBack.set(key, { failedHash: record.failed.hash, reason: record.failed.reason, message: record.failed.message, at: record.failed.at, readyHash: record.ready.hash });
   }
-  for (const [key, held] of guarded.held) problems.push(`${key}: Pending replace: spec ${held.wantedHash} held by ${held.by}`);
 
   const supervision = await readSupervisionFile(stateDir);
   const backoff = new Backoff({ initialMs: config.backoffInitialSeconds * 1000, maxMs: config.backoffMaxSeconds * 1000 }, supervision?.backoff ?? []);
@@ -192,6 +201,7 @@ export async function makePlan(values: ParsedCommandArgs['values'], deps: PlanDe
     files: snapshot.files,
     saved,
     problems: [...agent.problems, ...problems],
+    rollout: { asked, held: guarded.held, rolledBack },
     showEnvValues: config.serveEnvValues,
     agent: agent.view,
     nodeName: config.nodeName,

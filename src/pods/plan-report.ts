@@ -2,18 +2,24 @@
 // planner's own Plan (planPods, the function the agent acts on), so the two cannot disagree.
 // Pure: the command gathers the inputs (files, podman's listing, the agent's state) and prints.
 //
-// Each pod gets one verdict: create, replace (with the changed fields), keep, remove, or
-// keep-invalid (its file has errors: it stays on its last good spec). The exit status follows
-// `terraform plan -detailed-exitcode`: 1 when a pod would be created, replaced or removed, 0 when
-// not. Supervision inside a kept pod (restarting an exited container, starting one that is
-// missing, the next init container) is listed as the pod's steps but changes no spec, and it
-// comes and goes with the crash-loop back-off: it does not make the exit status 1.
+// Each pod gets one verdict: create, replace (with the changed fields), keep, remove,
+// keep-invalid (its file has errors: it stays on its last good spec), pending-replace (its file
+// asks for a new spec, but an update lock or a closed replace window holds the replace), or
+// rolled-back (its file's spec failed on trial: it runs its last Ready spec until the file
+// changes). The exit status follows `terraform plan -detailed-exitcode`: 1 when the agent would
+// change a pod's spec, now (create, replace, remove) or on its own once a hold ends (a pending
+// replace: the files and podman differ, and no further edit is needed to close the gap), 0 when
+// not: keep-invalid and rolled-back pods run what the agent chose over their file, and nothing
+// but a new edit changes that. Supervision inside a kept pod (restarting an exited container,
+// starting one that is missing, the next init container) is listed as the pod's steps but changes
+// no spec, and it comes and goes with the crash-loop back-off: it does not make the exit status 1.
 import { basename, dirname, resolve } from 'node:path';
 import type { Conflict, DesiredState } from '../manifest/desired-state.js';
 import type { DesiredPod } from '../manifest/identity.js';
 import type { FileResult } from '../manifest/load-file.js';
 import { formatFinding, type Finding } from '../manifest/validate.js';
 import { escapeText } from '../log/escape.js';
+import type { FailedSpec, HeldReplace } from '../rollout/rollout-guard.js';
 import type { ObservedPod } from '../runtime/types.js';
 import type { Plan } from './plan.js';
 import { formatChange, specChanges, type FieldChange } from './spec-diff.js';
@@ -23,7 +29,19 @@ import { compareText } from '../order.js';
 export const PLAN_API_VERSION = 'podvisor.io/v1';
 export const PLAN_KIND = 'Plan';
 
-export type PodVerdict = 'create' | 'replace' | 'keep' | 'remove' | 'keep-invalid';
+export type PodVerdict = 'create' | 'replace' | 'keep' | 'remove' | 'keep-invalid' | 'pending-replace' | 'rolled-back';
+
+/** A pod rolled back by the rollout guard: the spec its file asks for failed on trial. */
+export interface RolledBackPod {
+  /** The spec the file asks for, which failed, and why (`CrashLoopBackOff`, `Failed`, `NotReady`). */
+  failedHash: string;
+  reason: FailedSpec['reason'];
+  message: string;
+  /** When it failed (RFC 3339). */
+  at: string;
+  /** The last spec that was Ready: the one the agent runs instead. */
+  readyHash: string;
+}
 
 /** What would happen to one pod, and why. */
 export interface PodPlan {
@@ -35,8 +53,12 @@ export interface PodPlan {
   reason: string;
   /** The config hash the pod runs (absent for create) and the one asked for (absent for remove). */
   hash: { running?: string; wanted?: string };
-  /** For replace: each changed field; absent when the spec the pod runs was not saved. */
+  /** For replace and pending-replace: each changed field; absent when the spec the pod runs was not saved. */
   changes?: FieldChange[];
+  /** For pending-replace: what holds the replace (an update lock's path, the replace window), and the hash it would bring. */
+  held?: { by: string; wantedHash: string };
+  /** For rolled-back (and a replace or create that carries a rollback out): the failed spec and the one run instead. */
+  rolledBack?: RolledBackPod;
   /** Supervision the agent would carry out in a kept pod now (no change of spec). */
   steps?: string[];
 }
@@ -71,9 +93,9 @@ export interface PlanReport {
   manifestDir: string;
   stateDir: string;
   agent: AgentView;
-  /** True when a pod would be created, replaced or removed (exit status 1). */
+  /** True when a pod would be created, replaced or removed, or has a replace pending (exit status 1). */
   changes: boolean;
-  summary: Record<'create' | 'replace' | 'remove' | 'keep' | 'keepInvalid', number>;
+  summary: Record<'create' | 'replace' | 'pendingReplace' | 'remove' | 'keep' | 'keepInvalid' | 'rolledBack', number>;
   /** Every pod, sorted by key. */
   pods: PodPlan[];
   /** Every manifest file, sorted by path. */
@@ -90,6 +112,8 @@ export interface PlanReportInput {
   /** The spec each observed pod was made from, by uid, as the agent saved it. */
   saved: ReadonlyMap<string, DesiredPod>;
   problems: readonly string[];
+  /** What the rollout guard put in place of the files' pods (absent: nothing). */
+  rollout?: RolloutView;
   showEnvValues: boolean;
   agent: AgentView;
   nodeName: string;
@@ -98,7 +122,20 @@ export interface PlanReportInput {
   now: Date;
 }
 
+/** The rollout guard's side of the plan: the files' own pods, the replaces it holds, the pods it rolled back. */
+export interface RolloutView {
+  /** The pods the files ask for, before the guard put a running or last Ready spec in their place. */
+  asked: ReadonlyMap<string, DesiredPod>;
+  held: ReadonlyMap<string, HeldReplace>;
+  rolledBack: ReadonlyMap<string, RolledBackPod>;
+}
+
 const DUPLICATE = 'duplicate pod for the same manifest';
+
+/** A rollback's reason as the agent says it. */
+function rollbackWords(rolled: RolledBackPod): string {
+  return `rolled back: spec ${rolled.failedHash} ${rolled.message}; runs ${rolled.readyHash}, the last spec that was Ready, until the file changes`;
+}
 
 /** The first error of a file, as a finding line, for the reason of a pod it keeps. */
 function firstError(files: ReadonlyMap<string, FileResult>, path: string): string {
@@ -109,6 +146,12 @@ function firstError(files: ReadonlyMap<string, FileResult>, path: string): strin
 /** Builds the report from the planner's plan and what it was planned from. */
 export function buildPlanReport(input: PlanReportInput): PlanReport {
   const { plan, desired } = input;
+  const held = input.rollout?.held ?? new Map<string, HeldReplace>();
+  const rolledBack = input.rollout?.rolledBack ?? new Map<string, RolledBackPod>();
+  const rolledOf = (key: string) => {
+    const rolled = rolledBack.get(key);
+    return rolled ? { rolledBack: rolled } : {};
+  };
   const files = new Map(input.files.map((file) => [file.path, file]));
   const pods: PodPlan[] = [];
   const decided = new Set<string>();
@@ -120,9 +163,13 @@ export function buildPlanReport(input: PlanReportInput): PlanReport {
       case 'createPod': {
         decided.add(action.key);
         const lastGood = fromLastGood(action.desired);
+        const rolled = rolledBack.get(action.key);
         pods.push({
           verdict: 'create', pod: action.key, source: action.desired.source, hash: { wanted: action.desired.hash },
-          reason: lastGood ? `podman has no pod for it: made again on its last good spec (${firstError(files, action.desired.source)})` : 'podman has no pod for it',
+          reason: lastGood ? `podman has no pod for it: made again on its last good spec (${firstError(files, action.desired.source)})`
+            : rolled ? `podman has no pod for it: made on its last Ready spec (${rollbackWords(rolled)})`
+            : 'podman has no pod for it',
+          ...rolledOf(action.key),
         });
         break;
       }
@@ -130,10 +177,13 @@ export function buildPlanReport(input: PlanReportInput): PlanReport {
         decided.add(action.key);
         const running = action.running ?? input.saved.get(action.observed.uid);
         const known = running !== undefined && running.hash === action.observed.hash;
+        // Back to the last Ready spec: the failed one still runs (the agent stopped before it went back).
+        const rolled = rolledBack.get(action.key);
         pods.push({
           verdict: 'replace', pod: action.key, source: action.desired.source, hash: { running: action.observed.hash, wanted: action.desired.hash },
-          reason: `config hash changed from ${action.observed.hash} to ${action.desired.hash}${known ? '' : ' (the spec it runs was not saved: no field diff)'}`,
+          reason: `${rolled ? `back to the last Ready spec, config hash ${action.observed.hash} to ${action.desired.hash} (spec ${rolled.failedHash} ${rolled.message})` : `config hash changed from ${action.observed.hash} to ${action.desired.hash}`}${known ? '' : ' (the spec it runs was not saved: no field diff)'}`,
           ...(known ? { changes: specChanges(running.pod, action.desired.pod, { showEnvValues: input.showEnvValues }) } : {}),
+          ...rolledOf(action.key),
         });
         break;
       }
@@ -167,6 +217,29 @@ export function buildPlanReport(input: PlanReportInput): PlanReport {
       pods.push({ verdict: 'create', pod: key, source: pod.source, hash: { wanted: pod.hash }, reason: 'podman has no pod for it: made once the back-off after a failed attempt ends' });
       continue;
     }
+    const hold = held.get(key);
+    if (hold) {
+      // The guard put the running spec in the file's place: the diff is to what the file asks for.
+      const asked = input.rollout?.asked.get(key);
+      const spec = input.saved.get(running.uid) ?? pod;
+      pods.push({
+        verdict: 'pending-replace', pod: key, source: pod.source, hash: { running: running.hash, wanted: hold.wantedHash },
+        reason: `Pending replace: spec ${hold.wantedHash} held by ${hold.by}; runs ${running.hash} until then`,
+        ...(asked && asked.hash === hold.wantedHash ? { changes: specChanges(spec.pod, asked.pod, { showEnvValues: input.showEnvValues }) } : {}),
+        held: { by: hold.by, wantedHash: hold.wantedHash },
+        ...(podSteps ? { steps: podSteps } : {}),
+      });
+      continue;
+    }
+    const rolled = rolledBack.get(key);
+    if (rolled) {
+      pods.push({
+        verdict: 'rolled-back', pod: key, source: pod.source, hash: { running: running.hash, wanted: rolled.failedHash },
+        reason: rollbackWords(rolled), rolledBack: rolled,
+        ...(podSteps ? { steps: podSteps } : {}),
+      });
+      continue;
+    }
     const lastGood = fromLastGood(pod);
     pods.push({
       verdict: lastGood ? 'keep-invalid' : 'keep', pod: key, source: pod.source, hash: { running: running.hash, wanted: pod.hash },
@@ -187,7 +260,10 @@ export function buildPlanReport(input: PlanReportInput): PlanReport {
     return { path: file.path, valid: !file.hasErrors && extra.length === 0, pods: file.pods.map((pod) => pod.key), findings: [...file.findings, ...extra] };
   });
   const count = (verdict: PodVerdict) => pods.filter((pod) => pod.verdict === verdict).length;
-  const summary = { create: count('create'), replace: count('replace'), remove: count('remove'), keep: count('keep'), keepInvalid: count('keep-invalid') };
+  const summary = {
+    create: count('create'), replace: count('replace'), pendingReplace: count('pending-replace'), remove: count('remove'),
+    keep: count('keep'), keepInvalid: count('keep-invalid'), rolledBack: count('rolled-back'),
+  };
   return {
     apiVersion: PLAN_API_VERSION,
     kind: PLAN_KIND,
@@ -196,7 +272,7 @@ export function buildPlanReport(input: PlanReportInput): PlanReport {
     manifestDir: input.manifestDir,
     stateDir: input.stateDir,
     agent: input.agent,
-    changes: summary.create + summary.replace + summary.remove > 0,
+    changes: summary.create + summary.replace + summary.pendingReplace + summary.remove > 0,
     summary,
     pods,
     files: filePlans,
@@ -209,13 +285,13 @@ function conflictLine(conflict: Conflict): string {
   return `pod ${conflict.key} is defined by ${conflict.winner} already; ignoring it in ${conflict.loser}`;
 }
 
-/** The exit status: 1 when something would change, 0 when not (2, an error, is the command's). */
+/** The exit status: 1 when something would change (now, or once a hold ends), 0 when not (2, an error, is the command's). */
 export function planExitCode(report: PlanReport): 0 | 1 {
   return report.changes ? 1 : 0;
 }
 
-const MARKS: Record<PodVerdict, string> = { create: '+', replace: '~', remove: '-', keep: '=', 'keep-invalid': '!' };
-const WORDS: Record<PodVerdict, string> = { create: 'create', replace: 'replace', remove: 'remove', keep: 'keep', 'keep-invalid': 'keep' };
+const MARKS: Record<PodVerdict, string> = { create: '+', replace: '~', remove: '-', keep: '=', 'keep-invalid': '!', 'pending-replace': '~', 'rolled-back': '<' };
+const WORDS: Record<PodVerdict, string> = { create: 'create', replace: 'replace', remove: 'remove', keep: 'keep', 'keep-invalid': 'keep', 'pending-replace': 'pending', 'rolled-back': 'rolled-back' };
 /** Changed fields shown per pod in text; -o json has them all. */
 const MAX_CHANGES_SHOWN = 20;
 
@@ -228,9 +304,10 @@ function shortPath(path: string, manifestDir: string): string {
 export function formatPlanText(report: PlanReport): string {
   const lines = [`node ${report.nodeName}, manifests ${report.manifestDir}, state ${report.stateDir}`, `agent: ${report.agent.message}`, ''];
   const width = Math.max(0, ...report.pods.map((pod) => pod.pod.length));
+  const wordWidth = Math.max(7, ...report.pods.map((pod) => WORDS[pod.verdict].length));
   for (const pod of report.pods) {
     const file = shortPath(pod.source, report.manifestDir);
-    lines.push(`${MARKS[pod.verdict]} ${WORDS[pod.verdict].padEnd(7)} ${escapeText(pod.pod).padEnd(width)}  ${escapeText(file)}: ${escapeText(pod.reason)}`);
+    lines.push(`${MARKS[pod.verdict]} ${WORDS[pod.verdict].padEnd(wordWidth)} ${escapeText(pod.pod).padEnd(width)}  ${escapeText(file)}: ${escapeText(pod.reason)}`);
     const changes = pod.changes ?? [];
     for (const one of changes.slice(0, MAX_CHANGES_SHOWN)) lines.push(`      ${formatChange(one)}`);
     if (changes.length > MAX_CHANGES_SHOWN) lines.push(`      ... and ${changes.length - MAX_CHANGES_SHOWN} more (-o json lists them all)`);
@@ -244,8 +321,14 @@ export function formatPlanText(report: PlanReport): string {
     for (const problem of report.problems) lines.push(`  ${escapeText(problem)}`);
   }
   const s = report.summary;
-  const kept = s.keep + s.keepInvalid;
-  lines.push('', `Plan: ${s.create} to create, ${s.replace} to replace, ${s.remove} to remove; ${kept} to keep${s.keepInvalid > 0 ? ` (${s.keepInvalid} on the last good spec: file has errors)` : ''}.`);
-  if (!report.changes) lines.push('No changes: podman runs what the files ask for.');
+  const kept = s.keep + s.keepInvalid + s.rolledBack;
+  const keptWhy = [
+    ...(s.keepInvalid > 0 ? [`${s.keepInvalid} on the last good spec: file has errors`] : []),
+    ...(s.rolledBack > 0 ? [`${s.rolledBack} rolled back to the last Ready spec`] : []),
+  ];
+  const pending = s.pendingReplace > 0 ? ` (and ${s.pendingReplace} pending: held until released)` : '';
+  lines.push('', `Plan: ${s.create} to create, ${s.replace} to replace${pending}, ${s.remove} to remove; ${kept} to keep${keptWhy.length > 0 ? ` (${keptWhy.join('; ')})` : ''}.`);
+  if (!report.changes) lines.push(s.rolledBack > 0 ? 'No changes: podman runs what the agent chose; a rolled-back pod waits for its file to change.' : 'No changes: podman runs what the files ask for.');
+  else if (s.create + s.replace + s.remove === 0) lines.push('Nothing to do now: the pending replace(s) go ahead once what holds them is released (exit 1: the files ask for a change podman does not run yet).');
   return `${lines.join('\n')}\n`;
 }

@@ -3,7 +3,7 @@
 // command against a real agent and podman in test/e2e/plan.test.ts). Exit statuses, the text,
 // the JSON, the agent's state, one line and status 2 for every bad input, and a state directory
 // left exactly as it was.
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { makePlan, planCommand, type PlanDependencies } from '../../src/cli/plan.js';
@@ -170,6 +170,69 @@ t.test('settings from the config file, flags winning; env values shown when it s
   t.same(report.pods[0]?.changes, [{ path: 'spec.containers[app].env[GREETING].value', from: 'hello', to: 'bye' }]);
   const flagged = await makePlan({ config, 'node-name': 'other' }, w.deps);
   t.equal(flagged.nodeName, 'other', 'a flag wins over the file');
+});
+
+t.test('the manifest policy, as the agent applies it: a refused file is invalid, its pod not created, a running one kept', async (t) => {
+  const w = world(t);
+  const web = await podOf(join(w.manifestDir, 'web.yaml'), podYaml('web', 'busybox:1'));
+  await saveSpec(w.stateDir, web);
+  w.listing.pods.push(observed(web));
+  // Group-writable: refused by the ownership rule (policy.check-ownership, on by default).
+  await chmod(join(w.manifestDir, 'web.yaml'), 0o664);
+  // hostNetwork, which this config's policy forbids.
+  await writeFile(join(w.manifestDir, 'net.yaml'), podYaml('net', 'busybox:1').replace('spec:\n', 'spec:\n  hostNetwork: true\n'));
+  const config = join(w.stateDir, '..', 'config.yaml');
+  await writeFile(config, 'policy:\n  host-network: false\n');
+
+  const report = await makePlan({ ...w.values, config }, w.deps);
+  t.same(report.pods.map((pod) => [pod.verdict, pod.pod]), [['keep-invalid', `default/web-${NODE}`]], 'net not created; web kept on its last good spec');
+  t.equal(report.changes, false);
+  const byName = (name: string) => report.files.find((file) => file.path === join(w.manifestDir, name));
+  t.equal(byName('net.yaml')?.valid, false);
+  t.match(byName('net.yaml')?.findings, [{ file: join(w.manifestDir, 'net.yaml'), line: 6, field: 'spec.hostNetwork', severity: 'error', message: /refused by policy: .*\(policy\.host-network: false\)/ }]);
+  t.equal(byName('web.yaml')?.valid, false);
+  t.match(byName('web.yaml')?.findings, [{ file: join(w.manifestDir, 'web.yaml'), line: 1, severity: 'error', message: /^refused: .*web\.yaml is writable by group \(mode 0?664\): chmod go-w / }]);
+  const result = await run({ ...w.values, config }, w.deps);
+  t.equal(result.code, 0, result.stderr);
+  t.match(result.stdout, /^! keep +default\/web-node1 +web\.yaml: its file has errors: kept on its last good spec \(.*web\.yaml:1:1: refused: /m);
+  t.match(result.stdout, /^ {2}.*net\.yaml:6:\d+: spec\.hostNetwork: refused by policy/m);
+  t.notMatch(result.stdout, /^\+ create/m);
+  // The same directory under the default (open) device policy: net is a pod to create.
+  t.same((await makePlan(w.values, w.deps)).pods.map((pod) => [pod.verdict, pod.pod]), [['create', `default/net-${NODE}`], ['keep-invalid', `default/web-${NODE}`]]);
+});
+
+t.test('the rollout guard from the state directory: a replace held by an update lock, a rolled-back pod', async (t) => {
+  const w = world(t);
+  const locks = join(w.stateDir, '..', 'locks');
+  await mkdir(locks);
+  const heldBefore = await podOf(join(w.manifestDir, 'held.yaml'), podYaml('held', 'busybox:1'));
+  const heldAfter = await podOf(join(w.manifestDir, 'held.yaml'), podYaml('held', 'busybox:2'));
+  const good = await podOf(join(w.manifestDir, 'web.yaml'), podYaml('web', 'busybox:1'));
+  const bad = await podOf(join(w.manifestDir, 'web.yaml'), podYaml('web', 'busybox:2'));
+  for (const pod of [heldBefore, good]) {
+    await saveSpec(w.stateDir, pod);
+    w.listing.pods.push(observed(pod));
+  }
+  await writeFile(join(locks, 'default_held'), '');
+  const failed = { hash: bad.hash, reason: 'CrashLoopBackOff', message: 'container app is in CrashLoopBackOff 8 s after the replace', at: '2026-12-04T03:50:00Z' };
+  await writeFile(join(w.stateDir, 'rollout.json'), JSON.stringify({ version: 1, pods: { [good.key]: { ready: { hash: good.hash, pod: good, at: '2026-12-04T03:00:00Z' }, failed } } }));
+  const values = { ...w.values, 'locks-dir': locks };
+
+  const report = await makePlan(values, w.deps);
+  t.same(report.pods.map((pod) => [pod.verdict, pod.pod]), [['pending-replace', `default/held-${NODE}`], ['rolled-back', `default/web-${NODE}`]]);
+  t.same(report.pods[0]?.held, { by: `the update lock ${join(locks, 'default_held')}`, wantedHash: heldAfter.hash });
+  t.same(report.pods[0]?.changes?.map((one) => one.path), ['spec.containers[app].image']);
+  t.same(report.pods[1]?.rolledBack, { failedHash: bad.hash, reason: 'CrashLoopBackOff', message: failed.message, at: failed.at, readyHash: good.hash });
+  t.same(report.problems, [], 'said in the pods\' verdicts, not again as problems');
+  const result = await run(values, w.deps);
+  t.equal(result.code, 1, 'a held replace is a change to come');
+  t.match(result.stdout, new RegExp(`^~ pending +default/held-node1 +held\\.yaml: Pending replace: spec ${heldAfter.hash} held by the update lock .*default_held; runs ${heldBefore.hash} until then$`, 'm'));
+  t.match(result.stdout, new RegExp(`^< rolled-back default/web-node1 +web\\.yaml: rolled back: spec ${bad.hash} container app is in CrashLoopBackOff 8 s after the replace; runs ${good.hash}, the last spec that was Ready, until the file changes$`, 'm'));
+  // The lock gone: the replace goes ahead now; the rolled-back pod alone is no change.
+  await rm(join(locks, 'default_held'));
+  t.same((await makePlan(values, w.deps)).pods.map((pod) => pod.verdict), ['replace', 'rolled-back']);
+  await writeFile(join(w.manifestDir, 'held.yaml'), podYaml('held', 'busybox:1'));
+  t.equal((await run(values, w.deps)).code, 0, 'only a rolled-back pod: nothing the agent would do');
 });
 
 t.test('every bad input: one line naming it, exit 2', async (t) => {

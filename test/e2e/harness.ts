@@ -427,8 +427,8 @@ export async function podvisorCli(...args: string[]): Promise<CliResult> {
 
 /**
  * Checks what an operator reads of a held replace: `podvisor status` shows the pod's pending
- * replace held by `heldBy` (a pattern's source), and `podvisor plan PLAN_ARGS` has nothing to do
- * (exit 0) and says why.
+ * replace held by `heldBy` (a pattern's source), and `podvisor plan PLAN_ARGS` has it as the pod's
+ * pending replace (exit 1: a change to come) and says why.
  */
 export async function checkPendingReplace(t: Test, options: { stateDir: string; podName: string; heldBy: string; planArgs: string[] }): Promise<void> {
   const table = await waitFor('the status to say so', async () => {
@@ -437,8 +437,9 @@ export async function checkPendingReplace(t: Test, options: { stateDir: string; 
   }, { timeoutMs: 20_000 });
   t.match(table, new RegExp(`pod/${options.podName}: ReplaceHeld: Pending replace: spec \\w+ held by ${options.heldBy}`), '`podvisor status` shows the pending replace');
   const plan = await podvisorCli('plan', '--state-dir', options.stateDir, ...options.planArgs);
-  t.equal(plan.code, 0, `podvisor plan: nothing to do while the replace is held (exit ${plan.code}; ${plan.stderr.trim()})`);
-  t.match(plan.stdout, new RegExp(`default/${options.podName}: Pending replace: spec \\w+ held by ${options.heldBy}`), 'and it says Pending replace, and why');
+  // Exit 1: the files ask for a replace the agent makes once released (README, `podvisor plan`).
+  t.equal(plan.code, 1, `podvisor plan: a held replace is a change to come (exit ${plan.code}; ${plan.stderr.trim()})`);
+  t.match(plan.stdout, new RegExp(`^~ pending +default/${options.podName} +\\S+: Pending replace: spec \\w+ held by ${options.heldBy}`, 'm'), 'and it says Pending replace, and why');
 }
 
 /** A container's status as `podvisor status -o json` serves it (the fields the tests read). */

@@ -1,6 +1,7 @@
 // `podvisor plan` against a running agent and real podman: nothing to do (exit 0); a directory
-// with an edited file (image and env), a new file and a removed one (exit 1: replace with the
-// field diff, create, remove); an invalid edit of a running pod's file (kept on its last good
+// with an edited file (image and env), a new file, a removed one and a group-writable one (exit 1:
+// replace with the field diff, create, remove; the group-writable file refused, as the agent's
+// ownership rule refuses it); an invalid edit of a running pod's file (kept on its last good
 // spec, with the finding); -o json. Each time podman and the agent are checked to be untouched,
 // and every podman command plan ran is recorded (through PODVISOR_PODMAN) and must be a listing.
 // Then the changes are made for real: the agent carries out what the plan said, after which the
@@ -90,8 +91,11 @@ t.test('plan tells what the agent would do, changes nothing, and the agent then 
   await mkdir(staged);
   await putManifest(staged, 'app.yaml', app(tag, 'bye'));
   await putManifest(staged, 'new.yaml', newPod);
+  // Group-writable: the agent's ownership rule (policy.check-ownership, on by default) refuses it.
+  await putManifest(staged, 'refused.yaml', podYaml({ name: 'refused', containers: sleeper('main') }));
+  await chmod(join(staged, 'refused.yaml'), 0o664);
 
-  await t.test('an edited file, a new one, one gone: exit 1, replace with its diff, create, remove; nothing done', async (t) => {
+  await t.test('an edited file, a new one, one gone, one refused: exit 1, replace with its diff, create, remove; nothing done', async (t) => {
     const podmanBefore = await podmanState(node);
     const actionsBefore = agent.find({ event: ACTION_EVENTS }).length;
     const result = await plan(...flags(staged));
@@ -103,6 +107,8 @@ t.test('plan tells what the agent would do, changes nothing, and the agent then 
     t.match(text, new RegExp(`^\\+ create +default/new-${node} +new\\.yaml: podman has no pod for it$`, 'm'));
     t.match(text, new RegExp(`^- remove +default/old-${node} +${join(manifestDir, 'old\\.yaml')}: made from a file outside this manifest directory, and no manifest here asks for it$`, 'm'));
     t.match(text, /^Plan: 1 to create, 1 to replace, 1 to remove; 0 to keep\.$/m);
+    t.notMatch(text, /^\+ create +default\/refused-/m, 'the refused file\'s pod is not planned');
+    t.match(text, new RegExp(`^ {2}${join(staged, 'refused\\.yaml')}:1:1: refused: .* is writable by group \\(mode 0?664\\)`, 'm'), 'its refusal among the findings');
 
     const json = await plan(...flags(staged), '-o', 'json');
     t.equal(json.code, 1);
@@ -110,14 +116,14 @@ t.test('plan tells what the agent would do, changes nothing, and the agent then 
     t.equal(report.kind, 'Plan');
     t.equal(report.apiVersion, 'podvisor.io/v1');
     t.equal(report.changes, true);
-    t.same(report.summary, { create: 1, replace: 1, remove: 1, keep: 0, keepInvalid: 0 });
+    t.same(report.summary, { create: 1, replace: 1, pendingReplace: 0, remove: 1, keep: 0, keepInvalid: 0, rolledBack: 0 });
     t.match(report.agent, { running: true, pid });
     t.same(report.pods.map((pod) => [pod.verdict, pod.pod]), [['replace', appKey], ['create', newKey], ['remove', oldKey]]);
     t.same(report.pods[0]?.changes, [
       { path: 'spec.containers[main].env[GREETING].value', from: '(redacted)', to: '(redacted)' },
       { path: 'spec.containers[main].image', from: IMAGE, to: tag },
     ]);
-    t.same(report.files.map((file) => [file.path, file.valid]), [[join(staged, 'app.yaml'), true], [join(staged, 'new.yaml'), true]]);
+    t.same(report.files.map((file) => [file.path, file.valid]), [[join(staged, 'app.yaml'), true], [join(staged, 'new.yaml'), true], [join(staged, 'refused.yaml'), false]]);
 
     // Some agent passes later: nothing was done to podman or by the agent.
     await agent.waitForRelists(2);
