@@ -1,6 +1,6 @@
 // The `policy:` settings as the manifest reader takes them: who may own manifests, where
-// symbolic links may lead (two settings, each on its own), and what a pod may ask for. The agent and `podvisor validate --config`
-// both build theirs here, so the two judge a file alike.
+// symbolic links may lead (two settings, each on its own), and what a pod may ask for. The agent
+// and `podvisor validate --config` both build theirs here, so the two judge a file alike.
 import { resolve } from 'node:path';
 import type { DevicePolicy } from '../manifest/device-policy.js';
 import { trustedUidsFor, type OwnershipOptions } from '../manifest/file-ownership.js';

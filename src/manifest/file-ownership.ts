@@ -50,9 +50,9 @@ function trustedNames(uids: ReadonlySet<number>): string {
 
 /**
  * Why `info` (the metadata of `path`, a `what`: "file" or "directory") may not be trusted, with
- * its fix; undefined when it may, or when owners are not checked. A directory with the sticky bit (/tmp) may be writable by
- * others when `child` (the entry under it that matters) is trusted: then no one else may rename
- * or remove that entry.
+ * its fix; undefined when it may, or when owners are not checked. A directory with the sticky bit
+ * (/tmp) may be writable by others when `child` (the entry under it that matters) is trusted: then
+ * no one else may rename or remove that entry.
  */
 export function untrustedReason(path: string, what: 'file' | 'directory', info: Metadata, options: Pick<OwnershipOptions, 'trustedUids'>, child?: Metadata): string | undefined {
   const trusted = options.trustedUids;
