@@ -4,7 +4,7 @@
 // asked for twice) are reported once, and the merged desired state goes through the rollout
 // guard (an edited pod that does not come up goes back to its last Ready spec) to the reconciler.
 import type { AgentConfig } from '../config/agent-config.js';
-import { manifestPolicyOf, type ManifestPolicy } from '../config/manifest-policy.js';
+import { manifestPolicyOf, ownershipChecked, type ManifestPolicy } from '../config/manifest-policy.js';
 import type { HealthChecks } from '../health/health.js';
 import type { Logger } from '../log/logger.js';
 import { mergeFiles, type LastGood } from '../manifest/desired-state.js';
@@ -187,7 +187,7 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
   const policy = manifestPolicyOf(config);
   /** Says so when manifests' owners go unchecked: a device set up that way should know what it gave away. */
   const warnUnchecked = (next: ManifestPolicy) => {
-    if (!next.ownership) logger.warn('manifest ownership is not checked (policy.check-ownership: false): any user who can write a manifest runs pods as root', { event: 'OwnershipUnchecked' });
+    if (!ownershipChecked(next)) logger.warn('manifest ownership is not checked (policy.check-ownership: false): any user who can write a manifest runs pods as root', { event: 'OwnershipUnchecked' });
   };
   warnUnchecked(policy);
   const source = new DirectorySource({

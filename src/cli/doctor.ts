@@ -489,7 +489,7 @@ export async function runChecks(options: DoctorOptions = {}): Promise<CheckResul
     }),
     bounded('hybrid cgroups', ms, async () => judgeHybrid(await cgroupLayout())),
     bounded('systemd', ms, (signal) => systemdCheck(signal)),
-    bounded('manifest dir', ms, async () => judgeManifestDir(manifestDir, await stat(manifestDir).catch((error: unknown) => ({ error: errorMessage(error) })), policy.ownership !== undefined)),
+    bounded('manifest dir', ms, async () => judgeManifestDir(manifestDir, await stat(manifestDir).catch((error: unknown) => ({ error: errorMessage(error) })), policy.ownership?.trustedUids !== undefined)),
     bounded('manifests', ms, async () => {
       const { files, error } = await manifests;
       return error === undefined ? judgeManifests(manifestDir, files) : warn('manifests', `not read: ${error}`);

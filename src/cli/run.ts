@@ -58,6 +58,9 @@ Manifest policy ("policy:" in the config file; a LIST is comma-separated as a fl
   --policy-check-ownership true|false
                               refuse manifests, their directory and link targets not owned by
                               root or writable by group or others (default true)
+  --policy-check-symlinks true|false
+                              follow symbolic links only into --policy-symlink-roots, whether or
+                              not ownership is checked (default true; false: links lead anywhere)
   --policy-symlink-roots LIST directories a symbolic link may lead into (default: the manifest
                               directory; empty: no link is followed)
   --policy-privileged true|false      allow privileged containers (default true)

@@ -168,6 +168,8 @@ export const agentConfigSchema = z
     // The manifest policy (src/manifest/file-ownership.ts, device-policy.ts): who may write
     // manifests, and what they may ask for.
     policyCheckOwnership: yesNo('--policy-check-ownership'),
+    /** Whether links are held to policy.symlink-roots; on its own, so that owners unchecked still keep links in. */
+    policyCheckSymlinks: yesNo('--policy-check-symlinks'),
     /** Where symbolic links may lead; the manifest directory when not given. */
     policySymlinkRoots: list('--policy-symlink-roots', absolutePath('--policy-symlink-roots')).optional(),
     policyPrivileged: yesNo('--policy-privileged'),
@@ -196,6 +198,10 @@ export const agentConfigSchema = z
     }
     for (const field of ['publishTokenFile', 'publishCaFile'] as const) {
       if (config[field] !== undefined && config.publishWebhook === undefined) context.addIssue({ code: 'custom', path: [field], message: `${FLAG_OF[field]} needs --publish-webhook` });
+    }
+    // Roots that nothing reads would look like a restriction that is not there.
+    if (config.policySymlinkRoots !== undefined && !config.policyCheckSymlinks) {
+      context.addIssue({ code: 'custom', path: ['policySymlinkRoots'], params: { related: ['policyCheckSymlinks'] }, message: '--policy-symlink-roots has no effect with --policy-check-symlinks false: remove one' });
     }
   });
 
@@ -231,6 +237,7 @@ export const SETTINGS = [
   { field: 'publishFullIntervalSeconds', flag: 'publish-full-interval', key: ['publish', 'full-interval'], fallback: 3600 },
   { field: 'serveEnvValues', flag: 'serve-env-values', key: ['serve-env-values'], fallback: false },
   { field: 'policyCheckOwnership', flag: 'policy-check-ownership', key: ['policy', 'check-ownership'], fallback: true },
+  { field: 'policyCheckSymlinks', flag: 'policy-check-symlinks', key: ['policy', 'check-symlinks'], fallback: true },
   { field: 'policySymlinkRoots', flag: 'policy-symlink-roots', key: ['policy', 'symlink-roots'], list: true },
   { field: 'policyPrivileged', flag: 'policy-privileged', key: ['policy', 'privileged'], fallback: true },
   { field: 'policyHostNetwork', flag: 'policy-host-network', key: ['policy', 'host-network'], fallback: true },

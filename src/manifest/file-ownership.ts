@@ -6,6 +6,10 @@
 // and that file and every directory above it must pass the same rule: else whoever owns any of
 // them could swap the file that is read.
 //
+// The two rules are separate settings (policy.check-ownership, policy.check-symlinks): a device
+// that must let another user write its manifests still keeps links from leading anywhere, and
+// the link rule alone then judges only where a link leads, not who owns what it leads to.
+//
 // The checks only read metadata (stat, lstat, realpath); a refusal is a sentence saying what is
 // wrong and the command that fixes it.
 import type { Stats } from 'node:fs';
@@ -15,13 +19,16 @@ import { errorMessage } from '../errors.js';
 import { escapeText } from '../log/escape.js';
 
 export interface OwnershipOptions {
-  /** The users that may own manifests and the directories above them: root, and the agent's own. */
-  trustedUids: ReadonlySet<number>;
+  /**
+   * The users that may own manifests and the directories above them: root, and the agent's own.
+   * Undefined when owners and modes are not checked (policy.check-ownership: false).
+   */
+  trustedUids: ReadonlySet<number> | undefined;
   /**
    * Directories a symbolic link may lead into (absolute). A link to anywhere else is refused; an
-   * empty list follows no link.
+   * empty list follows no link. Undefined when links may lead anywhere (policy.check-symlinks: false).
    */
-  symlinkRoots: readonly string[];
+  symlinkRoots: readonly string[] | undefined;
 }
 
 /** The users trusted by an agent running as `euid`: root, and itself. */
@@ -43,19 +50,21 @@ function trustedNames(uids: ReadonlySet<number>): string {
 
 /**
  * Why `info` (the metadata of `path`, a `what`: "file" or "directory") may not be trusted, with
- * its fix; undefined when it may. A directory with the sticky bit (/tmp) may be writable by
- * others when `child` (the entry under it that matters) is trusted: then no one else may rename
- * or remove that entry.
+ * its fix; undefined when it may, or when owners are not checked. A directory with the sticky bit
+ * (/tmp) may be writable by others when `child` (the entry under it that matters) is trusted: then
+ * no one else may rename or remove that entry.
  */
 export function untrustedReason(path: string, what: 'file' | 'directory', info: Metadata, options: Pick<OwnershipOptions, 'trustedUids'>, child?: Metadata): string | undefined {
+  const trusted = options.trustedUids;
+  if (trusted === undefined) return undefined;
   const shown = escapeText(path);
-  if (!options.trustedUids.has(info.uid)) {
-    return `${what === 'file' ? '' : 'the directory '}${shown} is owned by uid ${info.uid}, not ${trustedNames(options.trustedUids)}: chown root ${shown}`;
+  if (!trusted.has(info.uid)) {
+    return `${what === 'file' ? '' : 'the directory '}${shown} is owned by uid ${info.uid}, not ${trustedNames(trusted)}: chown root ${shown}`;
   }
   const writable = info.mode & 0o022;
   if (writable === 0) return undefined;
   const sticky = (info.mode & 0o1000) !== 0;
-  if (what === 'directory' && sticky && child && options.trustedUids.has(child.uid)) return undefined;
+  if (what === 'directory' && sticky && child && trusted.has(child.uid)) return undefined;
   const by = writable === 0o022 ? 'group and others' : writable === 0o020 ? 'group' : 'others';
   return `${what === 'file' ? '' : 'the directory '}${shown} is writable by ${by} (mode ${octalMode(info.mode)}): chmod go-w ${shown}`;
 }
@@ -96,11 +105,16 @@ async function symlinkProblem(path: string, options: OwnershipOptions): Promise<
   } catch {
     return undefined;
   }
-  const roots = await Promise.all(options.symlinkRoots.map((root) => realpath(root).catch(() => resolve(root))));
-  if (!roots.some((root) => isUnder(target, root))) {
-    const allowed = options.symlinkRoots.length === 0 ? 'no symbolic link is followed (policy.symlink-roots is empty)' : `links are followed only into ${options.symlinkRoots.map(escapeText).join(', ')} (policy.symlink-roots)`;
-    return `${shown} is a symbolic link to ${escapeText(target)}: ${allowed}; copy the file here, or add its directory to policy.symlink-roots`;
+  const allowedRoots = options.symlinkRoots;
+  if (allowedRoots !== undefined) {
+    const roots = await Promise.all(allowedRoots.map((root) => realpath(root).catch(() => resolve(root))));
+    if (!roots.some((root) => isUnder(target, root))) {
+      const allowed = allowedRoots.length === 0 ? 'no symbolic link is followed (policy.symlink-roots is empty)' : `links are followed only into ${allowedRoots.map(escapeText).join(', ')} (policy.symlink-roots)`;
+      return `${shown} is a symbolic link to ${escapeText(target)}: ${allowed}; copy the file here, or add its directory to policy.symlink-roots`;
+    }
   }
+  // Owners not checked: where the link leads was all there was to judge.
+  if (options.trustedUids === undefined) return undefined;
   let info: Stats;
   try {
     info = await stat(target);

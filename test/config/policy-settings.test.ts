@@ -38,8 +38,22 @@ t.test('the defaults: ownership checked, links only within the manifest director
   t.same([...(policy.ownership?.trustedUids ?? [])], [0]);
   t.same([...(manifestPolicyOf(config, 1000).ownership?.trustedUids ?? [])], [0, 1000], "a process not run as root trusts its own user too");
   t.same(policy.devicePolicy, { privileged: true, hostNetwork: true, hostPID: true, hostIPC: true, hostPathPrefixes: undefined, capabilities: undefined, registries: undefined, requireDigest: false });
-  const off = await resolveAgentConfig({ 'node-name': 'node1', 'policy-check-ownership': 'false' });
-  t.equal(manifestPolicyOf(off).ownership, undefined, 'check-ownership false: no ownership options');
+  t.equal(config.policyCheckSymlinks, true, 'links checked by default');
+});
+
+t.test('check-ownership and check-symlinks are independent: turning one off keeps the other', async (t) => {
+  const noOwners = manifestPolicyOf(await resolveAgentConfig({ 'node-name': 'node1', 'policy-check-ownership': 'false' }), 0);
+  t.equal(noOwners.ownership?.trustedUids, undefined, 'check-ownership false: owners not checked');
+  t.same(noOwners.ownership?.symlinkRoots, ['/etc/pods.d'], 'links still only into the manifest directory');
+  const roots = manifestPolicyOf(await resolveAgentConfig({ 'node-name': 'node1', 'policy-check-ownership': 'false', 'policy-symlink-roots': '/opt/pods' }), 0);
+  t.same(roots.ownership?.symlinkRoots, ['/opt/pods'], 'and into the roots given');
+
+  const noLinks = manifestPolicyOf(await resolveAgentConfig({ 'node-name': 'node1', 'policy-check-symlinks': 'false' }), 0);
+  t.same([...(noLinks.ownership?.trustedUids ?? [])], [0], 'check-symlinks false: owners still checked');
+  t.equal(noLinks.ownership?.symlinkRoots, undefined, 'links may lead anywhere');
+
+  const neither = await resolveAgentConfig({ 'node-name': 'node1', 'policy-check-ownership': 'false', 'policy-check-symlinks': 'false' });
+  t.equal(manifestPolicyOf(neither).ownership, undefined, 'both off: nothing is checked before a file is read');
 });
 
 t.test('the config file: a policy section, lists as YAML sequences (flow or block), normalised', async (t) => {
@@ -97,6 +111,12 @@ t.test('bad values in the file: file, line, column, key, and the item for a list
   t.equal(await problem({}, file), `${file}:2:3: policy.privileged: must be a single value`, 'a list where a single value goes');
   file = await lines('policy:', '  privileged: maybe');
   t.equal(await problem({}, file), `${file}:2:3: policy.privileged: --policy-privileged must be true or false`);
+  file = await lines('policy:', '  check-ownership: false', '  check-symlinks: off');
+  t.equal(await problem({}, file), `${file}:3:3: policy.check-symlinks: --policy-check-symlinks must be true or false`);
+  file = await lines('policy:', '  check-symlinks: false', '  symlink-roots: [/opt/pods]');
+  t.equal(await problem({}, file), `${file}:3:3: policy.symlink-roots: --policy-symlink-roots has no effect with --policy-check-symlinks false: remove one`, 'roots nothing reads: named where they are');
+  file = await lines('policy:', '  check-symlinks: false');
+  t.equal(await problem({ 'policy-symlink-roots': '/opt/pods' }, file), `${file}:2:3: policy.check-symlinks: --policy-symlink-roots has no effect with --policy-check-symlinks false: remove one`, 'roots from a flag: the file line that turned links off');
   file = await lines('policy:', '  host-netwrok: false');
   t.equal(await problem({}, file), `${file}:2:3: policy.host-netwrok: unknown setting (did you mean host-network?)`);
   file = await lines('policy-registries: [localhost]');
@@ -108,5 +128,7 @@ t.test('bad flag values name the flag and the item', async (t) => {
   t.equal(await problem({ 'policy-host-path-prefixes': '/srv,,/var' }), '--policy-host-path-prefixes: "" is not an absolute path', 'an empty item between commas');
   t.equal(await problem({ 'policy-symlink-roots': 'relative/dir' }), '--policy-symlink-roots: "relative/dir" is not an absolute path');
   t.equal(await problem({ 'policy-check-ownership': 'no' }), '--policy-check-ownership must be true or false');
+  t.equal(await problem({ 'policy-check-symlinks': 'no' }), '--policy-check-symlinks must be true or false');
+  t.equal(await problem({ 'policy-check-symlinks': 'false', 'policy-symlink-roots': '/opt/pods' }), '--policy-symlink-roots has no effect with --policy-check-symlinks false: remove one');
   t.equal(await problem({ 'policy-require-digest': 'true' }), '', 'a good one is accepted');
 });

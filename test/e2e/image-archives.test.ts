@@ -1,5 +1,5 @@
 // Offline images (issue 12) with real podman: an image made here (no registry is reachable),
-// saved as docker-archive, oci-archive, gzip and zstd, removed from podman, and dropped into the
+// saved as docker-archive and oci-archive, each plain, gzip and zstd, removed from podman, and dropped into the
 // images directory. Pods with imagePullPolicy Never start from those archives without a single
 // failed `podman run` (their creation waited for the loads); a corrupt archive gives one clear
 // error while the other pods run; a restart loads nothing again; an archive written slowly is
@@ -17,6 +17,9 @@ const FORMATS = [
   { key: 'oci', file: 'app-oci.tar', save: 'oci-archive', compress: undefined },
   { key: 'gzip', file: 'app-docker.tar.gz', save: 'docker-archive', compress: ['gzip', '-c'] },
   { key: 'zstd', file: 'app-oci.tar.zst', save: 'oci-archive', compress: ['zstd', '-q', '-c'] },
+  // Each format with each compression: podvisor gunzips a .tar.gz itself, podman reads a .tar.zst.
+  { key: 'gzip-oci', file: 'app-oci.tar.gz', save: 'oci-archive', compress: ['gzip', '-c'] },
+  { key: 'zstd-docker', file: 'app-docker.tar.zst', save: 'docker-archive', compress: ['zstd', '-q', '-c'] },
 ] as const;
 
 /** A pod whose one container runs `image` (imagePullPolicy Never) and sleeps. */

@@ -3,11 +3,14 @@
 // the pod's status), the pod keeps running its last good spec untouched, and once `chmod go-w`
 // fixes the file (no content changes) the new spec is taken. The device policy: a pod asking for
 // the host's network, which the config forbids, is refused at its field and never started, while
-// a pod beside it runs; a reload that allows it starts it.
-import { chmod, rename, stat, writeFile } from 'node:fs/promises';
+// a pod beside it runs; a reload that allows it starts it. A running pod whose file is edited to
+// what the field policy refuses (a privileged container, then a hostPath outside the allowed
+// prefixes) keeps running its last good spec, the same container, with the refusal (file, line,
+// field) in the log and its status; an edit the policy allows is then applied.
+import { chmod, mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { ACTION_EVENTS, AgentProcess, containerIds, exec, podmanContainer, podsOf, podvisorCli, podYaml, putManifest, setup, sleeper, startedAt, waitFor, waitForStatus } from './harness.js';
+import { ACTION_EVENTS, AgentProcess, containerIds, exec, IMAGE, podmanContainer, podsOf, podvisorCli, podYaml, putManifest, setup, sleeper, startedAt, waitFor, waitForStatus } from './harness.js';
 
 /** Writes a manifest as a deployment tool would (a temporary name, then a rename), with `mode` set whatever the umask. */
 async function putWithMode(dir: string, name: string, text: string, mode: number): Promise<string> {
@@ -101,4 +104,62 @@ t.test('the device policy: a hostNetwork pod refused at its field and not starte
   t.match(reloaded, { applied: ['policy-host-network'], pending: [] });
   await agent.waitForLog({ event: 'PodStarted' }, { pod: `default/host-${node}`, timeoutMs: 60_000 });
   t.ok(agent.running);
+});
+
+t.test('a running pod edited to what the field policy refuses keeps its last good spec, and says why', async (t) => {
+  const world = await setup(t, 'policy-running');
+  const { node, manifestDir } = world;
+  const allowed = join(world.root, 'data');
+  const config = join(world.root, 'config.yaml');
+  await mkdir(join(allowed, 'web'), { recursive: true });
+  await writeFile(config, `policy:\n  privileged: false\n  host-path-prefixes: [${allowed}]\n`);
+  const podName = `web-${node}`;
+  const key = `default/${podName}`;
+  const main = podmanContainer(podName, 'main');
+  /** The pod's one container, sleeping, with VERSION set and `extra` lines under it. */
+  const container = (version: string, extra: string[] = []) => [
+    '    - name: main',
+    `      image: ${IMAGE}`,
+    `      command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]`,
+    `      env: [{ name: VERSION, value: "${version}" }]`,
+    ...extra,
+    '',
+  ].join('\n');
+  /** A hostPath volume at `path` (spec lines 7 to 10: the path at 10:9). */
+  const volume = (path: string) => ['  volumes:', '    - name: data', '      hostPath:', `        path: ${path}`].join('\n');
+  const path = await putManifest(manifestDir, 'web.yaml', podYaml({ name: 'web', containers: container('one') }));
+  const agent = new AgentProcess(['run', '--config', config, '--manifest-dir', manifestDir, '--state-dir', world.stateDir,
+    '--node-name', node, '--log-format', 'json', '--log-level', 'debug', '--relist-interval', '1', '--resync-interval', '2'], world.root);
+  t.teardown(() => agent.stop('SIGKILL'));
+  await agent.waitForLog({ event: 'PodStarted' }, { pod: key, timeoutMs: 60_000 });
+  const ids = await containerIds(node);
+  const started = await startedAt(main);
+  t.equal(await exec(main, 'sh', '-c', 'echo $VERSION'), 'one');
+
+  /** Checks the pod was left exactly as it was, and that `podvisor status` shows `finding` as why. */
+  const keptWith = async (finding: string, when: string) => {
+    const logged = await agent.waitForLog(finding, { timeoutMs: 30_000 });
+    t.equal(logged.level, 'error', `${when}: the refusal is an error in the log`);
+    await waitForStatus(world.stateDir, podName, `ManifestValid=False for ${when}`, (item) => item.status.conditions.find((condition) => condition.type === 'podvisor.io/ManifestValid' && condition.status === 'False' && 'message' in condition && String(condition.message).startsWith(finding)), { timeoutMs: 30_000 });
+    await agent.waitForRelists(3);
+    t.same(agent.lines.slice(mark).filter((line) => ACTION_EVENTS.includes(String(line.event)) && line.pod === key).map((line) => line.event), [], `${when}: no action on the pod`);
+    t.same(await containerIds(node), ids, `${when}: the same container`);
+    t.equal(await startedAt(main), started, `${when}: never restarted`);
+    t.equal(await exec(main, 'sh', '-c', 'echo $VERSION'), 'one', `${when}: still the last good spec`);
+    const status = await podvisorCli('status', '--state-dir', world.stateDir);
+    t.ok(status.stdout.split('\n').includes(`pod/${podName}: ManifestInvalid: ${finding}; running the last good spec`), `${when}: \`podvisor status\` says why (${status.stdout.split('\n').filter((line) => line.startsWith('pod/')).join(' | ')})`);
+  };
+
+  // podYaml: the container list at line 7, so the container's extra lines start at 12.
+  const mark = agent.lines.length;
+  await putManifest(manifestDir, 'web.yaml', podYaml({ name: 'web', containers: container('two', ['      securityContext:', '        privileged: true']) }));
+  await keptWith(`${path}:13:9: spec.containers[0].securityContext.privileged: refused by policy: privileged containers are not allowed on this device (policy.privileged: false)`, 'privileged');
+
+  await putManifest(manifestDir, 'web.yaml', podYaml({ name: 'web', extraSpec: volume('/etc'), containers: container('three') }));
+  await keptWith(`${path}:10:9: spec.volumes[0].hostPath.path: refused by policy: host path /etc is outside the allowed prefixes (policy.host-path-prefixes: ${allowed})`, 'hostPath outside the prefixes');
+
+  // What the policy allows (a hostPath under the prefix) is applied: the refusals were the policy's, not a stuck agent.
+  await putManifest(manifestDir, 'web.yaml', podYaml({ name: 'web', extraSpec: volume(join(allowed, 'web')), containers: container('four') }));
+  await waitFor('the allowed spec in the container', async () => (await exec(main, 'sh', '-c', 'echo $VERSION').catch(() => '')) === 'four', { timeoutMs: 60_000 });
+  await waitForStatus(world.stateDir, podName, 'ManifestValid no longer False', (item) => !item.status.conditions.some((condition) => condition.type === 'podvisor.io/ManifestValid' && condition.status === 'False'), { timeoutMs: 30_000 });
 });

@@ -2,7 +2,7 @@
 // content, yet the next scan judges the file again (refused, then read once fixed); a directory
 // that turns group-writable refuses every file in it; and a new policy (a reload) judges every file
 // again at once, changed or not.
-import { chmod, mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -91,6 +91,15 @@ t.test('a new policy (a reload) judges every file again, though none changed', a
   await source.setPolicy({ ownership: undefined, devicePolicy: OPEN_POLICY });
   t.same(podsOf('host.yaml'), ['default/host-node1'], 'ownership no longer checked: read at once');
   t.same(snapshots.at(-1)?.changed.map((file) => file.path).sort(), [host, join(dir, 'plain.yaml')], 'every file judged again');
+
+  // Owners unchecked, links still held to the roots: a link out of the directory stays refused.
+  const outside = join(dir, '..', 'outside.yaml');
+  await put(outside, manifest('outside'));
+  await symlink(outside, join(dir, 'out.yaml'));
+  await source.setPolicy({ ownership: { ...ownership, trustedUids: undefined }, devicePolicy: OPEN_POLICY });
+  t.same(podsOf('host.yaml'), ['default/host-node1'], 'owners unchecked: the group-writable file is read');
+  t.match(errorsOf('out.yaml'), [/refused: .*out\.yaml is a symbolic link to .*outside\.yaml: links are followed only into/], 'but the link out of the roots is refused');
+  await rm(join(dir, 'out.yaml'));
 
   await source.setPolicy({ ownership, devicePolicy: { ...OPEN_POLICY, hostNetwork: false } });
   t.match(errorsOf('host.yaml'), [/refused: .* is writable by group/], 'ownership back: refused before any content is read');

@@ -111,6 +111,36 @@ t.test('symbolic links: only to files under the allowed roots, owned and kept as
   t.equal(await ownershipProblem(file, { ...options, symlinkRoots: [] }), undefined, 'a regular file needs no root');
 });
 
+t.test('each rule on its own: owners unchecked keep links in their roots; links unchecked keep owners checked', async (t) => {
+  const { dir, file, options } = await world(t);
+  const elsewhere = join(dir, '..', 'elsewhere');
+  await mkdir(elsewhere);
+  await chmod(elsewhere, 0o755);
+  const outside = join(elsewhere, 'web.yaml');
+  await writeFile(outside, MANIFEST);
+  await chmod(outside, 0o644);
+  const out = join(dir, 'out.yaml');
+  await symlink(outside, out);
+  const inside = join(dir, 'inside.yaml');
+  await symlink('web.yaml', inside);
+
+  const linksOnly: OwnershipOptions = { ...options, trustedUids: undefined };
+  t.equal(await ownershipProblem(out, linksOnly), `${out} is a symbolic link to ${outside}: links are followed only into ${dir} (policy.symlink-roots); copy the file here, or add its directory to policy.symlink-roots`, 'owners unchecked: a link out of the roots is still refused');
+  await chmod(file, 0o664);
+  await chmod(dir, 0o775);
+  t.equal(await ownershipProblem(file, linksOnly), undefined, 'owners unchecked: a group-writable file in a group-writable directory is read');
+  t.equal(await ownershipProblem(inside, linksOnly), undefined, 'and a link to it within the roots is followed');
+  const loaded = await loadManifestFile(out, { nodeName: 'node1', ownership: linksOnly });
+  t.same(loaded.findings.map(formatFinding), [`${out}:1:1: refused: ${out} is a symbolic link to ${outside}: links are followed only into ${dir} (policy.symlink-roots); copy the file here, or add its directory to policy.symlink-roots`], 'the loader refuses it: not read');
+  await chmod(dir, 0o755);
+
+  const ownersOnly: OwnershipOptions = { ...options, symlinkRoots: undefined };
+  t.equal(await ownershipProblem(out, ownersOnly), undefined, 'links unchecked: followed anywhere');
+  await chmod(outside, 0o664);
+  t.equal(await ownershipProblem(out, ownersOnly), `${out} links to ${outside} is writable by group (mode 0664): chmod go-w ${outside}`, "but the target's owner and mode still count");
+  t.equal(await ownershipProblem(file, ownersOnly), `${file} is writable by group (mode 0664): chmod go-w ${file}`, 'and a plain file is checked as before');
+});
+
 t.test('the loader: a refused file is one error and is not read; unchecked without the option', async (t) => {
   const { file, options } = await world(t);
   await chmod(file, 0o664);
