@@ -203,6 +203,32 @@ export interface RolledBack {
   runningHash: string;
 }
 
+/** A pod podman's listing shows: its key, the hash label of the spec it runs, and that spec where a copy is kept. */
+export interface ListedPod {
+  key: string;
+  hash: string;
+  /** The spec the pod was made from, as the runtime keeps it beside the pod (`<state-dir>/pods/<uid>/pod.json`). */
+  spec?: DesiredPod | undefined;
+}
+
+/**
+ * What runs at start, as podman's listing says (each pod's hash label), not what the last agent
+ * proved Ready: an agent killed mid-trial left the new spec running, and a pod never yet Ready
+ * has no record at all. Each listed hash's spec is the copy kept beside the pod, else the last
+ * Ready spec; a pod whose spec is nowhere (the copy lost) is in `unknown`, and nothing holds its replace.
+ */
+export function runningSpecs(listed: Iterable<ListedPod>, records: ReadonlyMap<string, RolloutRecord>): { running: Map<string, DesiredPod>; unknown: ListedPod[] } {
+  const running = new Map<string, DesiredPod>();
+  const unknown: ListedPod[] = [];
+  for (const pod of listed) {
+    const ready = records.get(pod.key)?.ready;
+    const spec = pod.spec?.hash === pod.hash ? pod.spec : ready?.hash === pod.hash ? ready.pod : undefined;
+    if (spec) running.set(pod.key, spec);
+    else unknown.push(pod);
+  }
+  return { running, unknown };
+}
+
 export class RolloutGuard {
   readonly #options: RolloutGuardOptions;
   readonly #writer: StateFileWriter;
@@ -224,16 +250,25 @@ export class RolloutGuard {
     this.#now = options.now ?? (() => new Date());
   }
 
-  /** Reads what the last agent remembered; a corrupt file is set aside (nothing is rolled back then). */
-  async load(): Promise<void> {
+  /**
+   * Reads what the last agent remembered; a corrupt file is set aside (nothing is rolled back then).
+   * `listed` is podman's listing now: what runs, so that a lock held at start holds a replace
+   * asked for while the agent was down, and never one already made. Without it (the listing failed)
+   * the last proven spec is taken as what most likely runs.
+   */
+  async load(listed?: readonly ListedPod[]): Promise<void> {
     const loaded = await readStateFile(this.#writer.path, this.#options.logger, (raw) => {
       if (typeof raw !== 'object' || raw === null || typeof (raw as { pods?: unknown }).pods !== 'object') return 'not a rollout state';
       return new Map(Object.entries((raw as { pods: Record<string, RolloutRecord> }).pods));
     });
     if (loaded) this.#records = loaded;
-    // What runs is not known before the first listing; the last proven spec is what most likely
-    // does, so that a lock held at start holds a replace asked for while the agent was down.
-    for (const [key, record] of this.#records) if (record.ready) this.#effective.set(key, record.ready.pod);
+    if (listed) {
+      const { running, unknown } = runningSpecs(listed, this.#records);
+      this.#effective = running;
+      for (const pod of unknown) this.#options.logger.warn(`pod ${pod.key} runs spec ${pod.hash}, of which no copy is kept: an update lock or replace window cannot hold its replace`, { event: 'RunningSpecUnknown', pod: pod.key, hash: pod.hash });
+    } else {
+      for (const [key, record] of this.#records) if (record.ready) this.#effective.set(key, record.ready.pod);
+    }
     this.#saved = JSON.stringify(Object.fromEntries(this.#records));
   }
 
