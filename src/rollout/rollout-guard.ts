@@ -10,13 +10,14 @@
 // rules can be read and tested as a table.
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
+import { ROLLBACK_AFTER_ANNOTATION, rollbackAfterSeconds } from '../manifest/field-policy.js';
 import { CONFIG_HASH_ANNOTATION, type DesiredPod } from '../manifest/identity.js';
 import type { DesiredState } from '../manifest/desired-state.js';
 import { readStateFile, StateFileWriter } from '../state/state-file.js';
 import type { PodStatus } from '../status/types.js';
 
-/** Per pod: the window, in seconds, a replaced spec has to be proven Ready; 0 turns rollback off. */
-export const ROLLBACK_AFTER_ANNOTATION = 'podvisor.io/rollback-after-seconds';
+/** Per pod: the window, in seconds, a replaced spec has to be proven Ready; 0 turns rollback off (checked with the manifest). */
+export { ROLLBACK_AFTER_ANNOTATION };
 /** How long a new spec must stay Ready to be proven: a container that dies within seconds shows first as Ready. */
 export const PROVEN_AFTER_MS = 10_000;
 export const ROLLOUT_FILE = 'rollout.json';
@@ -59,10 +60,9 @@ export interface HeldReplace {
   runningHash: string;
 }
 
-/** The window of a pod's spec in ms: its annotation, else the default; 0 is off. */
+/** The window of a pod's spec in ms: its annotation, else (absent or invalid, a warning on the file) the default; 0 is off. */
 export function windowMs(pod: DesiredPod, defaultSeconds: number): number {
-  const text = pod.pod.metadata.annotations?.[ROLLBACK_AFTER_ANNOTATION];
-  const seconds = text === undefined ? defaultSeconds : Number(text);
+  const seconds = rollbackAfterSeconds(pod.pod.metadata.annotations?.[ROLLBACK_AFTER_ANNOTATION]) ?? defaultSeconds;
   return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 0;
 }
 
