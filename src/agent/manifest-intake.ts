@@ -14,7 +14,7 @@ import type { AgentMetrics } from '../metrics/metrics.js';
 import type { Reconciler } from '../pods/reconciler.js';
 import { RolloutGuard, type ListedPod } from '../rollout/rollout-guard.js';
 import { holdingOf, ReplaceWindow, windowOpensAt } from '../rollout/replace-window.js';
-import { FirstSeen, rolloutOutcomes } from '../rollout/rollout-outcome.js';
+import { FirstSeen, invalidManifests, rolloutOutcomes } from '../rollout/rollout-outcome.js';
 import { UpdateLocks } from '../rollout/update-locks.js';
 import { apiTime } from '../status/conditions.js';
 import type { ManifestProblem, RolloutMark } from '../status/manifest-problem.js';
@@ -98,7 +98,7 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
       if (problem) problems.set(pod.key, problem);
     }
     lastMarks = marksText;
-    status.setManifestProblems(problems, marks);
+    status.setManifestProblems(problems, marks, invalidManifests(invalidFiles, desiredPods));
   };
 
   /** Each pod's rollout outcome, for its mirror pod (and so the webhook, `/pods` and `/rollout`). */
