@@ -86,7 +86,7 @@ export interface InvalidManifest {
   source: string;
   outcome: 'Invalid';
   reason: 'ManifestInvalid';
-  /** The file's first error, `file:line:col: error: field: message`. */
+  /** The file's first error, `file:line:col: field: message`. */
   message: string;
   since: string;
 }

@@ -1,6 +1,8 @@
 // Update locks (issue 12), end to end with real podman: while a lock file names a running pod,
 // an edit of its file is held (the pod keeps running its spec, "Pending replace" in the status);
-// a new pod and a removal are never held; removing the lock lets the replace go ahead.
+// a new pod and a removal are never held; removing the lock lets the replace go ahead. And after
+// an agent restart (SIGKILL), what runs is what podman lists: a pod never yet Ready (so with no
+// rollout record) keeps its running spec while the lock holds.
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
@@ -39,6 +41,40 @@ t.test('a lock holds a replace, never a creation or a removal', async (t) => {
   await rm(join(locksDir, 'default_web'));
   await agent.waitForLog({ event: 'ReplaceReleased' }, { timeoutMs: 20_000 });
   await agent.waitForLog({ event: 'PodReplacing' }, { timeoutMs: 30_000 });
+  const second = await waitFor('web replaced', async () => {
+    const hash = await runningHash(node, 'web');
+    return hash && hash !== first ? hash : undefined;
+  }, { timeoutMs: 60_000 });
+  t.not(second, first, 'the lock gone: the replace goes ahead');
+});
+
+t.test('agent SIGKILLed and restarted while the lock holds: the running pod is not replaced, and it is replaced once the lock goes', async (t) => {
+  const world = await setup(t, 'update-locks');
+  const { node } = world;
+  const locksDir = join(world.root, 'locks');
+  // Never Ready (its readiness probe always fails): the rollout guard has no Ready spec of it on record.
+  const neverReady = (generation: string) => `${sleeper('app', { GEN: generation })}      readinessProbe:
+        exec: { command: ["false"] }
+        periodSeconds: 1
+`;
+  await putManifest(world.manifestDir, 'web.yaml', podYaml({ name: 'web', containers: neverReady('1') }));
+  const firstAgent = await world.startAgent();
+  const first = await waitFor('web running', () => runningHash(node, 'web'), { timeoutMs: 60_000 });
+  await writeFile(join(locksDir, 'default_web'), 'printing until 14:00\n');
+  await firstAgent.waitForLog({ event: 'UpdateLocks' }, { timeoutMs: 10_000 });
+  await firstAgent.stop('SIGKILL');
+
+  // Edited while the agent is down; the lock is there when it comes back.
+  await putManifest(world.manifestDir, 'web.yaml', podYaml({ name: 'web', containers: neverReady('2') }));
+  const agent = await world.startAgent();
+  const held = await agent.waitForLog({ event: 'ReplaceHeld' }, { timeoutMs: 20_000 });
+  t.equal(held.heldBy, `the update lock ${join(locksDir, 'default_web')}`, 'the edit is held by the lock after the restart');
+  await agent.waitForRelists(3);
+  t.equal(await runningHash(node, 'web'), first, 'the running pod is not replaced');
+  t.equal(agent.find({ event: 'PodReplacing' }).length, 0, 'and no replace was begun');
+
+  await rm(join(locksDir, 'default_web'));
+  await agent.waitForLog({ event: 'ReplaceReleased' }, { timeoutMs: 20_000 });
   const second = await waitFor('web replaced', async () => {
     const hash = await runningHash(node, 'web');
     return hash && hash !== first ? hash : undefined;

@@ -137,7 +137,7 @@ t.test('a bad full interval is a configuration error naming the flag', async (t)
 t.test('invalid files no pod runs from: a top-level invalidManifests in the PodList and every delta; a change of them alone is sent', async (t) => {
   const { receiver, set, publisher } = await setup(t);
   t.notOk('invalidManifests' in (receiver.posts[0]?.body ?? {}), 'none: the PodList as it always was');
-  const bad: InvalidManifest = { source: '/etc/podvisor/manifests.d/new.yaml', outcome: 'Invalid', reason: 'ManifestInvalid', message: '/etc/podvisor/manifests.d/new.yaml:4:7: error: spec.containers[0].image: Required value', since: '2024-05-01T10:00:00Z' };
+  const bad: InvalidManifest = { source: '/etc/podvisor/manifests.d/new.yaml', outcome: 'Invalid', reason: 'ManifestInvalid', message: '/etc/podvisor/manifests.d/new.yaml:4:7: spec.containers[0].image: Required value', since: '2024-05-01T10:00:00Z' };
   const withInvalid = node();
   withInvalid.metadata.annotations[INVALID_MANIFESTS_ANNOTATION] = JSON.stringify([bad]);
   const pods = [pod('web'), pod('db')];

@@ -121,8 +121,8 @@ t.test('the /rollout report reads the outcomes back from mirror pods', async (t)
 });
 
 t.test('a file with errors that no pod runs from has its own Invalid entry; the node is not settled', async (t) => {
-  const bad = { message: '/etc/pods.d/new.yaml:4:7: error: spec.containers[0].image: Required value', since: SEEN };
-  const files = new Map([['/etc/pods.d/new.yaml', bad], [POD.source, { message: 'web.yaml:1:1: error: x', since: SEEN }]]);
+  const bad = { message: '/etc/pods.d/new.yaml:4:7: spec.containers[0].image: Required value', since: SEEN };
+  const files = new Map([['/etc/pods.d/new.yaml', bad], [POD.source, { message: 'web.yaml:1:1: x', since: SEEN }]]);
   const invalid = invalidManifests(files, [POD]);
   t.same(invalid, [{ source: '/etc/pods.d/new.yaml', outcome: 'Invalid', reason: 'ManifestInvalid', message: bad.message, since: SEEN }], 'the new file, with its first error; a file whose pods run is their outcome, not an entry');
   t.same(invalidManifests(new Map([['/b.yaml', bad], ['/a.yaml', bad]]), []).map((one) => one.source), ['/a.yaml', '/b.yaml'], 'sorted by file');
