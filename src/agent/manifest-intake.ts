@@ -12,9 +12,9 @@ import { DirectorySource, type SourceSnapshot } from '../manifest/directory-sour
 import { formatFinding } from '../manifest/validate.js';
 import type { AgentMetrics } from '../metrics/metrics.js';
 import type { Reconciler } from '../pods/reconciler.js';
-import { RolloutGuard } from '../rollout/rollout-guard.js';
+import { RolloutGuard, type ListedPod } from '../rollout/rollout-guard.js';
 import { holdingOf, ReplaceWindow, windowOpensAt } from '../rollout/replace-window.js';
-import { FirstSeen, rolloutOutcomes } from '../rollout/rollout-outcome.js';
+import { FirstSeen, invalidManifests, rolloutOutcomes } from '../rollout/rollout-outcome.js';
 import { UpdateLocks } from '../rollout/update-locks.js';
 import { apiTime } from '../status/conditions.js';
 import type { ManifestProblem, RolloutMark } from '../status/manifest-problem.js';
@@ -42,11 +42,13 @@ export interface ManifestIntakeParts {
   health: HealthChecks;
   /** Told after every change of pod status (the rollout guard proves or rolls back edits on it). */
   statusChanges: Listeners<[]>;
+  /** What podman runs now (undefined: not known): the rollout guard's start, so a lock holds only replaces not yet made. */
+  listRunning: () => Promise<ListedPod[] | undefined>;
 }
 
 /** Builds the intake on the configured manifest directory. */
 export function manifestIntake(config: AgentConfig, logger: Logger, parts: ManifestIntakeParts): ManifestIntake {
-  const { status, reconciler, metrics, health, statusChanges } = parts;
+  const { status, reconciler, metrics, health, statusChanges, listRunning } = parts;
   let lastGood: LastGood = new Map();
   const reportedConflicts = new Set<string>();
   /** Files with errors now: their first error and since when, for the pods they define. */
@@ -96,7 +98,7 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
       if (problem) problems.set(pod.key, problem);
     }
     lastMarks = marksText;
-    status.setManifestProblems(problems, marks);
+    status.setManifestProblems(problems, marks, invalidManifests(invalidFiles, desiredPods));
   };
 
   /** Each pod's rollout outcome, for its mirror pod (and so the webhook, `/pods` and `/rollout`). */
@@ -215,7 +217,7 @@ export function manifestIntake(config: AgentConfig, logger: Logger, parts: Manif
   return {
     async start() {
       await setWindow(config);
-      await guard.load();
+      await guard.load(await listRunning());
       await locks.start();
       await source.start();
     },

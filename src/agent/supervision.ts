@@ -13,6 +13,7 @@ import type { AgentMetrics } from '../metrics/metrics.js';
 import { Reconciler } from '../pods/reconciler.js';
 import { ProbeManager } from '../prober/probe-manager.js';
 import { probeKillMessage } from '../prober/probe-messages.js';
+import type { ListedPod } from '../rollout/rollout-guard.js';
 import { PodProbeRunner } from '../prober/probe-runner.js';
 import type { ProbedContainer, ProbeKind, ProbeUpdate } from '../prober/types.js';
 import { ExitWatcher, findExitsDirectory } from '../runtime/exit-watcher.js';
@@ -22,7 +23,7 @@ import { PodmanCli } from '../runtime/podman-cli.js';
 import { PodmanEventStream } from '../runtime/podman-events.js';
 import { detectHostIP, PodmanRuntime } from '../runtime/podman-runtime.js';
 import type { Observation } from '../runtime/types.js';
-import { checkPodSpecs } from '../state/pod-specs.js';
+import { checkPodSpecs, readSavedSpec } from '../state/pod-specs.js';
 import { SupervisionState } from '../state/supervision-state.js';
 import { StatusManager } from '../status/status-manager.js';
 import { Listeners } from './listeners.js';
@@ -42,6 +43,8 @@ export interface Supervision {
   reconfigure(next: AgentConfig): void;
   /** Told after every change of pod status (the mirror pods follow). */
   statusChanges: Listeners<[]>;
+  /** What podman runs now: each pod's hash label and the spec kept beside it; undefined when podman cannot be listed. */
+  listRunning(): Promise<ListedPod[] | undefined>;
   /** Stops the watchers and the prober, lets the workers finish within `deadlineMs`, saves state. */
   stop(deadlineMs: number): Promise<void>;
   /** Cancels the workers' work in flight at once (a second signal). */
@@ -236,6 +239,15 @@ export async function startSupervision(config: AgentConfig, logger: Logger, heal
       supervision.backoff.setOptions({ initialMs: next.backoffInitialSeconds * 1000, maxMs: next.backoffMaxSeconds * 1000 });
     },
     statusChanges,
+    async listRunning() {
+      try {
+        const { pods } = await runtime.list(watchers.signal, { newAddresses: false });
+        return await Promise.all(pods.map(async (pod) => ({ key: pod.key, hash: pod.hash, spec: await readSavedSpec(config.stateDir, pod.uid) })));
+      } catch (error) {
+        logger.warn(`cannot list podman's pods: ${errorMessage(error)}; taking each pod's last Ready spec as what runs`, { event: 'RunningUnknown' });
+        return undefined;
+      }
+    },
     async stop(deadlineMs) {
       watchers.abort();
       await images.stop();

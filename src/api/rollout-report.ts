@@ -1,10 +1,11 @@
 // `GET /rollout`: the rollout outcome of every pod on this node and whether the node has settled,
 // for a fleet tool that gates the next batch of devices on it. Read back from the mirror pods (the
 // `podvisor.io/rollout` and `podvisor.io/rollout-detail` annotations the status owner put
-// there), so the API keeps depending on the store alone and a webhook receiver can
-// compute the same report from the pods it was sent.
+// there) and from the node object (the files with errors no pod runs from, which no pod can
+// carry), so the API keeps depending on the store alone and a webhook receiver can compute the
+// same report from the pods and the `invalidManifests` it was sent.
 import { CONFIG_HASH_ANNOTATION } from '../manifest/identity.js';
-import { isSettled, ROLLOUT_OUTCOMES, type RolloutOutcome, type RolloutOutcomeWord } from '../rollout/rollout-outcome.js';
+import { INVALID_MANIFESTS_ANNOTATION, isSettled, parseInvalidManifests, ROLLOUT_OUTCOMES, type InvalidManifest, type RolloutOutcome, type RolloutOutcomeWord } from '../rollout/rollout-outcome.js';
 import { ROLLOUT_ANNOTATION, ROLLOUT_DETAIL_ANNOTATION } from '../status/manifest-problem.js';
 
 export interface RolloutReport {
@@ -12,9 +13,11 @@ export interface RolloutReport {
   apiVersion: 'podvisor.io/v1';
   node: string;
   metadata: { resourceVersion: string };
-  /** No pod Applying or Held: every change of the files has come to an end, good or bad. */
+  /** No pod Applying or Held and no file in `invalid`: every change of the files has come to an end, good or bad. */
   settled: boolean;
   pods: RolloutOutcome[];
+  /** Files with errors (or refused by policy) that no pod runs from, a bad new file say: each with its first error. */
+  invalid: InvalidManifest[];
 }
 
 /** What the report reads of a mirror pod. */
@@ -57,8 +60,9 @@ function parseDetail(raw: string | undefined): Record<string, unknown> {
 
 const text = (value: unknown): string => (typeof value === 'string' ? value : '');
 
-/** The report of a node's mirror pods (sorted as the store lists them). */
-export function rolloutReport(pods: readonly PodView[], node: string, resourceVersion: string): RolloutReport {
+/** The report of a node's mirror pods (sorted as the store lists them) and of its node object (the invalid files no pod carries). */
+export function rolloutReport(pods: readonly PodView[], node: string, resourceVersion: string, nodeObject?: { metadata: { annotations?: Record<string, string> } }): RolloutReport {
   const outcomes = pods.map(outcomeOf).filter((one): one is RolloutOutcome => one !== undefined);
-  return { kind: 'RolloutReport', apiVersion: 'podvisor.io/v1', node, metadata: { resourceVersion }, settled: isSettled(outcomes), pods: outcomes };
+  const invalid = parseInvalidManifests(nodeObject?.metadata.annotations?.[INVALID_MANIFESTS_ANNOTATION]);
+  return { kind: 'RolloutReport', apiVersion: 'podvisor.io/v1', node, metadata: { resourceVersion }, settled: isSettled(outcomes, invalid), pods: outcomes, invalid };
 }

@@ -334,7 +334,7 @@ export class ApiServer {
         return;
       case '/rollout':
         // The outcome of each pod's last change, and whether the node has settled (a fleet tool's gate).
-        this.#sendBody(response, 200, this.#answer('/rollout', false, () => rolloutReport(store.list('pods') as Parameters<typeof rolloutReport>[0], this.#options.nodeName, String(store.version))));
+        this.#sendBody(response, 200, this.#answer('/rollout', false, () => rolloutReport(store.list('pods') as Parameters<typeof rolloutReport>[0], this.#options.nodeName, String(store.version), store.get('nodes', undefined, this.#options.nodeName) as Parameters<typeof rolloutReport>[3])));
         return;
       case '/version':
         // no-store: kubectl's dispatcher (gcloud's) would otherwise keep it for two hours.

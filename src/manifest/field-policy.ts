@@ -11,6 +11,14 @@ export interface PolicyFinding {
   message: string;
 }
 
+/** podvisor's own annotation: per pod, the seconds a replaced spec has to be proven Ready; 0 turns rollback off. */
+export const ROLLBACK_AFTER_ANNOTATION = 'podvisor.io/rollback-after-seconds';
+
+/** The seconds a rollback-after annotation says: a whole number, 0 or more; undefined when it is not one ("abc", "-5", "2m"). */
+export function rollbackAfterSeconds(value: unknown): number | undefined {
+  return typeof value === 'string' && /^[0-9]{1,9}$/.test(value) ? Number(value) : undefined;
+}
+
 const NO_API = 'a static pod cannot refer to API objects: there is no API server to read it from';
 const NO_SCHEDULER = 'ignored: no scheduler on a static pod';
 
@@ -205,6 +213,10 @@ export function policyFindings(document: unknown): PolicyFinding[] {
   for (const key of Object.keys(annotations)) {
     if (key.startsWith('seccomp.security.alpha.kubernetes.io/') || key.startsWith('container.apparmor.security.beta.kubernetes.io/')) {
       findings.push({ path: ['metadata', 'annotations', key], severity: 'warning', message: 'ignored: podman\'s default security profiles apply' });
+    }
+    // A warning, not an error: annotations are free-form to Kubernetes, and the pod runs as well with the default window.
+    if (key === ROLLBACK_AFTER_ANNOTATION && rollbackAfterSeconds(annotations[key]) === undefined) {
+      findings.push({ path: ['metadata', 'annotations', key], severity: 'warning', message: `ignored: must be a whole number of seconds, 0 or more (0 turns rollback off), got ${JSON.stringify(annotations[key])}; the agent's default (rollback-after) applies` });
     }
   }
   return findings;

@@ -1,6 +1,7 @@
 // Feeds the mirror store from the status owner: after every status change it turns the pods
 // into mirror pods, the recorded events into v1 Events and the device into a Node, and lets the
 // store work out what changed. It only reads what the status owner computed.
+import { INVALID_MANIFESTS_ANNOTATION, type InvalidManifest } from '../rollout/rollout-outcome.js';
 import type { PodEvent } from '../status/event-recorder.js';
 import type { StatusPod } from '../status/status-manager.js';
 import { apiTime } from '../status/conditions.js';
@@ -12,6 +13,8 @@ import { nodeObject, nodeUid, type HostFacts, type NodeHealth, type V1Node } fro
 export interface StatusSource {
   pods(): StatusPod[];
   readonly events: { list(): PodEvent[] };
+  /** The files with errors no pod runs from: on the node, as no pod can carry them. */
+  invalidManifests?(): readonly InvalidManifest[];
 }
 
 export interface MirrorFeedOptions {
@@ -72,6 +75,9 @@ export class MirrorFeed {
     if (changed) this.#readiness = { ...health, since: apiTime(new Date(now)) };
     const readiness = this.#readiness ?? { ...health, since: this.#createdAt };
     const nodeHealth: NodeHealth = { ready: readiness.ready, message: readiness.message, since: readiness.since, heartbeat: apiTime(new Date(this.#heartbeat)) };
-    return nodeObject(this.#options.facts, nodeHealth, this.#createdAt);
+    const node = nodeObject(this.#options.facts, nodeHealth, this.#createdAt);
+    const invalid = this.#options.status.invalidManifests?.() ?? [];
+    if (invalid.length > 0) node.metadata.annotations[INVALID_MANIFESTS_ANNOTATION] = JSON.stringify(invalid);
+    return node;
   }
 }

@@ -32,6 +32,7 @@ import { mergePatch } from './merge-patch.js';
 import { DEFAULT_LEASE_RENEW_SECONDS, NODE_LEASE_DURATION_SECONDS, NodeLease } from './node-lease.js';
 import { DEFAULT_TIMEOUT_SECONDS, DeliveryHealth, podKey, stopWithin, Wakeup, type Publisher, type PublisherOptions } from './publisher.js';
 import { RetryBackoff } from './retry.js';
+import { INVALID_MANIFESTS_ANNOTATION } from '../rollout/rollout-outcome.js';
 
 export interface Taint {
   key: string;
@@ -285,10 +286,11 @@ export class KubernetesPublisher implements Publisher {
   }
 
   #nodeToRegister(local: V1Node): unknown {
-    const { name, labels, annotations } = local.metadata;
+    const { name, labels, annotations: { [INVALID_MANIFESTS_ANNOTATION]: _invalid, ...annotations } } = local.metadata;
     return {
       apiVersion: 'v1',
       kind: 'Node',
+      // Not the invalid files: annotations go only at registration, and that list changes.
       metadata: { name, labels, annotations },
       spec: { taints: this.#options.registerTaints ?? [STATIC_PODS_ONLY_TAINT] },
       status: local.status,

@@ -21,6 +21,12 @@
 //     of the items with metadata.resourceVersion removed: the versions count changes in the
 //     store and restart from the clock, while the content is what a receiver wants to compare.
 //   X-Podvisor-Deltas: offered (on a full PodList: this agent can send deltas, see below)
+// Invalid files (issue 12): a manifest with errors, or refused by policy, that no pod runs from (a
+// bad new file) has no mirror pod to carry its outcome; while there are any, the PodList has a
+// top-level "invalidManifests": [{"source","outcome":"Invalid","reason":"ManifestInvalid",
+// "message":<first error, file:line:col>,"since"}] (as GET /rollout's `invalid`). Absent when there
+// are none, so a node without bad files sends the PodList it always did. Outside the content hash
+// (its rule is unchanged), but a change of them alone is sent.
 //
 // Deltas (issue 12): between full states, only what changed since the last acknowledged (2xx)
 // POST, so that a steady node's heartbeat costs a few hundred bytes instead of the whole list.
@@ -32,7 +38,8 @@
 //   knows whether it keeps the base a delta is applied to.
 // - A delta's body: {"apiVersion":"podvisor.io/v1","kind":"PodListDelta","metadata":
 //   {"resourceVersion":<store version>,"baseResourceVersion":<the acknowledged POST's>},
-//   "items":[mirror pods added or changed],"removed":["<namespace>/<name>",...]}, with the
+//   "items":[mirror pods added or changed],"removed":["<namespace>/<name>",...],
+//   "invalidManifests":[the invalid files, all of them, [] when none]}, with the
 //   header X-Podvisor-Base-Version: <base> and X-Podvisor-Content-Hash of the whole state after
 //   it (the same rule as above), so the receiver can check what it applied it to.
 // - A heartbeat with nothing changed is an empty delta: the content hash says "still this".
@@ -51,6 +58,7 @@ import { canonicalJson } from '../canonical-json.js';
 import { DEFAULT_TIMEOUT_SECONDS, DeliveryHealth, podKey, Wakeup, type Publisher, type PublisherOptions, type PublishInput } from './publisher.js';
 import { RetryBackoff } from './retry.js';
 import { compareText } from '../order.js';
+import { INVALID_MANIFESTS_ANNOTATION, parseInvalidManifests, type InvalidManifest } from '../rollout/rollout-outcome.js';
 
 export const CONTENT_HASH_HEADER = 'X-Podvisor-Content-Hash';
 export const NODE_HEADER = 'X-Podvisor-Node';
@@ -81,6 +89,8 @@ export interface WebhookState {
   items: MirrorPod[];
   version: string;
   hash: string;
+  /** The files with errors that no pod runs from (from the node object): no item can carry them. */
+  invalid: InvalidManifest[];
 }
 
 /** What the receiver acknowledged last: the base of the next delta (each pod's content without its version). */
@@ -90,9 +100,15 @@ interface Acknowledged {
 }
 
 /** The input's state now. */
-export function webhookState(input: Pick<PublishInput, 'pods' | 'resourceVersion'>): WebhookState {
+export function webhookState(input: Pick<PublishInput, 'pods' | 'resourceVersion'> & Partial<Pick<PublishInput, 'node'>>): WebhookState {
   const items = [...input.pods()].sort((a, b) => compareText(podKey(a), podKey(b)));
-  return { items, version: input.resourceVersion(), hash: contentHash(items) };
+  const invalid = parseInvalidManifests(input.node?.()?.metadata.annotations?.[INVALID_MANIFESTS_ANNOTATION]);
+  return { items, version: input.resourceVersion(), hash: contentHash(items), invalid };
+}
+
+/** What decides whether a change is news: the items' content hash and the invalid files (outside the hash, whose rule receivers compute). */
+function deliveryKey(state: WebhookState): string {
+  return `${state.hash} ${JSON.stringify(state.invalid)}`;
 }
 
 /** A pod's content without its resourceVersion: what decides whether a delta carries it. */
@@ -106,7 +122,8 @@ export function deltaBody(state: WebhookState, base: { version: string; pods: Re
   const items = state.items.filter((pod) => base.pods.get(podKey(pod)) !== bareJson(pod));
   const present = new Set(state.items.map(podKey));
   const removed = [...base.pods.keys()].filter((key) => !present.has(key));
-  return JSON.stringify({ apiVersion: 'podvisor.io/v1', kind: 'PodListDelta', metadata: { resourceVersion: state.version, baseResourceVersion: base.version }, items, removed });
+  // The invalid files whole, every time (a few lines at most): an empty list is how they end.
+  return JSON.stringify({ apiVersion: 'podvisor.io/v1', kind: 'PodListDelta', metadata: { resourceVersion: state.version, baseResourceVersion: base.version }, items, removed, invalidManifests: state.invalid });
 }
 
 /** The PodList a POST carries and the hash of its content. */
@@ -116,13 +133,14 @@ export interface WebhookSnapshot {
 }
 
 /** The body and content hash for the input's state now. */
-export function webhookSnapshot(input: Pick<PublishInput, 'pods' | 'resourceVersion'>): WebhookSnapshot {
+export function webhookSnapshot(input: Pick<PublishInput, 'pods' | 'resourceVersion'> & Partial<Pick<PublishInput, 'node'>>): WebhookSnapshot {
   const state = webhookState(input);
   return { body: fullBody(state), hash: state.hash };
 }
 
 function fullBody(state: WebhookState): string {
-  return JSON.stringify({ apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: state.version }, items: state.items });
+  // Only when there are some: a node with none sends the very PodList it always did.
+  return JSON.stringify({ apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: state.version }, items: state.items, ...(state.invalid.length > 0 ? { invalidManifests: state.invalid } : {}) });
 }
 
 /** `sha256=<hex>` of the items' canonical JSON without their resourceVersions. */
@@ -169,7 +187,8 @@ export class WebhookPublisher implements Publisher {
   #heartbeatDue = false;
   #lastAttemptAt = Number.NEGATIVE_INFINITY;
   #retryAt: number | undefined;
-  #deliveredHash: string | undefined;
+  /** The deliveryKey of the last delivered state. */
+  #delivered: string | undefined;
   readonly #fullIntervalMs: number;
   /** The receiver answered the last full PodList with `accept`. */
   #deltasAccepted = false;
@@ -300,7 +319,7 @@ export class WebhookPublisher implements Publisher {
     this.#heartbeatDue = false;
     this.#lastAttemptAt = this.#now();
     const state = webhookState(this.#options.input);
-    if (!retrying && !heartbeat && state.hash === this.#deliveredHash) {
+    if (!retrying && !heartbeat && deliveryKey(state) === this.#delivered) {
       this.#covered = changes;
       this.#setPendingMetric();
       return;
@@ -312,7 +331,7 @@ export class WebhookPublisher implements Publisher {
     try {
       const answer = await this.#post(post, controller.signal);
       this.#options.metrics?.publishAttempts.inc({ mode: 'webhook', result: 'success' });
-      this.#deliveredHash = state.hash;
+      this.#delivered = deliveryKey(state);
       this.#covered = changes;
       this.#retryAt = undefined;
       this.#backoff.reset();

@@ -10,13 +10,14 @@
 // rules can be read and tested as a table.
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
+import { ROLLBACK_AFTER_ANNOTATION, rollbackAfterSeconds } from '../manifest/field-policy.js';
 import { CONFIG_HASH_ANNOTATION, type DesiredPod } from '../manifest/identity.js';
 import type { DesiredState } from '../manifest/desired-state.js';
 import { readStateFile, StateFileWriter } from '../state/state-file.js';
 import type { PodStatus } from '../status/types.js';
 
-/** Per pod: the window, in seconds, a replaced spec has to be proven Ready; 0 turns rollback off. */
-export const ROLLBACK_AFTER_ANNOTATION = 'podvisor.io/rollback-after-seconds';
+/** Per pod: the window, in seconds, a replaced spec has to be proven Ready; 0 turns rollback off (checked with the manifest). */
+export { ROLLBACK_AFTER_ANNOTATION };
 /** How long a new spec must stay Ready to be proven: a container that dies within seconds shows first as Ready. */
 export const PROVEN_AFTER_MS = 10_000;
 export const ROLLOUT_FILE = 'rollout.json';
@@ -59,10 +60,9 @@ export interface HeldReplace {
   runningHash: string;
 }
 
-/** The window of a pod's spec in ms: its annotation, else the default; 0 is off. */
+/** The window of a pod's spec in ms: its annotation, else (absent or invalid, a warning on the file) the default; 0 is off. */
 export function windowMs(pod: DesiredPod, defaultSeconds: number): number {
-  const text = pod.pod.metadata.annotations?.[ROLLBACK_AFTER_ANNOTATION];
-  const seconds = text === undefined ? defaultSeconds : Number(text);
+  const seconds = rollbackAfterSeconds(pod.pod.metadata.annotations?.[ROLLBACK_AFTER_ANNOTATION]) ?? defaultSeconds;
   return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 0;
 }
 
@@ -203,6 +203,32 @@ export interface RolledBack {
   runningHash: string;
 }
 
+/** A pod podman's listing shows: its key, the hash label of the spec it runs, and that spec where a copy is kept. */
+export interface ListedPod {
+  key: string;
+  hash: string;
+  /** The spec the pod was made from, as the runtime keeps it beside the pod (`<state-dir>/pods/<uid>/pod.json`). */
+  spec?: DesiredPod | undefined;
+}
+
+/**
+ * What runs at start, as podman's listing says (each pod's hash label), not what the last agent
+ * proved Ready: an agent killed mid-trial left the new spec running, and a pod never yet Ready
+ * has no record at all. Each listed hash's spec is the copy kept beside the pod, else the last
+ * Ready spec; a pod whose spec is nowhere (the copy lost) is in `unknown`, and nothing holds its replace.
+ */
+export function runningSpecs(listed: Iterable<ListedPod>, records: ReadonlyMap<string, RolloutRecord>): { running: Map<string, DesiredPod>; unknown: ListedPod[] } {
+  const running = new Map<string, DesiredPod>();
+  const unknown: ListedPod[] = [];
+  for (const pod of listed) {
+    const ready = records.get(pod.key)?.ready;
+    const spec = pod.spec?.hash === pod.hash ? pod.spec : ready?.hash === pod.hash ? ready.pod : undefined;
+    if (spec) running.set(pod.key, spec);
+    else unknown.push(pod);
+  }
+  return { running, unknown };
+}
+
 export class RolloutGuard {
   readonly #options: RolloutGuardOptions;
   readonly #writer: StateFileWriter;
@@ -224,16 +250,25 @@ export class RolloutGuard {
     this.#now = options.now ?? (() => new Date());
   }
 
-  /** Reads what the last agent remembered; a corrupt file is set aside (nothing is rolled back then). */
-  async load(): Promise<void> {
+  /**
+   * Reads what the last agent remembered; a corrupt file is set aside (nothing is rolled back then).
+   * `listed` is podman's listing now: what runs, so that a lock held at start holds a replace
+   * asked for while the agent was down, and never one already made. Without it (the listing failed)
+   * the last proven spec is taken as what most likely runs.
+   */
+  async load(listed?: readonly ListedPod[]): Promise<void> {
     const loaded = await readStateFile(this.#writer.path, this.#options.logger, (raw) => {
       if (typeof raw !== 'object' || raw === null || typeof (raw as { pods?: unknown }).pods !== 'object') return 'not a rollout state';
       return new Map(Object.entries((raw as { pods: Record<string, RolloutRecord> }).pods));
     });
     if (loaded) this.#records = loaded;
-    // What runs is not known before the first listing; the last proven spec is what most likely
-    // does, so that a lock held at start holds a replace asked for while the agent was down.
-    for (const [key, record] of this.#records) if (record.ready) this.#effective.set(key, record.ready.pod);
+    if (listed) {
+      const { running, unknown } = runningSpecs(listed, this.#records);
+      this.#effective = running;
+      for (const pod of unknown) this.#options.logger.warn(`pod ${pod.key} runs spec ${pod.hash}, of which no copy is kept: an update lock or replace window cannot hold its replace`, { event: 'RunningSpecUnknown', pod: pod.key, hash: pod.hash });
+    } else {
+      for (const [key, record] of this.#records) if (record.ready) this.#effective.set(key, record.ready.pod);
+    }
     this.#saved = JSON.stringify(Object.fromEntries(this.#records));
   }
 

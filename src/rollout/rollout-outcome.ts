@@ -2,7 +2,8 @@
 // this device took an update (issue 12, fleet-ready status): Applying (the new spec is not yet
 // proven Ready), Ready (the file's spec is the last one proven Ready), RolledBack (it did not
 // come up; the pod runs its last Ready spec), Held (a replace waits for an update lock or window)
-// or Invalid (the file has errors; the pod runs its last good spec).
+// or Invalid (the file has errors; the pod runs its last good spec). A file with errors that no
+// pod runs from (a bad new file) has its own Invalid entry, on the node (InvalidManifest).
 //
 // A pure function of what the rollout guard and the manifest intake know, so the rules are a
 // table; the intake hands the result to the status owner, which puts it on each pod.
@@ -76,9 +77,57 @@ export function rolloutOutcomes(input: OutcomeInput): RolloutOutcome[] {
   return out.sort((a, b) => compareText(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
 }
 
-/** Settled: nothing in flight (no pod Applying or Held); what a fleet tool gates its next batch on. */
-export function isSettled(outcomes: readonly Pick<RolloutOutcome, 'outcome'>[]): boolean {
-  return outcomes.every((one) => one.outcome !== 'Applying' && one.outcome !== 'Held');
+/**
+ * A file with errors (or refused by the manifest policy) that no pod runs from: a new file, or one
+ * whose pods never had a good spec. No pod carries its outcome, so the file does: without it a
+ * fleet tool that pushed a bad new manifest would see nothing, and the node settled.
+ */
+export interface InvalidManifest {
+  source: string;
+  outcome: 'Invalid';
+  reason: 'ManifestInvalid';
+  /** The file's first error, `file:line:col: field: message`. */
+  message: string;
+  since: string;
+}
+
+/** The node annotation the invalid files are served in (JSON, a list of InvalidManifest), for `/rollout` and the webhook. */
+export const INVALID_MANIFESTS_ANNOTATION = 'podvisor.io/invalid-manifests';
+
+/** The files with errors that define no wanted pod (those pods' own outcome says Invalid), sorted by file. */
+export function invalidManifests(invalidFiles: ReadonlyMap<string, { message: string; since: string }>, wanted: Iterable<Pick<WantedPod, 'source'>>): InvalidManifest[] {
+  const withPods = new Set([...wanted].map((pod) => pod.source));
+  return [...invalidFiles]
+    .filter(([source]) => !withPods.has(source))
+    .map(([source, problem]): InvalidManifest => ({ source, outcome: 'Invalid', reason: 'ManifestInvalid', message: problem.message, since: problem.since }))
+    .sort((a, b) => compareText(a.source, b.source));
+}
+
+/** The invalid files from the node annotation; none when it is missing or not a list of them (the status owner writes it, but be safe). */
+export function parseInvalidManifests(raw: string | undefined): InvalidManifest[] {
+  if (raw === undefined) return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((one: unknown): InvalidManifest[] => {
+    const entry = one as Partial<Record<keyof InvalidManifest, unknown>> | null;
+    if (typeof entry?.source !== 'string') return [];
+    const text = (field: unknown) => (typeof field === 'string' ? field : '');
+    return [{ source: entry.source, outcome: 'Invalid', reason: 'ManifestInvalid', message: text(entry.message), since: text(entry.since) }];
+  });
+}
+
+/**
+ * Settled: nothing in flight (no pod Applying or Held), and no new file invalid; what a fleet
+ * tool gates its next batch on. A bad new file is not settled: the change it brought has not
+ * come to an end as any pod, and a tool that waits for settled must not take it as done.
+ */
+export function isSettled(outcomes: readonly Pick<RolloutOutcome, 'outcome'>[], invalid: readonly InvalidManifest[] = []): boolean {
+  return invalid.length === 0 && outcomes.every((one) => one.outcome !== 'Applying' && one.outcome !== 'Held');
 }
 
 /** Remembers when each pod's wanted hash was first seen, so an outcome's `since` does not move. */

@@ -11,6 +11,7 @@ import type { PodManifest } from '../manifest/pod-schema.js';
 import { backoffKey, backoffSince } from '../pods/backoff.js';
 import { deadlineExceeded } from '../pods/plan.js';
 import type { Supervision } from '../pods/supervision.js';
+import type { InvalidManifest } from '../rollout/rollout-outcome.js';
 import type { Observation, ObservedPod } from '../runtime/types.js';
 import { readStateFile, StateFileWriter } from '../state/state-file.js';
 import { apiTime, podConditions } from './conditions.js';
@@ -82,6 +83,7 @@ export class StatusManager implements StatusSink {
   readonly #exits = new Map<string, { exitCode: number | undefined; at: Date }>();
   #problems: ReadonlyMap<string, ManifestProblem> = new Map();
   #rollout: ReadonlyMap<string, RolloutMark> = new Map();
+  #invalid: readonly InvalidManifest[] = [];
   #desired: DesiredState | undefined;
   #observed = new Map<string, ObservedPod>();
   #writeTimer: NodeJS.Timeout | undefined;
@@ -148,10 +150,11 @@ export class StatusManager implements StatusSink {
     this.#recompute();
   }
 
-  /** The manifest errors of pods running their last good spec, by pod key. */
-  setManifestProblems(problems: ReadonlyMap<string, ManifestProblem>, rollout?: ReadonlyMap<string, RolloutMark>): void {
+  /** The manifest errors of pods running their last good spec, by pod key; and the files with errors no pod runs from. */
+  setManifestProblems(problems: ReadonlyMap<string, ManifestProblem>, rollout?: ReadonlyMap<string, RolloutMark>, invalid?: readonly InvalidManifest[]): void {
     this.#problems = problems;
     if (rollout) this.#rollout = rollout;
+    if (invalid) this.#invalid = invalid;
     this.#recompute();
   }
 
@@ -178,6 +181,11 @@ export class StatusManager implements StatusSink {
     this.events.record(pod, type, reason, message, container);
     this.#dirty = true;
     this.#options.onChange?.();
+  }
+
+  /** The files with errors that no pod runs from (a bad new file), for the node. */
+  invalidManifests(): readonly InvalidManifest[] {
+    return this.#invalid;
   }
 
   /** Every pod served, sorted by namespace and name. */

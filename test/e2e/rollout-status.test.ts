@@ -2,7 +2,7 @@
 // /rollout` carry each pod's rollout outcome. Two pods come up Ready; an edit of one that
 // crash-loops is Applying (the node not settled) until it is rolled back, then RolledBack with
 // its reason; and the receiver, having opted in to deltas, gets that change as a delta carrying
-// only the changed pod.
+// only the changed pod. A bad new file is listed on its own (no pod carries it), unsettling the node.
 import t from 'tap';
 import { WebhookTestReceiver, type ReceivedItem } from '../publish/webhook-test-receiver.js';
 import { freePort, IMAGE, podYaml, putManifest, setup, sleeper, waitFor } from './harness.js';
@@ -14,6 +14,7 @@ interface Report {
   settled: boolean;
   metadata: { resourceVersion: string };
   pods: { name: string; outcome: string; reason: string; message: string; wantedHash?: string; runningHash?: string; since: string; source: string }[];
+  invalid: { source: string; outcome: string; reason: string; message: string; since: string }[];
 }
 
 const WINDOW = 40;
@@ -81,4 +82,19 @@ t.test('the webhook and GET /rollout carry Ready, Applying and RolledBack; the c
   t.ok(carrying.some((post) => post.body.items.some((item) => outcomeIn(item) === 'RolledBack')), 'one carries web RolledBack');
   t.match(received(webName)?.status.conditions?.find((one) => one.type === 'podvisor.io/ManifestApplied'), { status: 'False', reason: 'RolledBack' });
   t.equal(outcomeIn(received(dbName)), 'Ready', 'db untouched, still Ready at the receiver');
+
+  // A bad new file: no pod runs from it, so the node carries its outcome, and is not settled.
+  const invalidIn = (post: (typeof receiver.posts)[number] | undefined) => (post?.body as { invalidManifests?: Report['invalid'] } | undefined)?.invalidManifests;
+  await putManifest(world.manifestDir, 'new.yaml', podYaml({ name: 'new', containers: '    - name: app\n' }));
+  const bad = await waitFor('new.yaml Invalid in /rollout', async () => {
+    const report = await rollout();
+    return report.invalid.length > 0 ? report : undefined;
+  }, { timeoutMs: 30_000 });
+  t.equal(bad.settled, false, 'a bad new file: not settled');
+  t.match(bad.invalid, [{ source: /new\.yaml$/, outcome: 'Invalid', reason: 'ManifestInvalid', message: /new\.yaml:\d+:\d+: spec\.containers\[0\]\.image: / }], 'the file and its first error');
+  await waitFor('the receiver told of the invalid file', () => (invalidIn(receiver.posts.at(-1)) ?? []).length === 1, { timeoutMs: 30_000 });
+  t.match(invalidIn(receiver.posts.at(-1)), bad.invalid, 'the webhook carries the same');
+  await putManifest(world.manifestDir, 'new.yaml', podYaml({ name: 'new', containers: sleeper('app') }));
+  await waitFor('new.yaml fixed: nothing invalid in /rollout', async () => (await rollout()).invalid.length === 0, { timeoutMs: 30_000 });
+  await waitFor('the receiver told it is gone', () => invalidIn(receiver.posts.at(-1))?.length === 0, { timeoutMs: 30_000 });
 });

@@ -6,7 +6,8 @@
 import t, { type Test } from 'tap';
 import { WebhookPublisher, type WebhookPublisherOptions } from '../../src/publish/webhook.js';
 import { recordingLogger, untilWithin } from '../support/recording.js';
-import { NODE, pod, storeInput } from './fixtures.js';
+import { INVALID_MANIFESTS_ANNOTATION, type InvalidManifest } from '../../src/rollout/rollout-outcome.js';
+import { NODE, node, pod, storeInput } from './fixtures.js';
 import { WebhookTestReceiver } from './webhook-test-receiver.js';
 
 const until = untilWithin(15_000);
@@ -131,4 +132,34 @@ t.test('a bad full interval is a configuration error naming the flag', async (t)
   for (const value of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
     t.throws(() => new WebhookPublisher({ input, logger, url: 'http://127.0.0.1:1/hook', fullIntervalSeconds: value }), { code: 'E_CONFIG', message: /--publish-full-interval must be a number of seconds of at least 0/ }, String(value));
   }
+});
+
+t.test('invalid files no pod runs from: a top-level invalidManifests in the PodList and every delta; a change of them alone is sent', async (t) => {
+  const { receiver, set, publisher } = await setup(t);
+  t.notOk('invalidManifests' in (receiver.posts[0]?.body ?? {}), 'none: the PodList as it always was');
+  const bad: InvalidManifest = { source: '/etc/podvisor/manifests.d/new.yaml', outcome: 'Invalid', reason: 'ManifestInvalid', message: '/etc/podvisor/manifests.d/new.yaml:4:7: spec.containers[0].image: Required value', since: '2024-05-01T10:00:00Z' };
+  const withInvalid = node();
+  withInvalid.metadata.annotations[INVALID_MANIFESTS_ANNOTATION] = JSON.stringify([bad]);
+  const pods = [pod('web'), pod('db')];
+  set(pods, withInvalid);
+  await until(() => receiver.posts.length === 2 && publisher.pending === 0, 'the invalid file, alone a change');
+  const delta = receiver.posts[1]?.body as { kind: string; items: unknown[]; invalidManifests?: unknown } | undefined;
+  t.equal(delta?.kind, 'PodListDelta');
+  t.same(delta?.items, [], 'no pod changed');
+  t.same(delta?.invalidManifests, [bad], 'the file and its first error');
+  t.equal(receiver.posts[1]?.hashHeader, receiver.posts[0]?.hashHeader, 'the content hash (of the items) is unchanged');
+
+  set(pods, node());
+  await until(() => receiver.posts.length === 3 && publisher.pending === 0, 'the file fixed');
+  t.same((receiver.posts[2]?.body as { invalidManifests?: unknown }).invalidManifests, [], 'an empty list says they are gone');
+});
+
+t.test('a receiver without deltas gets invalidManifests in the full PodList', async (t) => {
+  const { receiver, set, publisher } = await setup(t, {}, false);
+  const withInvalid = node();
+  const bad = [{ source: '/m/new.yaml', outcome: 'Invalid', reason: 'ManifestInvalid', message: 'm', since: 's' }];
+  withInvalid.metadata.annotations[INVALID_MANIFESTS_ANNOTATION] = JSON.stringify(bad);
+  set([pod('web'), pod('db')], withInvalid);
+  await until(() => receiver.posts.length === 2 && publisher.pending === 0, 'the change');
+  t.match(receiver.posts[1]?.body, { kind: 'PodList', invalidManifests: bad });
 });

@@ -9,7 +9,7 @@ import { createLogger } from '../../src/log/logger.js';
 import type { DesiredState } from '../../src/manifest/desired-state.js';
 import { toDesiredPod, type DesiredPod } from '../../src/manifest/identity.js';
 import type { PodManifest } from '../../src/manifest/pod-schema.js';
-import { decide, effectivePods, nextDeadline, PROVEN_AFTER_MS, ROLLBACK_AFTER_ANNOTATION, ROLLOUT_FILE, RolloutGuard, type ObservedStatus, type RolloutRecord } from '../../src/rollout/rollout-guard.js';
+import { decide, effectivePods, nextDeadline, PROVEN_AFTER_MS, ROLLBACK_AFTER_ANNOTATION, ROLLOUT_FILE, RolloutGuard, runningSpecs, type ObservedStatus, type RolloutRecord } from '../../src/rollout/rollout-guard.js';
 
 const T0 = new Date('2026-12-04T10:00:00.000Z');
 const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
@@ -214,4 +214,54 @@ t.test('update locks: a held replace keeps the running spec; creation is never h
   t.equal(result.held.size, 0, 'and is not reported as held');
   result = effectivePods(new Map([[v2.key, v2]]), new Map([[v2.key, rolledBack]]), 120, T0, { running: new Map([[v2.key, v2]]), holding: () => lock });
   t.equal(result.pods.get(v2.key)?.hash, v1.hash, 'going back from the failed spec is never held');
+});
+
+t.test('runningSpecs: what runs is what podman lists, with the spec kept beside the pod', async (t) => {
+  const onTrial: RolloutRecord = { ...proven, trial: { hash: v2.hash, since: T0.toISOString() } };
+  let result = runningSpecs([{ key: v2.key, hash: v2.hash, spec: v2 }], new Map([[v2.key, onTrial]]));
+  t.equal(result.running.get(v2.key)?.hash, v2.hash, 'a pod on trial runs its new spec, not its last Ready one');
+  result = runningSpecs([{ key: v1.key, hash: v1.hash }], new Map([[v1.key, proven]]));
+  t.equal(result.running.get(v1.key)?.hash, v1.hash, 'no copy kept: the last Ready spec, when it is the one listed');
+  result = runningSpecs([{ key: v2.key, hash: v2.hash, spec: v1 }], new Map([[v2.key, proven]]));
+  t.equal(result.running.size, 0, 'a copy of another spec is not what runs');
+  t.same(result.unknown.map((one) => one.hash), [v2.hash], 'and the pod is named as unknown');
+  t.equal(runningSpecs([], new Map([[v1.key, proven]])).running.size, 0, 'a pod not listed does not run, whatever was proven');
+});
+
+t.test('after a restart, a lock holds only a replace not yet made: podman\'s listing says what runs', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'podvisor-rollout-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const logs = new PassThrough();
+  let logged = '';
+  logs.on('data', (chunk: Buffer) => (logged += chunk.toString()));
+  const logger = createLogger({ level: 'warn', format: 'json', stream: logs });
+  const lock = '/run/podvisor/locks/all';
+  const make = () => new RolloutGuard({ stateDir: dir, logger, defaultSeconds: 120, now: () => T0, statuses: () => [], holding: () => lock, onChange: () => undefined, onRollback: () => undefined });
+  const state = (pod: DesiredPod): DesiredState => ({ pods: new Map([[pod.key, pod]]), erroredSources: new Set(), conflicts: [] });
+
+  // Killed mid-trial: v1 proven, v2 on trial and running, not yet proven Ready.
+  await writeFile(join(dir, ROLLOUT_FILE), JSON.stringify({ pods: { [v2.key]: { ...proven, trial: { hash: v2.hash, since: T0.toISOString(), startedAt: T0.toISOString() } } } }));
+  let guard = make();
+  await guard.load([{ key: v2.key, hash: v2.hash, spec: v2 }]);
+  let handed = guard.apply(state(v2));
+  t.equal(handed.pods.get(v2.key)?.hash, v2.hash, 'the running trial spec stays: no replace back to the last Ready spec');
+  t.equal(guard.heldReplaces().size, 0, 'and nothing is held');
+  t.equal(guard.records().get(v2.key)?.trial?.hash, v2.hash, 'the trial goes on (the rollback rule is unchanged)');
+  guard.stop();
+
+  // Never Ready, so no record: its file edited while the agent was down.
+  await rm(join(dir, ROLLOUT_FILE));
+  guard = make();
+  await guard.load([{ key: v1.key, hash: v1.hash, spec: v1 }]);
+  handed = guard.apply(state(v2));
+  t.equal(handed.pods.get(v2.key)?.hash, v1.hash, 'a pod never yet Ready keeps its running spec while the lock holds');
+  t.same(guard.heldReplaces().get(v2.key), { by: lock, wantedHash: v2.hash, runningHash: v1.hash }, 'held, and said so');
+  guard.stop();
+
+  // Listed, but no copy of its spec anywhere: nothing can be kept running, said in the log.
+  guard = make();
+  await guard.load([{ key: v1.key, hash: v1.hash }]);
+  t.equal(guard.apply(state(v2)).pods.get(v2.key)?.hash, v2.hash, 'a spec of which no copy is kept cannot be held');
+  t.match(logged, /RunningSpecUnknown/, 'and the log says why');
+  guard.stop();
 });

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { outcomeOf, rolloutReport } from '../../src/api/rollout-report.js';
 import type { RolloutRecord } from '../../src/rollout/rollout-guard.js';
-import { FirstSeen, isSettled, rolloutOutcomes, type OutcomeInput } from '../../src/rollout/rollout-outcome.js';
+import { FirstSeen, INVALID_MANIFESTS_ANNOTATION, invalidManifests, isSettled, parseInvalidManifests, rolloutOutcomes, type OutcomeInput } from '../../src/rollout/rollout-outcome.js';
 import { rolloutAnnotations, rolloutCondition, type RolloutMark } from '../../src/status/manifest-problem.js';
 
 const POD = { key: 'default/web-n1', source: '/etc/pods.d/web.yaml', hash: 'new' };
@@ -118,4 +118,23 @@ t.test('the /rollout report reads the outcomes back from mirror pods', async (t)
   t.equal(rolloutReport([mirror('f', mark('Applying', 'Applying', 'x'))], 'n1', '1').settled, false, 'Applying: not settled');
   const broken = { metadata: { name: 'g', annotations: { 'podvisor.io/rollout': 'Held', 'podvisor.io/rollout-detail': '{not json' } } };
   t.match(outcomeOf(broken), { namespace: 'default', outcome: 'Held', reason: 'Held', message: '', source: '' }, 'a broken detail annotation: the word alone');
+});
+
+t.test('a file with errors that no pod runs from has its own Invalid entry; the node is not settled', async (t) => {
+  const bad = { message: '/etc/pods.d/new.yaml:4:7: spec.containers[0].image: Required value', since: SEEN };
+  const files = new Map([['/etc/pods.d/new.yaml', bad], [POD.source, { message: 'web.yaml:1:1: x', since: SEEN }]]);
+  const invalid = invalidManifests(files, [POD]);
+  t.same(invalid, [{ source: '/etc/pods.d/new.yaml', outcome: 'Invalid', reason: 'ManifestInvalid', message: bad.message, since: SEEN }], 'the new file, with its first error; a file whose pods run is their outcome, not an entry');
+  t.same(invalidManifests(new Map([['/b.yaml', bad], ['/a.yaml', bad]]), []).map((one) => one.source), ['/a.yaml', '/b.yaml'], 'sorted by file');
+  t.equal(isSettled([{ outcome: 'Ready' }], invalid), false, 'a bad new file: not settled');
+  t.equal(isSettled([{ outcome: 'Ready' }], []), true);
+  t.same(parseInvalidManifests(JSON.stringify(invalid)), invalid, 'read back from the node annotation');
+  t.same(parseInvalidManifests('{not json'), [], 'a broken annotation: none');
+  t.same(parseInvalidManifests('[{"message":"no source"}, 3]'), [], 'entries without a file: left out');
+
+  const node = { metadata: { annotations: { [INVALID_MANIFESTS_ANNOTATION]: JSON.stringify(invalid) } } };
+  const report = rolloutReport([], 'n1', '7', node);
+  t.equal(report.settled, false, '/rollout: not settled with no pod at all');
+  t.same(report.invalid, invalid, '/rollout names the file and its first error');
+  t.same(rolloutReport([], 'n1', '7', { metadata: { annotations: {} } }), { kind: 'RolloutReport', apiVersion: 'podvisor.io/v1', node: 'n1', metadata: { resourceVersion: '7' }, settled: true, pods: [], invalid: [] }, 'none: settled, an empty list');
 });
