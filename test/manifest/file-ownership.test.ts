@@ -26,6 +26,19 @@ async function world(t: Test): Promise<{ dir: string; file: string; options: Own
   return { dir, file, options: { trustedUids: trustedUidsFor(0), symlinkRoots: [dir] } };
 }
 
+/** A manifest in a directory beside `dir`, owned and moded well, and `dir/out.yaml` linking to it. */
+async function linkOutside(dir: string): Promise<{ elsewhere: string; outside: string; out: string }> {
+  const elsewhere = join(dir, '..', 'elsewhere');
+  await mkdir(elsewhere);
+  await chmod(elsewhere, 0o755);
+  const outside = join(elsewhere, 'web.yaml');
+  await writeFile(outside, MANIFEST);
+  await chmod(outside, 0o644);
+  const out = join(dir, 'out.yaml');
+  await symlink(outside, out);
+  return { elsewhere, outside, out };
+}
+
 t.test('untrustedReason: owner and mode, with the fix', async (t) => {
   const path = '/etc/pods.d/web.yaml';
   t.equal(untrustedReason(path, 'file', { uid: 0, mode: 0o100644 }, ROOT_ONLY), undefined, 'root, 0644');
@@ -93,14 +106,7 @@ t.test('symbolic links: only to files under the allowed roots, owned and kept as
   t.equal(await ownershipProblem(link, options), `${link} links to ${target}, and the directory ${versions} is writable by group (mode 0775): chmod go-w ${versions}`, 'a directory above the target');
   await chmod(versions, 0o755);
 
-  const elsewhere = join(dir, '..', 'elsewhere');
-  await mkdir(elsewhere);
-  await chmod(elsewhere, 0o755);
-  const outside = join(elsewhere, 'web.yaml');
-  await writeFile(outside, MANIFEST);
-  await chmod(outside, 0o644);
-  const out = join(dir, 'out.yaml');
-  await symlink(outside, out);
+  const { elsewhere, outside, out } = await linkOutside(dir);
   t.equal(await ownershipProblem(out, options), `${out} is a symbolic link to ${outside}: links are followed only into ${dir} (policy.symlink-roots); copy the file here, or add its directory to policy.symlink-roots`);
   t.equal(await ownershipProblem(out, { ...options, symlinkRoots: [dir, elsewhere] }), undefined, 'followed once its directory is a root');
   t.equal(await ownershipProblem(link, { ...options, symlinkRoots: [] }), `${link} is a symbolic link to ${target}: no symbolic link is followed (policy.symlink-roots is empty); copy the file here, or add its directory to policy.symlink-roots`);
@@ -113,14 +119,7 @@ t.test('symbolic links: only to files under the allowed roots, owned and kept as
 
 t.test('each rule on its own: owners unchecked keep links in their roots; links unchecked keep owners checked', async (t) => {
   const { dir, file, options } = await world(t);
-  const elsewhere = join(dir, '..', 'elsewhere');
-  await mkdir(elsewhere);
-  await chmod(elsewhere, 0o755);
-  const outside = join(elsewhere, 'web.yaml');
-  await writeFile(outside, MANIFEST);
-  await chmod(outside, 0o644);
-  const out = join(dir, 'out.yaml');
-  await symlink(outside, out);
+  const { elsewhere, outside, out } = await linkOutside(dir);
   const inside = join(dir, 'inside.yaml');
   await symlink('web.yaml', inside);
 
