@@ -21,10 +21,21 @@ Flags:
   --manifest-dir DIR          directory of Pod manifests (default /etc/pods.d)
   --node-name NAME            node name; pods are named <name>-<node> (default: host name, lower-cased)
   --state-dir DIR             where podvisor keeps pod volumes and state (default /var/lib/podvisor)
+  --images-dir DIR            image archives (*.tar, *.tar.gz, *.tar.zst) loaded into podman once
+                              each, before pods start (default <state-dir>/images)
   --resync-interval SECONDS   full rescan of the manifest directory (default 20)
   --relist-interval SECONDS   full listing of podman's pods (default 10)
   --backoff-initial SECONDS   first crash-loop back-off delay; it doubles per restart (default 10)
   --backoff-max SECONDS       longest crash-loop back-off delay (default 300)
+  --rollback-after SECONDS    an edited pod not Ready (for 10 s) within this, or crash-looping,
+                              goes back to its last Ready spec (default 120; 0: off; per pod the
+                              annotation podvisor.io/rollback-after-seconds)
+  --locks-dir DIR             update locks: a file NAMESPACE_NAME (or all) here holds the replace
+                              of that running pod (or every one) (default /run/podvisor/locks)
+  --replace-window CRON       when an edit may replace a running pod, e.g. "0 2 * * *" (local
+                              time); outside it a replace is held (default: always)
+  --replace-window-duration DURATION
+                              how long each window stays open: 90m, 1h30m, 3600 (default 1h)
   --log-level LEVEL           error, warn, info or debug (default info)
   --container-log-max-size SIZE
                               bound on each container's log file (default 10Mi)

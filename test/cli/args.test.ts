@@ -3,6 +3,8 @@
 // The default file's path is given to each call, so the test never touches /etc.
 import t from 'tap';
 import { join } from 'node:path';
+import { SETTINGS } from '../../src/config/agent-config.js';
+import { RUN_HELP } from '../../src/cli/run.js';
 import { commandList, COMMANDS, configFileFor, DEFAULT_STATE_DIR, parseCommandArgs, readAgentConfigFile, stateDirFor } from '../../src/cli/args.js';
 
 t.test('the state directory: --state-dir, else the config file\'s, else /var/lib/podvisor', async (t) => {
@@ -58,4 +60,8 @@ t.test('the command table: each command once, listed in --help, and its flags pa
       t.doesNotThrow(() => parseCommandArgs(spec.name, argv, spec.options, true), `${spec.name} --${flag}`);
     }
   }
+});
+
+t.test('run --help lists every setting run takes, so none is known only from the manual', async (t) => {
+  for (const setting of SETTINGS) t.match(RUN_HELP, new RegExp(`^ {2}--${setting.flag}\\b`, 'm'), `--${setting.flag}`);
 });
