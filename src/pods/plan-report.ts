@@ -328,7 +328,14 @@ export function formatPlanText(report: PlanReport): string {
   ];
   const pending = s.pendingReplace > 0 ? ` (and ${s.pendingReplace} pending: held until released)` : '';
   lines.push('', `Plan: ${s.create} to create, ${s.replace} to replace${pending}, ${s.remove} to remove; ${kept} to keep${keptWhy.length > 0 ? ` (${keptWhy.join('; ')})` : ''}.`);
-  if (!report.changes) lines.push(s.rolledBack > 0 ? 'No changes: podman runs what the agent chose; a rolled-back pod waits for its file to change.' : 'No changes: podman runs what the files ask for.');
+  const invalidFiles = report.files.filter((file) => !file.valid).length;
+  if (!report.changes) {
+    const waiting = [
+      ...(s.rolledBack > 0 ? ['a rolled-back pod waits for its file to change'] : []),
+      ...(invalidFiles > 0 ? [`${invalidFiles === 1 ? '1 file has errors and changes' : `${invalidFiles} files have errors and change`} nothing until fixed`] : []),
+    ];
+    lines.push(waiting.length > 0 ? `No changes: podman runs what the agent chose; ${waiting.join('; ')}.` : 'No changes: podman runs what the files ask for.');
+  }
   else if (s.create + s.replace + s.remove === 0) lines.push('Nothing to do now: the pending replace(s) go ahead once what holds them is released (exit 1: the files ask for a change podman does not run yet).');
   return `${lines.join('\n')}\n`;
 }

@@ -139,6 +139,7 @@ t.test('an invalid edit of a running pod\'s file: kept on its last good spec, wi
     t.match(text, /^! keep +default\/web-node1 +web\.yaml: its file has errors: kept on its last good spec/m, name);
     t.match(text, /^Findings:\n {2}\/etc\/pods\.d\/web\.yaml:7:14: spec\.containers\[0\]\.image: Required$/m, name);
     t.match(text, /1 to keep \(1 on the last good spec: file has errors\)/, name);
+    t.match(text, /^No changes: podman runs what the agent chose; 1 file has errors and changes nothing until fixed\.$/m, `${name}: not "what the files ask for"`);
   }
   // The same file when the pod is not running: nothing to keep, nothing to make.
   t.same(verdicts(report({ files: [broken], observed: [] })), []);
