@@ -129,6 +129,14 @@ export async function runningHash(node: string, name: string): Promise<string | 
   return (await podsOf(node)).find((pod) => pod.Labels?.['io.podvisor.name'] === `${name}-${node}` && pod.Status === 'Running')?.Labels?.['io.podvisor.hash'];
 }
 
+/** Waits for pod `name` to run a spec other than `hash` (its replace done) and returns the new spec's hash. */
+export async function replacedFrom(node: string, name: string, hash: string | undefined, options: { timeoutMs: number; intervalMs?: number }): Promise<string> {
+  return await waitFor(`${name} replaced`, async () => {
+    const now = await runningHash(node, name);
+    return now && now !== hash ? now : undefined;
+  }, options);
+}
+
 /** The manifest containers (not infra) of the pods labelled with `node`, sorted by name. */
 export async function containersOf(node: string): Promise<ContainerEntry[]> {
   const out = await podman('ps', '--all', '--filter', `label=io.podvisor.node=${node}`, '--format', 'json');

@@ -6,7 +6,7 @@ process.env.TZ = 'UTC'; // the agent inherits it: the windows below are written 
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { checkPendingReplace, podYaml, putManifest, runningHash, setup, sleeper, waitFor } from './harness.js';
+import { checkPendingReplace, replacedFrom, podYaml, putManifest, runningHash, setup, sleeper, waitFor } from './harness.js';
 
 t.setTimeout(300_000);
 
@@ -44,9 +44,6 @@ t.test('a closed window holds a replace; the window opening lets it go', async (
   t.match(reloaded, { applied: ['replace-window', 'replace-window-duration'] }, 'the window is taken by a reload');
   const released = await agent.waitForLog({ event: 'ReplaceReleased' }, { timeoutMs: 90_000 });
   t.ok(Date.parse(released.timestamp) >= opens.getTime(), `released when the window opened (${released.timestamp}, window at ${opens.toISOString()}), not before`);
-  const second = await waitFor('web replaced', async () => {
-    const hash = await runningHash(node, 'web');
-    return hash && hash !== first ? hash : undefined;
-  }, { timeoutMs: 90_000 });
+  const second = await replacedFrom(node, 'web', first, { timeoutMs: 90_000 });
   t.not(second, first, 'the window open: the replace went ahead');
 });

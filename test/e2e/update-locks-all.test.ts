@@ -5,7 +5,7 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { checkPendingReplace, podsOf, podYaml, putManifest, runningHash, setup, sleeper, waitFor } from './harness.js';
+import { checkPendingReplace, replacedFrom, podsOf, podYaml, putManifest, runningHash, setup, sleeper, waitFor } from './harness.js';
 
 t.setTimeout(180_000);
 
@@ -47,10 +47,7 @@ t.test('the `all` lock holds every replace, never a creation or a removal', asyn
   await rm(lock);
   for (const name of held) {
     await agent.waitForLog({ event: 'ReplaceReleased' }, { pod: `default/${name}-${node}`, timeoutMs: 20_000 });
-    const second = await waitFor(`${name} replaced`, async () => {
-      const hash = await runningHash(node, name);
-      return hash && hash !== first[name] ? hash : undefined;
-    }, { timeoutMs: 60_000 });
+    const second = await replacedFrom(node, name, first[name], { timeoutMs: 60_000 });
     t.not(second, first[name], `${name}: \`all\` gone, the replace goes ahead`);
   }
 });

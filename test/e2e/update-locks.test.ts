@@ -7,7 +7,7 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { checkPendingReplace, podsOf, podYaml, putManifest, runningHash, setup, sleeper, waitFor } from './harness.js';
+import { checkPendingReplace, replacedFrom, podsOf, podYaml, putManifest, runningHash, setup, sleeper, waitFor } from './harness.js';
 
 t.setTimeout(240_000);
 
@@ -42,10 +42,7 @@ t.test('a lock holds a replace, never a creation or a removal', async (t) => {
   await rm(join(locksDir, 'default_web'));
   await agent.waitForLog({ event: 'ReplaceReleased' }, { timeoutMs: 20_000 });
   await agent.waitForLog({ event: 'PodReplacing' }, { timeoutMs: 30_000 });
-  const second = await waitFor('web replaced', async () => {
-    const hash = await runningHash(node, 'web');
-    return hash && hash !== first ? hash : undefined;
-  }, { timeoutMs: 60_000 });
+  const second = await replacedFrom(node, 'web', first, { timeoutMs: 60_000 });
   t.not(second, first, 'the lock gone: the replace goes ahead');
 });
 
@@ -76,10 +73,7 @@ t.test('agent SIGKILLed and restarted while the lock holds: the running pod is n
 
   await rm(join(locksDir, 'default_web'));
   await agent.waitForLog({ event: 'ReplaceReleased' }, { timeoutMs: 20_000 });
-  const second = await waitFor('web replaced', async () => {
-    const hash = await runningHash(node, 'web');
-    return hash && hash !== first ? hash : undefined;
-  }, { timeoutMs: 60_000 });
+  const second = await replacedFrom(node, 'web', first, { timeoutMs: 60_000 });
   t.not(second, first, 'the lock gone: the replace goes ahead');
 });
 
@@ -95,10 +89,7 @@ t.test('agent SIGKILLed mid-trial and restarted while a lock holds: the new spec
   // Ready on v1 (the spec to go back to), then the edit: v2 runs, on trial until Ready for 10 s.
   await waitFor('v1 recorded Ready', async () => (await record())?.ready?.hash === first, { timeoutMs: 30_000 });
   await putManifest(world.manifestDir, 'web.yaml', podYaml({ name: 'web', containers: sleeper('app', { GEN: '2' }) }));
-  const second = await waitFor('web replaced by v2', async () => {
-    const hash = await runningHash(node, 'web');
-    return hash && hash !== first ? hash : undefined;
-  }, { timeoutMs: 30_000, intervalMs: 100 });
+  const second = await replacedFrom(node, 'web', first, { timeoutMs: 30_000, intervalMs: 100 });
   // Within the trial's 10 s: a lock, then the agent killed.
   await writeFile(join(locksDir, 'all'), 'job running\n');
   await firstAgent.waitForLog({ event: 'UpdateLocks' }, { timeoutMs: 5_000 });
