@@ -25,14 +25,39 @@ export class PublishError extends PodvisorError {
   readonly status: number | undefined;
   /** The `reason` of a Kubernetes Status answer: AlreadyExists, NotFound, Conflict... */
   readonly reason: string | undefined;
+  /** How long the server asked to be left alone (its Retry-After on a 429 or 503), bounded. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(kind: PublishFailureKind, message: string, options: { cause?: unknown; status?: number; reason?: string } = {}) {
+  constructor(kind: PublishFailureKind, message: string, options: { cause?: unknown; status?: number; reason?: string; retryAfterMs?: number | undefined } = {}) {
     super('E_PUBLISH', message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'PublishError';
     this.kind = kind;
     this.status = options.status;
     this.reason = options.reason;
+    this.retryAfterMs = options.retryAfterMs;
   }
+}
+
+/** The longest Retry-After taken: a server asking for more is asked again after this. */
+export const MAX_RETRY_AFTER_MS = 15 * 60_000;
+
+/**
+ * The wait a 429 or 503 answer asks for in its Retry-After header (RFC 9110: seconds, or an
+ * HTTP date), at most MAX_RETRY_AFTER_MS; undefined for other answers or a value that is neither.
+ */
+export function retryAfterOf(response: HttpResponse, now: number): number | undefined {
+  if (response.status !== 429 && response.status !== 503) return undefined;
+  const value = response.headers['retry-after']?.trim();
+  if (!value) return undefined;
+  // An HTTP date names its day ("Fri, 04 Dec 2026 12:00:30 GMT"); Date.parse alone takes "-5" as a year.
+  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : /^[A-Za-z]{3}, /.test(value) ? Date.parse(value) - now : NaN;
+  if (Number.isNaN(ms)) return undefined;
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
+}
+
+/** The wait an error's server asked for, or 0. */
+export function askedWait(error: unknown): number {
+  return error instanceof PublishError ? (error.retryAfterMs ?? 0) : 0;
 }
 
 /** True for failures of the endpoint as a whole (unreachable, overloaded), not of one request's content. */
@@ -231,5 +256,5 @@ function redactError(error: PublishError, redact: (text: string) => string): Pub
   const message = redact(error.message);
   if (message === error.message) return error;
   // The cause is dropped too: its message carried the token.
-  return new PublishError(error.kind, message, { ...(error.status !== undefined ? { status: error.status } : {}), ...(error.reason !== undefined ? { reason: error.reason } : {}) });
+  return new PublishError(error.kind, message, { ...(error.status !== undefined ? { status: error.status } : {}), ...(error.reason !== undefined ? { reason: error.reason } : {}), retryAfterMs: error.retryAfterMs });
 }

@@ -1,7 +1,7 @@
 // The few Kubernetes API calls the publisher makes, over the HTTP client: JSON in and out, the
 // server's v1 Status turned into a PublishError that keeps its code and reason (NotFound,
 // AlreadyExists, Conflict), and every request counted in the metrics by its result.
-import { HttpClient, PublishError, resultLabel } from './http-client.js';
+import { HttpClient, PublishError, resultLabel, retryAfterOf } from './http-client.js';
 import { connectionToken, type KubeConnection } from './kubeconfig.js';
 
 /** A v1 Status, as the API server answers errors. */
@@ -99,6 +99,7 @@ export class KubeApi {
     throw new PublishError('http', `${method} ${path}: HTTP ${response.status}${reason ? ` ${reason}` : ''}${message ? `: ${message}` : ''}`, {
       status: response.status,
       ...(reason ? { reason } : {}),
+      retryAfterMs: retryAfterOf(response, Date.now()),
     });
   }
 

@@ -25,7 +25,7 @@ import { errorMessage, PodvisorError } from '../errors.js';
 import type { CheckResult } from '../health/health.js';
 import { CONFIG_MIRROR_ANNOTATION, type MirrorPod } from '../mirror/mirror-pod.js';
 import type { V1Node } from '../mirror/node-object.js';
-import { isEndpointFailure, PublishError } from './http-client.js';
+import { askedWait, isEndpointFailure, PublishError } from './http-client.js';
 import { hasStatus, KubeApi, type ApiList, type ApiObject } from './kube-api.js';
 import type { KubeConnection } from './kubeconfig.js';
 import { mergePatch } from './merge-patch.js';
@@ -213,7 +213,7 @@ export class KubernetesPublisher implements Publisher {
         else this.#health.failed(new PublishError('state', `${failures.length} not published: ${failures.slice(0, 3).join('; ')}${failures.length > 3 ? '; …' : ''}`));
       } catch (error) {
         if (this.#stopping) break;
-        this.#retryAt = this.#now() + this.#backoff.next();
+        this.#retryAt = this.#now() + this.#backoff.next(askedWait(error));
         // Anything may have changed while the server was away: look again before acting.
         this.#needList = true;
         this.#health.failed(error);
@@ -256,7 +256,7 @@ export class KubernetesPublisher implements Publisher {
       if (isEndpointFailure(error)) throw error;
       const backoff = retry?.backoff ?? new RetryBackoff(this.#options.retry);
       const message = errorMessage(error);
-      this.#retries.set(key, { backoff, at: this.#now() + backoff.next(), message });
+      this.#retries.set(key, { backoff, at: this.#now() + backoff.next(askedWait(error)), message });
       failures.push(`${label}: ${message}`);
     }
   }

@@ -39,11 +39,11 @@ export class RetryBackoff {
     return Math.min(this.#maxMs, this.#initialMs * 2 ** Math.min(this.#failures, 30));
   }
 
-  /** Counts a failure and returns how long to wait before the next attempt. */
-  next(): number {
+  /** Counts a failure and returns how long to wait before the next attempt: at least `askedMs`, the server's Retry-After. */
+  next(askedMs = 0): number {
     const delay = Math.floor(this.#random() * this.cap);
     this.#failures++;
-    return delay;
+    return Math.max(delay, askedMs);
   }
 
   reset(): void {

@@ -53,7 +53,7 @@ import { readFile } from 'node:fs/promises';
 import { createTask, validate, validateDetailed, type ScheduledTask } from 'node-cron';
 import { PodvisorError } from '../errors.js';
 import type { MirrorPod } from '../mirror/mirror-pod.js';
-import { HttpClient, PublishError, resultLabel, type HttpResponse } from './http-client.js';
+import { askedWait, HttpClient, PublishError, resultLabel, retryAfterOf, type HttpResponse } from './http-client.js';
 import { canonicalJson } from '../canonical-json.js';
 import { DEFAULT_TIMEOUT_SECONDS, DeliveryHealth, podKey, Wakeup, type Publisher, type PublisherOptions, type PublishInput } from './publisher.js';
 import { RetryBackoff } from './retry.js';
@@ -357,7 +357,7 @@ export class WebhookPublisher implements Publisher {
         this.#fullAsked = true;
         return;
       }
-      this.#retryAt = this.#now() + this.#backoff.next();
+      this.#retryAt = this.#now() + this.#backoff.next(askedWait(error));
       this.#health.failed(error);
     } finally {
       this.#inFlight = undefined;
@@ -387,7 +387,7 @@ export class WebhookPublisher implements Publisher {
     });
     if (response.status < 200 || response.status > 299) {
       const detail = response.body.trim().slice(0, 200);
-      throw new PublishError('http', `POST ${this.#url.origin}${this.#url.pathname}: HTTP ${response.status}${detail ? `: ${detail}` : ''}`, { status: response.status });
+      throw new PublishError('http', `POST ${this.#url.origin}${this.#url.pathname}: HTTP ${response.status}${detail ? `: ${detail}` : ''}`, { status: response.status, retryAfterMs: retryAfterOf(response, Date.now()) });
     }
     return response;
   }

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { PodvisorError } from '../../src/errors.js';
-import { HttpClient, isEndpointFailure, PublishError, REDACTED, redactToken, resultLabel } from '../../src/publish/http-client.js';
+import { HttpClient, isEndpointFailure, MAX_RETRY_AFTER_MS, PublishError, REDACTED, redactToken, resultLabel, retryAfterOf } from '../../src/publish/http-client.js';
 
 async function server(t: Test, handler: http.RequestListener): Promise<URL> {
   const listening = http.createServer(handler);
@@ -116,4 +116,18 @@ t.test('a PublishError is a PodvisorError with code E_PUBLISH, and keeps its kin
   const network = await failure(client.request({ method: 'GET', url: refused }));
   t.match(network, { code: 'E_PUBLISH', kind: 'network' });
   t.match(network.cause, { code: 'ECONNREFUSED' });
+});
+
+t.test('Retry-After of a 429 or 503, in seconds or as a date, bounded; nothing from other answers', async (t) => {
+  const now = Date.parse('2026-12-04T12:00:00Z');
+  const answer = (status: number, value?: string) => ({ status, headers: value === undefined ? {} : { 'retry-after': value }, body: '' });
+  t.equal(retryAfterOf(answer(503, '120'), now), 120_000);
+  t.equal(retryAfterOf(answer(429, ' 3 '), now), 3000);
+  t.equal(retryAfterOf(answer(503, 'Fri, 04 Dec 2026 12:00:30 GMT'), now), 30_000, 'an HTTP date');
+  t.equal(retryAfterOf(answer(503, 'Fri, 04 Dec 2026 11:00:00 GMT'), now), 0, 'a date gone by: at once');
+  t.equal(retryAfterOf(answer(503, '99999999'), now), MAX_RETRY_AFTER_MS, 'bounded');
+  t.equal(retryAfterOf(answer(503, 'soon'), now), undefined, 'neither seconds nor a date');
+  t.equal(retryAfterOf(answer(503, '-5'), now), undefined, 'not a number of seconds');
+  t.equal(retryAfterOf(answer(503), now), undefined, 'no header');
+  t.equal(retryAfterOf(answer(500, '120'), now), undefined, 'a 500 asks for nothing');
 });

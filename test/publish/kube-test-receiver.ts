@@ -91,6 +91,8 @@ export class KubeTestReceiver {
   beforeCreate: ((pod: Obj) => void | [number, unknown]) | undefined;
   /** Runs before a Lease update is answered, with the Lease as stored: another writer racing podvisor. */
   beforeLeaseUpdate: ((lease: LeaseObj) => void) | undefined;
+  /** Sent as Retry-After with every 429 and 503 answer, when set: an API server shedding load. */
+  retryAfter: string | undefined;
   /** While set, Lease requests are answered only once it settles: an API server slow on Leases alone. */
   holdLeases: Promise<void> | undefined;
   readonly #options: KubeTestReceiverOptions;
@@ -209,7 +211,8 @@ export class KubeTestReceiver {
     const [code, answer] = this.#answer(record, url);
     record.code = code;
     record.answer = structuredClone(answer);
-    res.writeHead(code, { 'Content-Type': 'application/json' }).end(JSON.stringify(answer));
+    const retryAfter = (code === 429 || code === 503) && this.retryAfter !== undefined ? { 'Retry-After': this.retryAfter } : {};
+    res.writeHead(code, { 'Content-Type': 'application/json', ...retryAfter }).end(JSON.stringify(answer));
   }
 
   #answer(request: RecordedRequest, url: URL): [number, unknown] {

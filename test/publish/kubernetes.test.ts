@@ -10,7 +10,7 @@ import { parseKubeconfig } from '../../src/publish/kubeconfig.js';
 import { recordingLogger, untilWithin } from '../support/recording.js';
 import { LOCAL_NODE_UID, node, NODE, pod, storeInput } from './fixtures.js';
 import { attempts, kubeconfigFor as kubeconfig, pendingGauge, testMetrics } from './helpers.js';
-import { KubeTestReceiver, type Obj, type KubeTestReceiverOptions } from './kube-test-receiver.js';
+import { KubeTestReceiver, kubeStatus, type Obj, type KubeTestReceiverOptions } from './kube-test-receiver.js';
 
 const until = untilWithin(15_000);
 const TOKEN = 'token-for-the-api-test-receiver';
@@ -294,6 +294,24 @@ t.test('the API server goes away and comes back: the final state is delivered', 
   t.same([...receiver.pods.keys()].sort(), [`default/cache-${NODE}`, WEB]);
   t.equal(receiver.calls('POST', /\/pods$/).filter((call) => (call.body as Obj).metadata.name.startsWith('extra-')).length, 0, 'states in between were never sent');
   t.ok(lines.some((line) => line.startsWith('info: publish (kubernetes): delivering again')));
+});
+
+t.test("a 429 with Retry-After is left alone that long, not retried on the back-off's clock", async (t) => {
+  const { receiver, publisher, synced } = await setup(t, { pods: [pod('web')] });
+  const refusedAt: number[] = [];
+  receiver.retryAfter = '1';
+  receiver.beforeCreate = () => {
+    refusedAt.push(Date.now());
+    return [429, kubeStatus(429, 'TooManyRequests', 'the server has received too many requests and has asked us to try again later')];
+  };
+  publisher.start();
+  // The back-off alone (20 ms doubling to 100 ms) would try ~25 times in these 2.5 s.
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  const gaps = refusedAt.slice(1).map((at, i) => at - refusedAt[i]!);
+  t.ok(refusedAt.length >= 2 && refusedAt.length <= 3, `2 or 3 creates in 2.5 s (${refusedAt.length})`);
+  t.ok(gaps.every((gap) => gap >= 950), `each a second after the last (${gaps.join(', ')} ms)`);
+  receiver.beforeCreate = undefined;
+  await synced('the mirror pod created once the server takes it');
 });
 
 t.test('a wrong token is a failure in health, not ignored', async (t) => {

@@ -33,3 +33,10 @@ t.test('the defaults are 1 s doubling to 60 s', async (t) => {
   for (let failure = 0; failure < 100; failure++) backoff.next();
   t.equal(backoff.cap, 60_000, 'and the cap stays finite after many failures');
 });
+
+t.test("a server's Retry-After is the least delay; the back-off still counts the failure", async (t) => {
+  const backoff = new RetryBackoff({ initialMs: 100, maxMs: 1000, random: () => 0.5 });
+  t.equal(backoff.next(5000), 5000, 'longer than the jittered delay: the server wins');
+  t.equal(backoff.next(10), 100, 'shorter: the back-off wins (cap 200 ms, half of it)');
+  t.equal(backoff.failures, 2);
+});

@@ -60,6 +60,10 @@ export class WebhookTestReceiver {
   readonly posts: ReceivedPost[] = [];
   /** What to do with a POST: answer 204, answer 503, or hold it unanswered. */
   behaviour: 'accept' | 'fail' | 'hold' = 'accept';
+  /** Sent as Retry-After with each 503 while failing, when set. */
+  retryAfter: string | undefined;
+  /** When each POST answered 503 came (Date.now()). */
+  readonly refusedAt: number[] = [];
   /** Held requests whose connection the client closed. */
   abandoned = 0;
   readonly held: http.ServerResponse[] = [];
@@ -101,7 +105,8 @@ export class WebhookTestReceiver {
           return;
         }
         if (this.behaviour === 'fail') {
-          res.writeHead(503).end('test receiver: unavailable');
+          this.refusedAt.push(Date.now());
+          res.writeHead(503, this.retryAfter === undefined ? {} : { 'Retry-After': this.retryAfter }).end('test receiver: unavailable');
           return;
         }
         const raw = Buffer.concat(chunks);

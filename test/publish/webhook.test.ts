@@ -166,6 +166,20 @@ t.test('an error answer and an unreadable token file are failures in health, the
   t.equal(receiver.posts[0]?.authorization, 'Bearer rotated-token', 'the token file is read for each POST');
 });
 
+t.test("a 503 with Retry-After is left alone that long, not retried on the back-off's clock", async (t) => {
+  const { receiver, publisher } = await setup(t);
+  receiver.behaviour = 'fail';
+  receiver.retryAfter = '1';
+  publisher.start();
+  // The back-off alone (20 ms doubling to 100 ms) would try ~25 times in these 2.5 s.
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  const gaps = receiver.refusedAt.slice(1).map((at, i) => at - receiver.refusedAt[i]!);
+  t.ok(receiver.refusedAt.length >= 2 && receiver.refusedAt.length <= 3, `2 or 3 attempts in 2.5 s (${receiver.refusedAt.length})`);
+  t.ok(gaps.every((gap) => gap >= 950), `each a second after the last (${gaps.join(', ')} ms)`);
+  receiver.behaviour = 'accept';
+  await until(() => publisher.health().ok && receiver.posts.length === 1, 'delivered once the receiver takes it');
+});
+
 t.test('bad settings are configuration errors naming the flag', async (t) => {
   const { input } = storeInput();
   const { logger } = recordingLogger();
