@@ -20,7 +20,7 @@ import type { DesiredPod } from '../manifest/identity.js';
 import { Backoff } from '../pods/backoff.js';
 import { planPods } from '../pods/plan.js';
 import { buildPlanReport, formatPlanText, planExitCode, type AgentView, type PlanReport, type RolledBackPod } from '../pods/plan-report.js';
-import { effectivePods, ROLLOUT_FILE, type Hold, type RolloutRecord } from '../rollout/rollout-guard.js';
+import { effectivePods, ROLLOUT_FILE, runningSpecs, type Hold, type RolloutRecord } from '../rollout/rollout-guard.js';
 import { holdingOf, ReplaceWindow } from '../rollout/replace-window.js';
 import { lockNames } from '../rollout/update-locks.js';
 import { readOnlyRuntime, type RuntimeReader } from '../runtime/read-only-runtime.js';
@@ -117,11 +117,8 @@ async function rolloutView(stateDir: string, locksDir: string, window: ReplaceWi
   const raw = (await readJson(join(stateDir, ROLLOUT_FILE)).catch(() => undefined)) as { pods?: Record<string, RolloutRecord> } | undefined;
   const records = new Map(Object.entries(raw && typeof raw.pods === 'object' && raw.pods !== null ? raw.pods : {}));
   const locks = new Set(await readdir(locksDir).catch(() => [] as string[]));
-  const running = new Map<string, DesiredPod>();
-  for (const pod of observed) {
-    const spec = saved.get(pod.uid);
-    if (spec) running.set(pod.key, spec);
-  }
+  // What runs, by the agent's own rule at start: the spec kept beside each pod, else its last Ready one.
+  const { running } = runningSpecs(observed.map((pod) => ({ key: pod.key, hash: pod.hash, spec: saved.get(pod.uid) })), records);
   const lockOf = (pod: DesiredPod) => lockNames(pod).map((name) => (locks.has(name) ? join(locksDir, name) : undefined)).find((path) => path !== undefined);
   return { records, hold: { running, holding: (pod) => holdingOf(lockOf(pod), window, now) } };
 }
